@@ -1,0 +1,62 @@
+"""The outcome of a scan: per-file reports, and the verdict-relevant summary over them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+from modelseal.core.findings import Finding, Severity
+
+
+@dataclass(frozen=True)
+class FileReport:
+    """What one file turned out to be and what was found in it."""
+
+    path: str
+    """Path as shown to the user: relative to the target for folders."""
+    size: int
+    format: str
+    """Format chosen by content sniffing (``pickle``, ``pytorch-zip``, ``zip`` ...)."""
+    digest: str | None
+    findings: tuple[Finding, ...]
+    seconds: float = 0.0
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """One target the user named, resolved into files."""
+
+    target: str
+    root: str
+    files: tuple[FileReport, ...]
+    manifest_digest: str | None = None
+    findings: tuple[Finding, ...] = ()
+    """Findings about the target as a whole (resolution problems such as links leaving the folder)."""
+
+
+@dataclass(frozen=True)
+class ScanResult:
+    targets: tuple[TargetReport, ...]
+    tool_version: str
+    seconds: float = 0.0
+
+    def iter_findings(self) -> Iterator[Finding]:
+        for target in self.targets:
+            yield from target.findings
+            for report in target.files:
+                yield from report.findings
+
+    @property
+    def findings(self) -> tuple[Finding, ...]:
+        return tuple(self.iter_findings())
+
+    @property
+    def file_count(self) -> int:
+        return sum(len(t.files) for t in self.targets)
+
+    def max_severity(self) -> Severity | None:
+        return max((f.severity for f in self.iter_findings()), default=None)
+
+    def fails(self, threshold: Severity) -> bool:
+        worst = self.max_severity()
+        return worst is not None and worst >= threshold

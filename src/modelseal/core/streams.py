@@ -1,0 +1,194 @@
+"""A forward-only, buffered byte source that skips payloads by seeking.
+
+Every binary parser reads through :class:`ByteSource`: it works the same over a file (where a skip is a
+seek, so a 1 GB tensor costs nothing), a decompressor or an archive member (where a skip reads and
+discards in fixed chunks, so memory stays flat), and a window of another source (a pickle nested in a byte
+string is parsed in place, without copying it out).
+"""
+
+from __future__ import annotations
+
+import io
+from typing import BinaryIO, Protocol
+
+from modelseal.core.errors import Truncated
+
+CHUNK = 1 << 16
+
+
+class RawReader(Protocol):
+    def read(self, n: int, /) -> bytes: ...
+    def skip(self, n: int, /) -> int: ...
+
+
+class FileRaw:
+    """Adapts a binary file object; skips by seeking when the object allows it."""
+
+    def __init__(self, fileobj: BinaryIO) -> None:
+        self._f = fileobj
+        try:
+            self._seekable = fileobj.seekable()
+        except (AttributeError, OSError, ValueError):
+            self._seekable = False
+        self._size: int | None = None
+        if self._seekable:
+            try:
+                here = fileobj.tell()
+                end = fileobj.seek(0, io.SEEK_END)
+                fileobj.seek(here)
+                self._size = end
+            except (OSError, ValueError):
+                self._seekable = False
+
+    def read(self, n: int) -> bytes:
+        return self._f.read(n)
+
+    def skip(self, n: int) -> int:
+        if self._seekable and self._size is not None:
+            here = self._f.tell()
+            target = min(here + n, self._size)
+            self._f.seek(target)
+            return target - here
+        done = 0
+        while done < n:
+            got = self._f.read(min(CHUNK * 16, n - done))
+            if not got:
+                break
+            done += len(got)
+        return done
+
+
+class _WindowRaw:
+    """The next ``n`` bytes of a parent source, consumed from it as they are read."""
+
+    def __init__(self, parent: ByteSource, n: int) -> None:
+        self._parent = parent
+        self._left = n
+
+    def read(self, n: int) -> bytes:
+        data = self._parent.read_upto(min(n, self._left))
+        self._left -= len(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        step = min(n, self._left)
+        done = self._parent.skip_upto(step)
+        self._left -= done
+        return done
+
+
+class ByteSource:
+    """Buffered reader with exact reads, peeks, bounded line reads and cheap skips."""
+
+    def __init__(self, raw: RawReader | BinaryIO, base_offset: int = 0) -> None:
+        self._raw: RawReader = raw if hasattr(raw, "skip") else FileRaw(raw)  # type: ignore[arg-type]
+        self._buf = b""
+        self._pos = 0
+        self._consumed = base_offset  # absolute offset of _buf[0]
+
+    @classmethod
+    def from_bytes(cls, data: bytes, base_offset: int = 0) -> ByteSource:
+        return cls(io.BytesIO(data), base_offset)
+
+    def tell(self) -> int:
+        return self._consumed + self._pos
+
+    def _available(self) -> int:
+        return len(self._buf) - self._pos
+
+    def _fill(self, n: int) -> bool:
+        """Make at least ``n`` bytes available; False when the source ends first."""
+        if self._available() >= n:
+            return True
+        rest = self._buf[self._pos :]
+        self._consumed += self._pos
+        parts = [rest]
+        have = len(rest)
+        while have < n:
+            got = self._raw.read(max(CHUNK, n - have))
+            if not got:
+                break
+            parts.append(got)
+            have += len(got)
+        self._buf = b"".join(parts)
+        self._pos = 0
+        return have >= n
+
+    def peek(self, n: int) -> bytes:
+        self._fill(n)
+        return self._buf[self._pos : self._pos + n]
+
+    def at_eof(self) -> bool:
+        return not self._fill(1)
+
+    def read(self, n: int) -> bytes:
+        """Exactly ``n`` bytes, or :class:`Truncated`. Callers bound ``n`` before asking."""
+        if n <= self._available() or self._fill(n):
+            data = self._buf[self._pos : self._pos + n]
+            self._pos += n
+            return data
+        got = self._available()
+        self._pos = len(self._buf)
+        raise Truncated(f"needed {n} bytes at offset {self.tell() - got}, stream ended after {got}")
+
+    def read_byte(self) -> int:
+        if self._pos < len(self._buf) or self._fill(1):
+            b = self._buf[self._pos]
+            self._pos += 1
+            return b
+        raise Truncated(f"stream ended at offset {self.tell()}")
+
+    def read_upto(self, n: int) -> bytes:
+        self._fill(min(n, CHUNK))
+        data = self._buf[self._pos : self._pos + n]
+        self._pos += len(data)
+        return data
+
+    def skip_upto(self, n: int) -> int:
+        buffered = min(n, self._available())
+        self._pos += buffered
+        if buffered == n:
+            return n
+        # Buffer is exhausted: hand the rest of the skip to the raw reader.
+        self._consumed += self._pos
+        self._buf = b""
+        self._pos = 0
+        done = self._raw.skip(n - buffered)
+        self._consumed += done
+        return buffered + done
+
+    def skip(self, n: int) -> None:
+        done = self.skip_upto(n)
+        if done < n:
+            raise Truncated(f"a payload of {n} bytes ends after {done} bytes, at offset {self.tell()}")
+
+    def readline(self, max_len: int) -> bytes:
+        """Bytes up to and excluding the next newline; Truncated past ``max_len`` or at the end."""
+        start = self._pos
+        while True:
+            nl = self._buf.find(b"\n", start)
+            if nl >= 0:
+                line = self._buf[self._pos : nl]
+                if len(line) > max_len:
+                    raise Truncated(f"a text line longer than {max_len} bytes at offset {self.tell()}")
+                self._pos = nl + 1
+                return line
+            if self._available() > max_len:
+                raise Truncated(f"a text line longer than {max_len} bytes at offset {self.tell()}")
+            scanned = self._available()
+            if not self._fill(scanned + 1):
+                raise Truncated(f"a text line is not terminated before the end, at offset {self.tell()}")
+            start = self._pos + scanned
+
+    def drain(self) -> int:
+        """Consume whatever is left (of a window: up to its end); returns the bytes skipped."""
+        total = 0
+        while True:
+            done = self.skip_upto(1 << 62)
+            total += done
+            if done == 0 or self.at_eof():
+                return total
+
+    def window(self, n: int) -> ByteSource:
+        """A source over the next ``n`` bytes; reading it advances this one."""
+        return ByteSource(_WindowRaw(self, n), base_offset=self.tell())

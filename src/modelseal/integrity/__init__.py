@@ -1,0 +1,1 @@
+"""Content identity of models: manifests (hashing), signatures, lockfiles."""

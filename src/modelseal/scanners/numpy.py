@@ -1,0 +1,101 @@
+"""NumPy ``.npy`` files: the header is parsed as a literal (never evaluated); object arrays hold a pickle."""
+
+from __future__ import annotations
+
+import ast
+import struct
+from typing import Any
+
+from modelseal.core.errors import Truncated
+from modelseal.core.findings import Finding, Severity
+from modelseal.core.rules import make_finding
+from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.pickle.scanner import scan_pickle_stream
+
+MAGIC = b"\x93NUMPY"
+_SIMPLE = {"?": 1, "b": 1, "B": 1, "O": 8}
+
+
+def _itemsize(descr: Any, depth: int = 0) -> tuple[int, bool] | None:
+    """(itemsize, has_object) for an npy ``descr``: a type string or a list of structured fields."""
+    if depth > 16:
+        return None
+    if isinstance(descr, str):
+        code = descr.lstrip("<>|=")
+        if not code:
+            return None
+        kind, digits = code[0], code[1:].split("[", 1)[0]
+        if kind == "O":
+            return 8, True
+        if digits.isdigit():
+            return int(digits) * (4 if kind == "U" else 1), False
+        return (_SIMPLE[kind], False) if kind in _SIMPLE else None
+    if isinstance(descr, list):
+        total, has_object = 0, False
+        for field in descr:
+            if not isinstance(field, tuple) or len(field) not in (2, 3):
+                return None
+            inner = _itemsize(field[1], depth + 1)
+            if inner is None:
+                return None
+            count = 1
+            if len(field) == 3:
+                shape = field[2] if isinstance(field[2], tuple) else (field[2],)
+                for dim in shape:
+                    if not isinstance(dim, int) or dim < 0:
+                        return None
+                    count *= dim
+            total += inner[0] * count
+            has_object = has_object or inner[1]
+        return total, has_object
+    return None
+
+
+class NumpyScanner(Scanner):
+    format = "npy"
+
+    def sniff(self, head: bytes, name: str) -> bool:
+        return head[:6] == MAGIC
+
+    def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        src = item.source
+        try:
+            src.read(6)
+            major, _minor = src.read(2)
+            width = 2 if major == 1 else 4
+            (hlen,) = struct.unpack("<H" if width == 2 else "<I", src.read(width))
+            if hlen > ctx.limits.max_header_bytes:
+                return ScanOutcome("npy", (make_finding("MS-LIMIT-EXCEEDED", f"npy header of {hlen} bytes"),))
+            header_text = src.read(hlen).decode("latin-1" if major < 3 else "utf-8")
+        except (Truncated, ValueError, UnicodeDecodeError) as exc:
+            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", f"npy header is damaged: {exc}"),))
+        try:
+            header = ast.literal_eval(header_text)
+        except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as exc:
+            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", f"npy header is not a literal: {exc}",
+                                                    evidence=header_text[:200]),))
+        if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= header.keys():
+            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", "npy header lacks descr/shape/fortran_order",
+                                                    evidence=header_text[:200]),))
+        sized = _itemsize(header["descr"])
+        shape = header["shape"]
+        if sized is None or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
+            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", "npy dtype or shape cannot be understood",
+                                                    evidence=header_text[:200]),))
+        itemsize, has_object = sized
+        if has_object:
+            outcome = scan_pickle_stream(item, ctx)
+            note = make_finding("MS-NUMPY-OBJECT-ARRAY", "object array: loading it unpickles its content")
+            return ScanOutcome("npy-object", (note, *outcome.findings))
+        count = 1
+        for dim in shape:
+            count *= dim
+        expected = count * itemsize
+        findings: list[Finding] = []
+        if item.size is not None:
+            actual = item.size - src.tell()
+            if actual != expected:
+                findings.append(make_finding(
+                    "MS-NUMPY-MALFORMED", f"data holds {actual} bytes, the header declares {expected}",
+                    severity=Severity.MEDIUM))
+        return ScanOutcome("npy", tuple(findings))

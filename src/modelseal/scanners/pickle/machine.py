@@ -1,0 +1,452 @@
+"""The symbolic pickle machine: follows the stack and memo of one pickle to learn what it would import,
+call and mutate, without importing or calling anything.
+
+Findings are decided at the end of each pickle from the recorded events, so that context seen later (the
+arguments of a call, whether a stream turned out truncated) can inform them.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
+from modelseal.core.findings import Finding, Location, Severity
+from modelseal.core.rules import make_finding
+from modelseal.core.streams import ByteSource
+from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
+from modelseal.scanners.pickle.allowlist import Allowlist
+from modelseal.scanners.pickle.opcodes import LargePayload, MalformedPickle, Op, OpcodeReader, looks_like_pickle
+from modelseal.scanners.pickle.values import (
+    Blob,
+    Call,
+    Dict,
+    Global,
+    Opaque,
+    Persistent,
+    Seq,
+    describe,
+)
+
+# Rule ids that carry evidence of intent; when an *opportunistic* parse (bytes that merely look like a
+# pickle, data after the last pickle) fails, only these survive: random bytes fail to parse, attacks do not.
+INTENT_RULES = frozenset({
+    "MS-PICKLE-DANGEROUS-CALLABLE", "MS-PICKLE-UNKNOWN-CALLABLE", "MS-PICKLE-NESTED-PICKLE",
+    "MS-PICKLE-MUTATES-GLOBAL", "MS-PICKLE-UNRESOLVED-EXT", "MS-PICKLE-CALL-ON-OBJECT", "MS-POLYGLOT",
+})
+MAX_EVENTS_PER_RULE = 20
+_NESTED_HEADS = (b"PK\x03\x04",)
+# Loaders that unpickle a byte string argument: accepted only when that byte string was scanned in place
+# and found clean (torch pickles tensors outside torch.save this way).
+_SCANNED_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
+_JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"})
+
+
+@dataclass
+class _Import:
+    module: str
+    name: str
+    offset: int
+    count: int = 1
+    only_indirect_ok: bool = False
+
+
+@dataclass
+class PickleReport:
+    """One pickle's outcome: findings, the top-of-stack value at STOP, and how far it got."""
+
+    findings: list[Finding]
+    result: Any
+    complete: bool
+    end_offset: int
+    joblib_arrays: int = 0
+    globals_named: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Machine:
+    """Runs one pickle symbolically. Construct per pickle; :meth:`run` never raises on hostile input."""
+
+    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, name: str) -> None:
+        self.src = src
+        self.ctx = ctx
+        self.allowlist = allowlist
+        self.name = name
+        self.limits = ctx.limits
+        self.stack: list[Any] = []
+        self.metastack: list[list[Any]] = []
+        self.memo: dict[int, Any] = {}
+        self.imports: dict[tuple[str, str], _Import] = {}
+        self.findings: list[Finding] = []
+        self._per_rule: dict[str, int] = {}
+        self.joblib_arrays = 0
+        self.retained = 0
+
+    # -- recording -------------------------------------------------------------------------------------
+    def _emit(self, rule_id: str, message: str, offset: int | None, evidence: str = "",
+              severity: Severity | None = None) -> None:
+        n = self._per_rule.get(rule_id, 0) + 1
+        self._per_rule[rule_id] = n
+        if n <= MAX_EVENTS_PER_RULE:
+            self.findings.append(make_finding(rule_id, message, severity=severity,
+                                              location=Location(offset=offset), evidence=evidence))
+
+    def _import(self, module: str, name: str, offset: int) -> Global:
+        key = (module, name)
+        rec = self.imports.get(key)
+        if rec is None:
+            if len(self.imports) >= 100_000:
+                raise LimitExceeded("distinct imported names", 100_000)
+            self.imports[key] = _Import(module, name, offset)
+        else:
+            rec.count += 1
+        return Global(module, name, offset)
+
+    def _import_findings(self) -> list[Finding]:
+        out: list[Finding] = []
+        for rec in self.imports.values():
+            verdict = self.allowlist.classify(rec.module, rec.name)
+            where = Location(offset=rec.offset)
+            times = f" ({rec.count} times)" if rec.count > 1 else ""
+            evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
+            if verdict.waiver:
+                out.append(make_finding(
+                    "MS-PICKLE-DANGEROUS-CALLABLE",
+                    f"imports {rec.module}.{rec.name} ({verdict.category}); waived: {verdict.waiver}",
+                    severity=Severity.INFO, location=where, evidence=evidence))
+            elif verdict.allowed:
+                continue
+            elif verdict.dangerous:
+                out.append(make_finding(
+                    "MS-PICKLE-DANGEROUS-CALLABLE",
+                    f"imports {rec.module}.{rec.name}, which {verdict.explanation} ({verdict.category})",
+                    location=where, evidence=evidence))
+            else:
+                out.append(make_finding(
+                    "MS-PICKLE-UNKNOWN-CALLABLE",
+                    f"imports {rec.module}.{rec.name}, which is not on the allowlist",
+                    location=where, evidence=evidence))
+        return out
+
+    # -- stack helpers ---------------------------------------------------------------------------------
+    def _pop(self, op: Op) -> Any:
+        if not self.stack:
+            raise MalformedPickle(f"{op.name} on an empty stack", op.offset)
+        return self.stack.pop()
+
+    def _top(self, op: Op) -> Any:
+        if not self.stack:
+            raise MalformedPickle(f"{op.name} on an empty stack", op.offset)
+        return self.stack[-1]
+
+    def _pop_mark(self, op: Op) -> list[Any]:
+        if not self.metastack:
+            raise MalformedPickle(f"{op.name} without a MARK", op.offset)
+        items = self.stack
+        self.stack = self.metastack.pop()
+        return items
+
+    def _push(self, value: Any) -> None:
+        self.stack.append(value)
+
+    # -- semantics -------------------------------------------------------------------------------------
+    def _call(self, callee: Any, args: Any, op: Op) -> Call:
+        if isinstance(callee, Global):
+            if callee.name.endswith("_ufunc_reconstruct") and isinstance(args, Seq) and len(args.items) == 2:
+                self._indirect_import(callee, args, op)
+            elif (callee.module, callee.name) in _SCANNED_LOADERS and isinstance(args, Seq) and args.items:
+                self._scanned_loader(callee, args.items[0], op)
+        else:
+            self._emit("MS-PICKLE-CALL-ON-OBJECT",
+                       f"{op.name} calls {describe(callee)}, which is not an imported callable", op.offset,
+                       evidence=f"{op.name} at offset {op.offset}")
+        return Call(callee, args, op.offset)
+
+    def _indirect_import(self, importer: Global, args: Seq, op: Op) -> None:
+        """``_ufunc_reconstruct(module, name)`` imports its arguments: judge them as if named by GLOBAL."""
+        module, name = args.items
+        if not (isinstance(module, str) and isinstance(name, str)):
+            return
+        self._import(module, name, op.offset)
+        rec = self.imports[(importer.module, importer.name)]
+        if self.allowlist.classify(module, name).allowed:
+            rec.only_indirect_ok = True
+
+    def _scanned_loader(self, loader: Global, payload: Any, op: Op) -> None:
+        """The loader's byte string must be fully scanned and clean (not merely look clean)."""
+        if isinstance(payload, bytes):
+            outcome = self.ctx.nested(ScanInput(ByteSource.from_bytes(payload), f"bytes@{op.offset}", len(payload)))
+        elif isinstance(payload, Blob) and payload.nested is not None:
+            outcome = payload.nested
+        else:
+            return  # not scannable in place: the loader import stays reported
+        loud = [f for f in outcome.findings if f.severity >= Severity.MEDIUM]
+        if not loud:
+            self.imports[(loader.module, loader.name)].only_indirect_ok = True
+            return
+        known = {(f.rule_id, f.message) for f in self.findings}
+        self.findings.extend(f for f in loud if (f.rule_id, f.message) not in known)
+
+    def _mutate(self, target: Any, op: Op) -> None:
+        if isinstance(target, Global):
+            self._emit("MS-PICKLE-MUTATES-GLOBAL",
+                       f"{op.name} modifies the imported object {target.dotted} instead of a new instance",
+                       op.offset, evidence=f"{op.name} at offset {op.offset}")
+
+    def _nested_bytes(self, data: bytes, offset: int) -> None:
+        if looks_like_pickle(data[:3]) or data.startswith(_NESTED_HEADS):
+            self._scan_nested(ByteSource.from_bytes(data, offset), len(data), offset)
+
+    def _scan_nested(self, src: ByteSource, length: int, offset: int) -> ScanOutcome:
+        outcome = self.ctx.nested(ScanInput(src, f"bytes@{offset}", length))
+        intent = [f for f in outcome.findings if f.rule_id in INTENT_RULES]
+        if not intent:
+            return outcome
+        worst = max(f.severity for f in intent)
+        self._emit("MS-PICKLE-NESTED-PICKLE",
+                   f"a byte string of {length} bytes at offset {offset} is a {outcome.format} with "
+                   f"{len(intent)} finding(s) of its own", offset, severity=max(worst, Severity.HIGH),
+                   evidence=f"payload at offset {offset}, {length} bytes")
+        for f in intent:
+            self.findings.append(Finding(f.rule_id, f.severity, f.message, f.file,
+                                         Location(f.location.member, f.location.offset), f.evidence, f.remediation))
+        return outcome
+
+    def _payload(self, p: LargePayload) -> Blob:
+        blob = Blob(p.length, p.offset, p.is_text)
+        if looks_like_pickle(p.head[:3]) or p.head.startswith(_NESTED_HEADS):
+            blob.nested = self._scan_nested(self.src.window(p.length), p.length, p.offset)
+        return blob
+
+    def _keep(self, value: Any) -> Any:
+        """Bound the bytes kept alive by the memo and stack: past the budget, keep only lengths."""
+        if isinstance(value, (bytes, str)) and len(value) > 256:
+            self.retained += len(value)
+            if self.retained > 64 << 20:
+                return Blob(len(value), -1, isinstance(value, str))
+        return value
+
+    def _after_build(self, inst: Any, op: Op) -> None:
+        if not (isinstance(inst, Call) and isinstance(inst.callee, Global)):
+            return
+        callee = inst.callee
+        if callee.name == "NumpyArrayWrapper" and callee.module in _JOBLIB_WRAPPERS:
+            self._joblib_array(inst, op)
+
+    def _joblib_array(self, wrapper: Call, op: Op) -> None:
+        """joblib writes each array's raw bytes into the stream right after its wrapper's BUILD."""
+        from modelseal.scanners.pickle.dtypes import array_nbytes
+
+        state = wrapper.state
+        if not isinstance(state, Dict):
+            raise MalformedPickle("joblib array wrapper without a state dict", op.offset)
+        info = array_nbytes(state.get("shape"), state.get("dtype"))
+        if info is None:
+            raise MalformedPickle("joblib array wrapper with an unreadable shape or dtype", op.offset)
+        nbytes, has_object = info
+        self.joblib_arrays += 1
+        if has_object:
+            inner = Machine(self.src, self.ctx.deeper(), self.allowlist, self.name)
+            report = inner.run()
+            self.findings.extend(report.findings)
+            if not report.complete:
+                raise MalformedPickle("joblib object array pickle is damaged", op.offset)
+            return
+        if any(k == "numpy_array_alignment_bytes" and v is not None for k, v in state.items):
+            pad = self.src.read_byte()
+            self.src.skip(pad)
+        self.src.skip(nbytes)
+
+    # -- the loop --------------------------------------------------------------------------------------
+    def run(self) -> PickleReport:
+        complete = False
+        result: Any = None
+        try:
+            result = self._run()
+            complete = True
+        except MalformedPickle as exc:
+            self._emit("MS-PICKLE-MALFORMED", f"pickle cannot be parsed: {exc}", exc.offset)
+        except Truncated as exc:
+            self._emit("MS-PICKLE-MALFORMED", f"pickle is truncated: {exc}", self.src.tell())
+        except DecompressionBomb as exc:
+            self._emit("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}", None)
+        except LimitExceeded as exc:
+            self._emit("MS-LIMIT-EXCEEDED", f"pickle analysis stopped: {exc}", self.src.tell())
+        except RecursionError:
+            self._emit("MS-LIMIT-EXCEEDED", "pickle analysis stopped: structure nested too deeply", self.src.tell())
+        except Exception as exc:  # a damaged container under the stream; keep what was seen so far
+            self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
+        findings = self._import_findings_filtered() + self.findings
+        return PickleReport(findings, result, complete, self.src.tell(), self.joblib_arrays,
+                            [(r.module, r.name) for r in self.imports.values()])
+
+    def _import_findings_filtered(self) -> list[Finding]:
+        indirect_ok = {k for k, r in self.imports.items() if r.only_indirect_ok}
+        for key in indirect_ok:
+            del self.imports[key]
+        return self._import_findings()
+
+    def _run(self) -> Any:  # noqa: C901 - one dispatch over the opcode set reads best as one function
+        limits = self.limits
+        reader = OpcodeReader(self.src, max_line=limits.max_pickle_line, max_inline=limits.max_inline_bytes)
+        deadline = time.monotonic() + limits.max_seconds_per_file
+        ops = 0
+        push = self._push
+        for op in reader:
+            ops += 1
+            if ops & 0xFFFF == 0:
+                if ops > limits.max_pickle_ops:
+                    raise LimitExceeded("opcodes in one pickle", limits.max_pickle_ops, ops)
+                if time.monotonic() > deadline:
+                    raise LimitExceeded("seconds spent on one pickle", int(limits.max_seconds_per_file))
+                if len(self.stack) + len(self.metastack) > limits.max_pickle_stack:
+                    raise LimitExceeded("pickle stack depth", limits.max_pickle_stack)
+            name = op.name
+            arg = op.arg
+            if isinstance(arg, LargePayload):
+                push(self._payload(arg))
+            elif name in _CONST_OPS:
+                if name in ("STRING", "SHORT_BINSTRING", "BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
+                            "BYTEARRAY8"):
+                    self._nested_bytes(arg, op.offset)
+                elif isinstance(arg, str) and arg[:1] == "\x80":
+                    self._nested_bytes(arg.encode("latin-1", "replace"), op.offset)
+                push(self._keep(arg))
+            elif name == "NONE":
+                push(None)
+            elif name == "NEWTRUE":
+                push(True)
+            elif name == "NEWFALSE":
+                push(False)
+            elif name in ("PROTO", "FRAME", "READONLY_BUFFER"):
+                continue
+            elif name == "MARK":
+                self.metastack.append(self.stack)
+                self.stack = []
+                if len(self.metastack) > limits.max_pickle_stack:
+                    raise LimitExceeded("pickle MARK depth", limits.max_pickle_stack)
+            elif name == "STOP":
+                return self._pop(op)
+            elif name == "POP":
+                if self.stack:
+                    self.stack.pop()
+                else:
+                    self._pop_mark(op)
+            elif name == "POP_MARK":
+                self._pop_mark(op)
+            elif name == "DUP":
+                push(self._top(op))
+            elif name in ("GLOBAL", "INST"):
+                module, qualname = arg
+                g = self._import(module, qualname, op.offset)
+                if name == "GLOBAL":
+                    push(g)
+                else:
+                    items = self._pop_mark(op)
+                    push(self._call(g, Seq("tuple", items[:64]), op))
+            elif name == "STACK_GLOBAL":
+                qualname = self._pop(op)
+                module = self._pop(op)
+                if isinstance(module, str) and isinstance(qualname, str):
+                    push(self._import(module, qualname, op.offset))
+                else:
+                    self._emit("MS-PICKLE-UNKNOWN-CALLABLE",
+                               "STACK_GLOBAL names a callable with computed values, not strings", op.offset,
+                               evidence=f"module={describe(module)} name={describe(qualname)}")
+                    push(Opaque("computed global"))
+            elif name == "REDUCE":
+                args = self._pop(op)
+                callee = self._pop(op)
+                push(self._call(callee, args, op))
+            elif name == "NEWOBJ":
+                args = self._pop(op)
+                cls = self._pop(op)
+                push(self._call(cls, args, op))
+            elif name == "NEWOBJ_EX":
+                self._pop(op)  # kwargs
+                args = self._pop(op)
+                cls = self._pop(op)
+                push(self._call(cls, args, op))
+            elif name == "OBJ":
+                items = self._pop_mark(op)
+                if not items:
+                    raise MalformedPickle("OBJ without a class", op.offset)
+                push(self._call(items[0], Seq("tuple", items[1:65]), op))
+            elif name == "BUILD":
+                state = self._pop(op)
+                inst = self._top(op)
+                self._mutate(inst, op)
+                if isinstance(inst, Call):
+                    inst.state = state
+                self._after_build(inst, op)
+            elif name in ("EXT1", "EXT2", "EXT4"):
+                self._emit("MS-PICKLE-UNRESOLVED-EXT", f"{name} refers to extension code {arg}", op.offset,
+                           evidence=f"{name} {arg} at offset {op.offset}")
+                push(Opaque(f"extension {arg}"))
+            elif name == "PERSID":
+                push(Persistent(arg))
+            elif name == "BINPERSID":
+                push(Persistent(self._pop(op)))
+            elif name in ("GET", "BINGET", "LONG_BINGET"):
+                if arg not in self.memo:
+                    raise MalformedPickle(f"{name} of memo entry {arg}, which was never stored", op.offset)
+                push(self.memo[arg])
+            elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
+                index = len(self.memo) if name == "MEMOIZE" else arg
+                if index < 0:
+                    raise MalformedPickle(f"negative memo index {index}", op.offset)
+                if len(self.memo) >= limits.max_pickle_memo and index not in self.memo:
+                    raise LimitExceeded("pickle memo entries", limits.max_pickle_memo)
+                self.memo[index] = self._top(op)
+            elif name in ("EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_DICT", "EMPTY_SET"):
+                push(Dict() if name == "EMPTY_DICT" else Seq(_SEQ_KIND[name]))
+            elif name in ("LIST", "TUPLE", "FROZENSET"):
+                items = self._pop_mark(op)
+                seq = Seq(_SEQ_KIND[name])
+                seq.add(items)
+                push(seq)
+            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
+                n = int(name[-1])
+                if len(self.stack) < n:
+                    raise MalformedPickle(f"{name} with fewer than {n} items", op.offset)
+                items = self.stack[-n:]
+                del self.stack[-n:]
+                push(Seq("tuple", items))
+            elif name == "DICT":
+                items = self._pop_mark(op)
+                d = Dict()
+                d.add(list(zip(items[::2], items[1::2])))
+                push(d)
+            elif name in ("APPEND", "APPENDS", "ADDITEMS"):
+                items = [self._pop(op)] if name == "APPEND" else self._pop_mark(op)
+                target = self._top(op)
+                self._mutate(target, op)
+                if isinstance(target, Seq):
+                    target.add(items)
+            elif name in ("SETITEM", "SETITEMS"):
+                if name == "SETITEM":
+                    value = self._pop(op)
+                    key = self._pop(op)
+                    pairs = [(key, value)]
+                else:
+                    items = self._pop_mark(op)
+                    pairs = list(zip(items[::2], items[1::2]))
+                target = self._top(op)
+                self._mutate(target, op)
+                if isinstance(target, Dict):
+                    target.add(pairs)
+            elif name == "NEXT_BUFFER":
+                push(Opaque("out-of-band buffer"))
+            else:  # pragma: no cover - every opcode in NAMES is handled above
+                raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+        raise MalformedPickle("stream ends without STOP", self.src.tell())
+
+
+_CONST_OPS = frozenset({
+    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "STRING", "BINSTRING",
+    "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES",
+    "BINBYTES8", "BYTEARRAY8",
+})
+_SEQ_KIND = {"EMPTY_LIST": "list", "LIST": "list", "EMPTY_TUPLE": "tuple", "TUPLE": "tuple", "EMPTY_SET": "set",
+             "FROZENSET": "frozenset"}
+

@@ -1,0 +1,88 @@
+"""Pickle streams: one or more pickles back to back, as plain pickles, legacy PyTorch files and joblib dumps."""
+
+from __future__ import annotations
+
+from modelseal.core.errors import Truncated
+from modelseal.core.findings import Location
+from modelseal.core.rules import make_finding
+from modelseal.core.streams import ByteSource
+from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.pickle.allowlist import Allowlist, default_allowlist
+from modelseal.scanners.pickle.machine import INTENT_RULES, Machine
+from modelseal.scanners.pickle.opcodes import NAMES, MalformedPickle, OpcodeReader, looks_like_pickle
+
+# The first pickle of a legacy (pre-zip) torch.save file is this magic number.
+TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
+# Legacy torch files hold five pickles (magic, protocol, sys_info, object, storage keys), then raw storages.
+TORCH_LEGACY_PICKLES = 5
+
+
+def _plausible_protocol0(head: bytes) -> bool:
+    """Protocol 0/1 pickles have no magic: accept only if the first bytes parse as several valid opcodes."""
+    if not head or head[0] not in NAMES or head[0] == 0x80:
+        return False
+    reader = OpcodeReader(ByteSource.from_bytes(head), max_line=256, max_inline=len(head))
+    count = 0
+    try:
+        for op in reader:
+            count += 1
+            if op.name == "STOP" or count >= 4:
+                return True
+    except (MalformedPickle, Truncated):
+        return False
+    return False
+
+
+def allowlist_of(ctx: ScanContext) -> Allowlist:
+    return ctx.allowlist if isinstance(ctx.allowlist, Allowlist) else default_allowlist()
+
+
+def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | None = None) -> ScanOutcome:
+    """Scan every pickle in the stream. Data after the last one is parsed opportunistically: what a repeated
+    ``pickle.load`` would reach must be seen, while random trailing bytes must not raise false alarms."""
+    allow = allowlist or allowlist_of(ctx)
+    src = item.source
+    findings = []
+    fmt = "pickle"
+    index = 0
+    while True:
+        opportunistic = index > 0
+        report = Machine(src, ctx, allow, item.name).run()
+        if index == 0 and report.result == TORCH_LEGACY_MAGIC:
+            fmt = "pytorch-legacy"
+        if report.joblib_arrays:
+            fmt = "joblib"
+        if opportunistic and not report.complete:
+            findings.extend(f for f in report.findings if f.rule_id in INTENT_RULES)
+            findings.append(make_finding(
+                "MS-PICKLE-TRAILING-DATA", "data after the last complete pickle is not a complete pickle",
+                location=Location(offset=report.end_offset)))
+            break
+        findings.extend(report.findings)
+        index += 1
+        if not report.complete or src.at_eof():
+            break
+        if fmt == "pytorch-legacy" and index >= TORCH_LEGACY_PICKLES:
+            break  # the rest is raw storage data, which torch reads as bytes, never unpickles
+        if index >= ctx.limits.max_pickles_per_stream:
+            findings.append(make_finding("MS-LIMIT-EXCEEDED",
+                                         f"more than {ctx.limits.max_pickles_per_stream} pickles in one stream",
+                                         location=Location(offset=src.tell())))
+            break
+        head = src.peek(3)
+        if not (looks_like_pickle(head) or (head[:1] and head[0] in NAMES and head[0] != 0x80)):
+            findings.append(make_finding(
+                "MS-PICKLE-TRAILING-DATA", "data follows the last pickle and is not a pickle",
+                location=Location(offset=src.tell()), evidence=f"starts with {head!r}"))
+            break
+    return ScanOutcome(fmt, tuple(findings))
+
+
+class PickleScanner(Scanner):
+    format = "pickle"
+
+    def sniff(self, head: bytes, name: str) -> bool:
+        return looks_like_pickle(head[:3]) or _plausible_protocol0(head)
+
+    def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        return scan_pickle_stream(item, ctx)

@@ -1,0 +1,71 @@
+"""Tar archives (and the legacy PyTorch tar layout), read as a stream: no seeking, no extraction to disk."""
+
+from __future__ import annotations
+
+import tarfile
+
+from modelseal.core.findings import Finding, Location
+from modelseal.core.rules import make_finding
+from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.zip import unsafe_member_name
+
+_LEGACY_TORCH = {"sys_info", "pickle", "storages", "tensors"}
+
+
+class _SourceFile:
+    """File-like view of a ByteSource for :mod:`tarfile`'s streaming mode."""
+
+    def __init__(self, src: ByteSource) -> None:
+        self._src = src
+
+    def read(self, n: int = -1) -> bytes:
+        return self._src.read_upto(n if n >= 0 else 1 << 30)
+
+
+class TarScanner(Scanner):
+    format = "tar"
+
+    def sniff(self, head: bytes, name: str) -> bool:
+        return len(head) >= 262 and head[257:262] == b"ustar"
+
+    def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        findings: list[Finding] = []
+        names: set[str] = set()
+        count = 0
+        try:
+            with tarfile.open(fileobj=_SourceFile(item.source), mode="r|") as tf:  # type: ignore[call-overload]
+                for member in tf:
+                    count += 1
+                    if count > ctx.limits.max_members:
+                        findings.append(make_finding("MS-LIMIT-EXCEEDED",
+                                                     f"more than {ctx.limits.max_members} members; rest not analysed"))
+                        break
+                    names.add(member.name)
+                    findings.extend(self._member(tf, member, ctx))
+        except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
+            findings.append(make_finding("MS-ARCHIVE-MALFORMED", f"tar archive is damaged: {exc}"))
+        fmt = "pytorch-legacy-tar" if _LEGACY_TORCH <= names else "tar"
+        return ScanOutcome(fmt, tuple(findings))
+
+    def _member(self, tf: tarfile.TarFile, member: tarfile.TarInfo, ctx: ScanContext) -> list[Finding]:
+        loc = Location(member.name)
+        out: list[Finding] = []
+        why = unsafe_member_name(member.name)
+        if why:
+            out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {member.name!r} has an {why}", location=loc))
+        if member.issym() or member.islnk():
+            target = member.linkname
+            if unsafe_member_name(target) or member.issym() and target.startswith("/"):
+                out.append(make_finding("MS-FILE-LINK-ESCAPE", f"link member {member.name!r} points to {target!r}",
+                                        location=loc))
+            return out
+        if not member.isfile():
+            return out
+        fileobj = tf.extractfile(member)
+        if fileobj is None:
+            return out
+        ctx.budget.add_decompressed(member.size, ctx.limits)
+        item = ScanInput(ByteSource(FileRaw(fileobj)), member.name, member.size)  # type: ignore[arg-type]
+        out.extend(ctx.nested(item).findings)
+        return out

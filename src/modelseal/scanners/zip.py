@@ -1,0 +1,158 @@
+"""Zip containers: plain zips, PyTorch checkpoints (``torch.save``), TorchScript archives and ``.npz``.
+
+Every member is checked for the tricks that make readers disagree (duplicate names, local headers that
+contradict the central directory, names that escape the folder, encryption, bombs), then sniffed and
+scanned by content. In PyTorch archives every ``.pkl`` member is a pickle whatever it looks like, tensor
+storages under ``data/`` are raw bytes that torch never unpickles, and ``code/`` holds TorchScript.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import struct
+import zipfile
+from collections import Counter
+from typing import IO
+
+from modelseal.core.findings import Finding, Location
+from modelseal.core.rules import make_finding
+from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.pickle.allowlist import Allowlist
+from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
+from modelseal.scanners.torchscript import scan_torchscript_code
+
+_LOCAL = struct.Struct("<4sHHHHHIIIHH")
+_LOCAL_SIG = b"PK\x03\x04"
+
+
+def unsafe_member_name(name: str) -> str:
+    """Why an archive member name would escape the extraction folder, or ``""``."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "parent-directory component"
+    return ""
+
+
+def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:
+    f.seek(info.header_offset)
+    raw = f.read(_LOCAL.size)
+    if len(raw) < _LOCAL.size:
+        return "local header is cut off"
+    sig, _, flags, _, _, _, crc, csize, usize, name_len, _ = _LOCAL.unpack(raw)
+    if sig != _LOCAL_SIG:
+        return "no local header where the central directory points"
+    local_name = f.read(name_len)
+    central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+    if local_name != central:
+        return f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
+    if not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF:
+        if (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
+            return "local sizes or CRC differ from the central directory"
+    return ""
+
+
+def _layout(names: list[str]) -> str:
+    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    if pkl:
+        prefix = posixpath.dirname(pkl[0])
+        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in names):
+            return "torchscript"
+        return "pytorch-zip"
+    if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
+        return "npz"
+    return "zip"
+
+
+def _is_storage(name: str, fmt: str) -> bool:
+    parts = name.split("/")
+    return fmt in ("pytorch-zip", "torchscript") and len(parts) >= 3 and parts[-2] == "data" and parts[-1].isdigit()
+
+
+class ZipScanner(Scanner):
+    format = "zip"
+
+    def sniff(self, head: bytes, name: str) -> bool:
+        return head[:4] in (_LOCAL_SIG, b"PK\x05\x06")
+
+    def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        f = ctx.seekable(item)
+        try:
+            zf = zipfile.ZipFile(f)
+        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+            return ScanOutcome("zip", (make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}"),))
+        with zf:
+            return self._scan_members(zf, f, ctx)
+
+    def _scan_members(self, zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> ScanOutcome:
+        infos = zf.infolist()
+        limits = ctx.limits
+        findings: list[Finding] = []
+        if len(infos) > limits.max_members:
+            findings.append(make_finding("MS-LIMIT-EXCEEDED",
+                                         f"{len(infos)} members; only the first {limits.max_members} were analysed"))
+            infos = infos[: limits.max_members]
+        names = [i.filename for i in infos]
+        fmt = _layout(names)
+        for name, count in Counter(names).items():
+            if count > 1:
+                findings.append(make_finding("MS-ZIP-DUPLICATE-NAME", f"{count} members are named {name!r}",
+                                             location=Location(name)))
+        allow = allowlist_of(ctx)
+        if fmt == "torchscript":
+            # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
+            allow = Allowlist(extra=["__torch__.*:*", "__torch__:*"])
+        for info in infos:
+            findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+        return ScanOutcome(fmt, tuple(findings))
+
+    def _member(self, zf: zipfile.ZipFile, f: IO[bytes], info: zipfile.ZipInfo, fmt: str, allow: Allowlist,
+                ctx: ScanContext) -> list[Finding]:
+        name = info.filename
+        loc = Location(name)
+        out: list[Finding] = []
+        why = unsafe_member_name(name)
+        if why:
+            out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=loc))
+        mismatch = _header_mismatch(f, info)
+        if mismatch:
+            out.append(make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {mismatch}", location=loc))
+        if info.is_dir():
+            return out
+        if info.flag_bits & 0x1:
+            out.append(make_finding("MS-ARCHIVE-ENCRYPTED", f"member {name!r} is encrypted", location=loc))
+            return out
+        limits = ctx.limits
+        if info.file_size > limits.bomb_min_bytes and info.file_size > limits.max_compression_ratio * max(
+            info.compress_size, 1
+        ):
+            out.append(make_finding("MS-ARCHIVE-BOMB", f"member {name!r} declares {info.file_size} bytes from "
+                                    f"{info.compress_size} stored", location=loc))
+            return out
+        if _is_storage(name, fmt):
+            return out
+        if info.compress_type != zipfile.ZIP_STORED:
+            ctx.budget.add_decompressed(info.file_size, limits)
+        try:
+            member = zf.open(info)
+        except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
+            out.append(make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc))
+            return out
+        with member:
+            item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
+            if fmt in ("pytorch-zip", "torchscript") and name.endswith(".pkl"):
+                outcome = scan_pickle_stream(item, ctx.deeper(), allow)
+                out.extend(f.within(name) for f in outcome.findings)
+            elif fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py"):
+                data = member.read(limits.max_header_bytes + 1)
+                if len(data) > limits.max_header_bytes:
+                    out.append(make_finding("MS-LIMIT-EXCEEDED", f"code member {name!r} is too large to analyse",
+                                            location=loc))
+                else:
+                    out.extend(scan_torchscript_code(data, name))
+            else:
+                out.extend(ctx.nested(item).findings)
+        return out
+
