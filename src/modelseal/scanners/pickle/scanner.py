@@ -82,7 +82,8 @@ class PickleScanner(Scanner):
     format = "pickle"
 
     def sniff(self, head: bytes, name: str) -> bool:
-        return looks_like_pickle(head[:3]) or _plausible_protocol0(head)
+        # PROTO with a known protocol is a pickle even if what follows is damaged: damage is a finding.
+        return (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5) or _plausible_protocol0(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         return scan_pickle_stream(item, ctx)
