@@ -18,7 +18,6 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -60,7 +59,9 @@ def make_big_pickle(path: Path, gib: float) -> None:
 def make_small_pickles(folder: Path, count: int) -> None:
     folder.mkdir()
     for i in range(count):
-        (folder / f"m{i:03d}.pkl").write_bytes(pickle.dumps({"w": list(range(50)), "name": f"m{i}"}, protocol=4))
+        (folder / f"m{i:03d}.pkl").write_bytes(
+            pickle.dumps({"w": list(range(50)), "name": f"m{i}"}, protocol=4)
+        )
 
 
 def main() -> int:
@@ -86,7 +87,14 @@ def main() -> int:
         cases["d: start-up, 1 small file"].write_bytes(pickle.dumps({"a": 1}))
         tools = {
             "modelseal": lambda p: [modelseal, "scan", str(p), "--format", "json"],
-            "modelseal (no digests)": lambda p: [modelseal, "scan", str(p), "--format", "json", "--no-digests"],
+            "modelseal (no digests)": lambda p: [
+                modelseal,
+                "scan",
+                str(p),
+                "--format",
+                "json",
+                "--no-digests",
+            ],
             "picklescan": lambda p: [str(peers / "picklescan"), "--path", str(p)],
             "modelscan": lambda p: [str(peers / "modelscan"), "-p", str(p)],
         }
@@ -97,8 +105,10 @@ def main() -> int:
                 runs = [measure(cmd(path)) for _ in range(args.repeat)]
                 wall = statistics.median(r[0] for r in runs)
                 peak = max(r[1] for r in runs)
-                print(f"{case:28} {tool:24} {wall:8.3f} {size / wall / 1e6:9.1f} {peak:8.1f}  {runs[0][2]}",
-                      flush=True)
+                print(
+                    f"{case:28} {tool:24} {wall:8.3f} {size / wall / 1e6:9.1f} {peak:8.1f}  {runs[0][2]}",
+                    flush=True,
+                )
     finally:
         shutil.rmtree(work, ignore_errors=True)
     return 0

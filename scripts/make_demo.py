@@ -40,7 +40,9 @@ def benign(root: Path) -> None:
     (folder / "README.md").write_text("---\nlicense: mit\n---\n# tiny demo model\n")
     torch.save(net, root / "whole_module.pt")
     x = np.random.default_rng(0).normal(size=(40, 3))
-    clf = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(x, x[:, 0] > 0)
+    clf = make_pipeline(StandardScaler(), RandomForestClassifier(n_estimators=3, random_state=0)).fit(
+        x, x[:, 0] > 0
+    )
     joblib.dump(clf, root / "sklearn_pipeline.joblib.gz", compress=("gzip", 3))
     np.savez(root / "embeddings.npz", vectors=np.ones((4, 8), dtype=np.float32))
 
@@ -55,7 +57,9 @@ def malicious(root: Path) -> None:
         zf.writestr("archive/version", "3\n")
     (root / "checkpoint_with_payload.pt").write_bytes(buf.getvalue())
     (root / "model.safetensors").write_bytes(evil)  # a pickle under a safe format's name
-    (root / "sklearn_model.joblib.gz").write_bytes(gzip.compress(pickle.dumps({"clf": _Payload()}, protocol=4)))
+    (root / "sklearn_model.joblib.gz").write_bytes(
+        gzip.compress(pickle.dumps({"clf": _Payload()}, protocol=4))
+    )
     (root / "nested.pkl").write_bytes(pickle.dumps({"w": evil, "loader": pickle.loads}, protocol=4))
 
 

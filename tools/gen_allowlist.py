@@ -18,17 +18,57 @@ from pathlib import Path
 OUT = Path(__file__).resolve().parents[1] / "src/modelseal/scanners/pickle/allowlist.toml"
 
 STDLIB = [
-    "builtins:set", "builtins:frozenset", "builtins:slice", "builtins:complex", "builtins:bytearray",
-    "builtins:range", "builtins:dict", "builtins:list", "builtins:tuple", "builtins:int", "builtins:float",
-    "builtins:bool", "builtins:str", "builtins:bytes", "builtins:object", "builtins:Ellipsis",
-    "builtins:NotImplemented", "collections:OrderedDict", "collections:defaultdict", "collections:Counter",
-    "collections:deque", "copyreg:_reconstructor", "copyreg:__newobj__", "copyreg:__newobj_ex__", "_codecs:encode",
-    "codecs:encode", "datetime:datetime", "datetime:date", "datetime:time", "datetime:timedelta",
-    "datetime:timezone", "decimal:Decimal", "fractions:Fraction", "uuid:UUID",
+    "builtins:set",
+    "builtins:frozenset",
+    "builtins:slice",
+    "builtins:complex",
+    "builtins:bytearray",
+    "builtins:range",
+    "builtins:dict",
+    "builtins:list",
+    "builtins:tuple",
+    "builtins:int",
+    "builtins:float",
+    "builtins:bool",
+    "builtins:str",
+    "builtins:bytes",
+    "builtins:object",
+    "builtins:Ellipsis",
+    "builtins:NotImplemented",
+    "collections:OrderedDict",
+    "collections:defaultdict",
+    "collections:Counter",
+    "collections:deque",
+    "copyreg:_reconstructor",
+    "copyreg:__newobj__",
+    "copyreg:__newobj_ex__",
+    "_codecs:encode",
+    "codecs:encode",
+    "datetime:datetime",
+    "datetime:date",
+    "datetime:time",
+    "datetime:timedelta",
+    "datetime:timezone",
+    "decimal:Decimal",
+    "fractions:Fraction",
+    "uuid:UUID",
 ]
 
-SKIP_PARTS = {"tests", "test", "_testing", "testing", "externals", "datasets", "_build_utils", "__check_build",
-              "conftest", "_distributor_init", "experimental", "cli", "utils._show_versions"}
+SKIP_PARTS = {
+    "tests",
+    "test",
+    "_testing",
+    "testing",
+    "externals",
+    "datasets",
+    "_build_utils",
+    "__check_build",
+    "conftest",
+    "_distributor_init",
+    "experimental",
+    "cli",
+    "utils._show_versions",
+}
 
 
 def classes_in(package: str, skip: set[str] = SKIP_PARTS) -> set[str]:
@@ -70,12 +110,24 @@ def numpy_entries() -> set[str]:
     out = set()
     for core in ("numpy.core", "numpy._core"):
         out |= {f"{core}.multiarray:_reconstruct", f"{core}.multiarray:scalar", f"{core}.numeric:_frombuffer"}
-    out |= {"numpy:ndarray", "numpy:dtype", "numpy:matrix", "numpy.ma.core:_mareconstruct",
-            "numpy.ma.core:MaskedArray", "numpy.random._pickle:__randomstate_ctor",
-            "numpy.random._pickle:__generator_ctor", "numpy.random._pickle:__bit_generator_ctor",
-            "numpy.random.mtrand:RandomState", "numpy.random._generator:Generator",
-            "numpy.random._mt19937:MT19937", "numpy.random._pcg64:PCG64", "numpy.random._pcg64:PCG64DXSM",
-            "numpy.random._philox:Philox", "numpy.random._sfc64:SFC64", "numpy.random.bit_generator:SeedSequence"}
+    out |= {
+        "numpy:ndarray",
+        "numpy:dtype",
+        "numpy:matrix",
+        "numpy.ma.core:_mareconstruct",
+        "numpy.ma.core:MaskedArray",
+        "numpy.random._pickle:__randomstate_ctor",
+        "numpy.random._pickle:__generator_ctor",
+        "numpy.random._pickle:__bit_generator_ctor",
+        "numpy.random.mtrand:RandomState",
+        "numpy.random._generator:Generator",
+        "numpy.random._mt19937:MT19937",
+        "numpy.random._pcg64:PCG64",
+        "numpy.random._pcg64:PCG64DXSM",
+        "numpy.random._philox:Philox",
+        "numpy.random._sfc64:SFC64",
+        "numpy.random.bit_generator:SeedSequence",
+    }
     for name in dir(np):
         obj = getattr(np, name)
         if isinstance(obj, np.ufunc) or (inspect.isclass(obj) and issubclass(obj, np.generic)):
@@ -94,11 +146,23 @@ def torch_entries() -> set[str]:
 
     out = {f"torch._utils:{n}" for n in dir(torch._utils) if n.startswith("_rebuild_")}
     out |= {f"torch:{n}" for n in dir(torch) if n.endswith("Storage") and inspect.isclass(getattr(torch, n))}
-    out |= {f"torch:{n}" for n in dir(torch) if isinstance(getattr(torch, n, None), (torch.dtype, torch.layout,
-                                                                                      torch.memory_format))}
-    out |= {"torch:Size", "torch:device", "torch:Tensor", "torch.nn.parameter:Parameter", "torch.nn.parameter:Buffer",
-            "torch.storage:UntypedStorage", "torch.storage:TypedStorage", "torch:UntypedStorage",
-            "torch.utils.hooks:RemovableHandle", "torch.nn.modules.module:_IncompatibleKeys"}
+    out |= {
+        f"torch:{n}"
+        for n in dir(torch)
+        if isinstance(getattr(torch, n, None), (torch.dtype, torch.layout, torch.memory_format))
+    }
+    out |= {
+        "torch:Size",
+        "torch:device",
+        "torch:Tensor",
+        "torch.nn.parameter:Parameter",
+        "torch.nn.parameter:Buffer",
+        "torch.storage:UntypedStorage",
+        "torch.storage:TypedStorage",
+        "torch:UntypedStorage",
+        "torch.utils.hooks:RemovableHandle",
+        "torch.nn.modules.module:_IncompatibleKeys",
+    }
     pending = [torch.nn.Module]
     while pending:  # every module class torch itself defines, however deep in the hierarchy
         cls = pending.pop()
@@ -109,11 +173,17 @@ def torch_entries() -> set[str]:
     import torch.nn.functional as functional
 
     # Activation and loss functions stored as module attributes (TransformerEncoderLayer keeps F.relu).
-    out |= {f"torch.nn.functional:{n}" for n, f in vars(functional).items()
-            if inspect.isfunction(f) and not n.startswith("_") and f.__module__ == "torch.nn.functional"}
+    out |= {
+        f"torch.nn.functional:{n}"
+        for n, f in vars(functional).items()
+        if inspect.isfunction(f) and not n.startswith("_") and f.__module__ == "torch.nn.functional"
+    }
     # Helpers TorchScript's own unpickler resolves in the pickles of torch.jit.save archives.
-    out |= {f"torch.jit._pickle:{n}" for n, f in vars(torch.jit._pickle).items()
-            if inspect.isfunction(f) and n.startswith(("build_", "restore_"))}
+    out |= {
+        f"torch.jit._pickle:{n}"
+        for n, f in vars(torch.jit._pickle).items()
+        if inspect.isfunction(f) and n.startswith(("build_", "restore_"))
+    }
     for space in (torch.optim, torch.optim.lr_scheduler):
         for obj in vars(space).values():
             if inspect.isclass(obj) and obj.__module__.startswith("torch.optim"):
@@ -133,13 +203,13 @@ def joblib_entries() -> set[str]:
 
 def main() -> int:
     sys.path.insert(0, str(OUT.parents[3]))
-    from modelseal.scanners.pickle.allowlist import _gadgets
-
     import joblib
     import numpy
     import scipy
     import sklearn
     import torch
+
+    from modelseal.scanners.pickle.allowlist import _gadgets
 
     libraries = {
         "stdlib": (set(STDLIB), f"python {sys.version.split()[0]}"),
@@ -150,7 +220,7 @@ def main() -> int:
     }
     gadgets = _gadgets()
     lines = [
-        "# Callables that legitimate ML pickles need. Generated by tools/gen_allowlist.py; review diffs like code.",
+        "# Callables that legitimate ML pickles need. Made by tools/gen_allowlist.py; review diffs like code.",
         f"# Generated {datetime.date.today().isoformat()}. Entries are module:qualname, exact matches only.",
         "",
     ]

@@ -11,9 +11,15 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 def render() -> str:
     from modelseal.core.rules import RULES
 
-    lines = ["# Rules", "", "Generated from `src/modelseal/core/rules.py` by `tools/gen_rules_doc.py`. Rule ids are",
-             "stable: SARIF results, policies and waivers refer to them.", "",
-             "| id | severity | title | what it means | what to do |", "|---|---|---|---|---|"]
+    lines = [
+        "# Rules",
+        "",
+        "Generated from `src/modelseal/core/rules.py` by `tools/gen_rules_doc.py`. Rule ids are",
+        "stable: SARIF results, policies and waivers refer to them.",
+        "",
+        "| id | severity | title | what it means | what to do |",
+        "|---|---|---|---|---|",
+    ]
     for rule in sorted(RULES.values(), key=lambda r: r.id):
         cells = [f"`{rule.id}`", rule.severity.label, rule.title, rule.description, rule.remediation]
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in cells) + " |")

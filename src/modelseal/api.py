@@ -43,7 +43,7 @@ def _allowlist(config: Config) -> Allowlist:
 def scan_file(entry: FileEntry, ctx: ScanContext) -> tuple[str, list[Finding]]:
     """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names)."""
     try:
-        fh = open(entry.path, "rb")
+        fh = open(entry.path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
     except OSError as exc:
         return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")]
     with fh:

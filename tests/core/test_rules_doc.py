@@ -16,8 +16,9 @@ def test_rules_doc_is_current() -> None:
     assert spec and spec.loader
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == module.render(), \
+    assert (ROOT / "docs" / "rules.md").read_text(encoding="utf-8") == module.render(), (
         "run: python tools/gen_rules_doc.py"
+    )
 
 
 def test_rule_ids_are_well_formed() -> None:

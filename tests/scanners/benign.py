@@ -25,8 +25,14 @@ def _nets():  # type: ignore[no-untyped-def]
 
     torch.manual_seed(0)
     mlp = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Dropout(0.1), nn.Linear(16, 4))
-    cnn = nn.Sequential(nn.Conv2d(1, 4, 3), nn.BatchNorm2d(4), nn.ReLU(), nn.MaxPool2d(2), nn.Flatten(),
-                        nn.Linear(4 * 3 * 3, 10))
+    cnn = nn.Sequential(
+        nn.Conv2d(1, 4, 3),
+        nn.BatchNorm2d(4),
+        nn.ReLU(),
+        nn.MaxPool2d(2),
+        nn.Flatten(),
+        nn.Linear(4 * 3 * 3, 10),
+    )
     layer = nn.TransformerEncoderLayer(d_model=16, nhead=2, dim_feedforward=32, batch_first=True)
     transformer = nn.TransformerEncoder(layer, num_layers=2, enable_nested_tensor=False)
     rnn = nn.LSTM(8, 16, batch_first=True)
@@ -167,15 +173,21 @@ def _np_pickle(tmp: Path) -> Path:
     import numpy as np
 
     path = tmp / "np.pkl"
-    path.write_bytes(pickle.dumps({"a": np.ones(3), "r": np.random.default_rng(1), "s": np.float32(2.5),
-                                   "ufunc": np.log1p}, protocol=2))
+    path.write_bytes(
+        pickle.dumps(
+            {"a": np.ones(3), "r": np.random.default_rng(1), "s": np.float32(2.5), "ufunc": np.log1p},
+            protocol=2,
+        )
+    )
     return path
 
 
 @case("protocol0_plain_data.pkl")
 def _p0(tmp: Path) -> Path:
     path = tmp / "data_p0.pkl"
-    path.write_bytes(pickle.dumps({"vocab": ["a", "b"], "n": 3, "f": 0.5, "t": (1, 2), "s": {1, 2}}, protocol=0))
+    path.write_bytes(
+        pickle.dumps({"vocab": ["a", "b"], "n": 3, "f": 0.5, "t": (1, 2), "s": {1, 2}}, protocol=0)
+    )
     return path
 
 
@@ -186,15 +198,24 @@ def _st_folder(tmp: Path) -> Path:
 
     root = tmp / "all-MiniLM-like"
     (root / "1_Pooling").mkdir(parents=True)
-    model = nn.ModuleDict({"embeddings": nn.Embedding(50, 8), "encoder": nn.Linear(8, 8), "norm": nn.LayerNorm(8)})
+    model = nn.ModuleDict(
+        {"embeddings": nn.Embedding(50, 8), "encoder": nn.Linear(8, 8), "norm": nn.LayerNorm(8)}
+    )
     torch.save(model.state_dict(), root / "pytorch_model.bin")
-    (root / "config.json").write_text(json.dumps({"architectures": ["BertModel"], "hidden_size": 8,
-                                                  "model_type": "bert", "vocab_size": 50}))
-    (root / "modules.json").write_text(json.dumps([
-        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
-        {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"}]))
-    (root / "1_Pooling/config.json").write_text(json.dumps({"word_embedding_dimension": 8,
-                                                            "pooling_mode_mean_tokens": True}))
+    (root / "config.json").write_text(
+        json.dumps({"architectures": ["BertModel"], "hidden_size": 8, "model_type": "bert", "vocab_size": 50})
+    )
+    (root / "modules.json").write_text(
+        json.dumps(
+            [
+                {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.models.Transformer"},
+                {"idx": 1, "name": "1", "path": "1_Pooling", "type": "sentence_transformers.models.Pooling"},
+            ]
+        )
+    )
+    (root / "1_Pooling/config.json").write_text(
+        json.dumps({"word_embedding_dimension": 8, "pooling_mode_mean_tokens": True})
+    )
     (root / "sentence_bert_config.json").write_text(json.dumps({"max_seq_length": 128}))
     (root / "config_sentence_transformers.json").write_text(json.dumps({"__version__": {"pytorch": "2"}}))
     (root / "tokenizer.json").write_text(json.dumps({"version": "1.0", "model": {"type": "WordPiece"}}))

@@ -1,4 +1,4 @@
-"""Build hostile files for tests. Payloads are harmless (``true``, ``echo``) and nothing here is ever loaded."""
+"""Build hostile files for tests. Payloads are harmless (``true``, ``echo``); nothing here is ever loaded."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def call0(module: str, name: str, arg: str) -> bytes:
 
 def stack_global(module: str, name: str, args: bytes = b")") -> bytes:
     """Protocol 4: names built on the stack, memoised and fetched back before STACK_GLOBAL."""
-    return (b"\x80\x04" + s8(module) + b"\x94" + s8(name) + b"\x94" + b"h\x00h\x01\x93" + args + b"R.")
+    return b"\x80\x04" + s8(module) + b"\x94" + s8(name) + b"\x94" + b"h\x00h\x01\x93" + args + b"R."
 
 
 def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) -> bytes:
@@ -52,8 +52,12 @@ def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) 
 
 
 def torch_zip(data_pkl: bytes, extra: dict[str, bytes] | None = None, prefix: str = "archive") -> bytes:
-    members = {f"{prefix}/data.pkl": data_pkl, f"{prefix}/byteorder": b"little", f"{prefix}/version": b"3\n",
-               f"{prefix}/.data/serialization_id": b"1234"}
+    members = {
+        f"{prefix}/data.pkl": data_pkl,
+        f"{prefix}/byteorder": b"little",
+        f"{prefix}/version": b"3\n",
+        f"{prefix}/.data/serialization_id": b"1234",
+    }
     members.update(extra or {})
     return zip_bytes(members)
 

@@ -24,7 +24,6 @@ from tests.scanners.craft import (
     dumps,
     global0,
     mark_encrypted,
-    s8,
     stack_global,
     torch_zip,
     with_local_name,
@@ -66,14 +65,27 @@ case("inst_opcode.pkl")(lambda: b"(S'true'\nios\nsystem\n.")
 case("obj_opcode.pkl")(lambda: b"\x80\x02(" + global0("os", "system") + b"X\x04\x00\x00\x00trueo.")
 case("stack_global_memo.pkl")(lambda: stack_global("os", "system", b"X\x04\x00\x00\x00true\x85"))
 case("stack_global_dotted_attr.pkl")(lambda: stack_global("numpy", "os.system", b"X\x04\x00\x00\x00true\x85"))
-case("newobj_popen.pkl")(lambda: b"\x80\x02" + global0("subprocess", "Popen") + b"X\x04\x00\x00\x00true\x85\x81.")
-case("newobj_ex.pkl")(lambda: b"\x80\x04" + global0("subprocess", "Popen") + b"X\x04\x00\x00\x00true\x85}\x92.")
+case("newobj_popen.pkl")(
+    lambda: b"\x80\x02" + global0("subprocess", "Popen") + b"X\x04\x00\x00\x00true\x85\x81."
+)
+case("newobj_ex.pkl")(
+    lambda: b"\x80\x04" + global0("subprocess", "Popen") + b"X\x04\x00\x00\x00true\x85}\x92."
+)
 case("ext_code.pkl")(lambda: b"\x80\x02\x82\x01)R.")
-case("build_on_global.pkl")(lambda: b"\x80\x02" + global0("collections", "OrderedDict") + b"}X\x01\x00\x00\x00a" +
-                            b"K\x01sb.")
-case("setitems_on_global.pkl")(lambda: b"\x80\x02" + global0("os", "environ") + b"(X\x01\x00\x00\x00aX\x01\x00\x00\x00bu.")
-case("getattr_walk.pkl")(lambda: b"\x80\x02" + global0("builtins", "getattr") + global0("builtins", "dict") +
-                         b"X\x05\x00\x00\x00clear\x86R)R.")
+case("build_on_global.pkl")(
+    lambda: b"\x80\x02" + global0("collections", "OrderedDict") + b"}X\x01\x00\x00\x00a" + b"K\x01sb."
+)
+case("setitems_on_global.pkl")(
+    lambda: b"\x80\x02" + global0("os", "environ") + b"(X\x01\x00\x00\x00aX\x01\x00\x00\x00bu."
+)
+case("getattr_walk.pkl")(
+    lambda: (
+        b"\x80\x02"
+        + global0("builtins", "getattr")
+        + global0("builtins", "dict")
+        + b"X\x05\x00\x00\x00clear\x86R)R."
+    )
+)
 case("call_on_call_result.pkl")(lambda: b"\x80\x02" + global0("collections", "OrderedDict") + b")R)R.")
 case("runpy_run_path.pkl")(lambda: call0("runpy", "run_path", "/tmp/x.py"))
 case("importlib_import.pkl")(lambda: call0("importlib", "import_module", "this"))
@@ -85,40 +97,82 @@ case("builtins_open.pkl")(lambda: call0("builtins", "open", "/tmp/modelseal-mark
 case("numpy_runstring.pkl")(lambda: call0("numpy.testing._private.utils", "runstring", "x=1"))
 case("unknown_module.pkl")(lambda: call0("evilcorp.payload", "run", "x"))
 case("functools_partial.pkl")(lambda: dumps(Reduce(__import__("functools").partial, print, "x")))
-case("copyreg_reconstructor_popen.pkl")(lambda: b"\x80\x02" + global0("copyreg", "_reconstructor") +
-                                        global0("subprocess", "Popen") + global0("builtins", "object") +
-                                        b"N\x87R.")
+case("copyreg_reconstructor_popen.pkl")(
+    lambda: (
+        b"\x80\x02"
+        + global0("copyreg", "_reconstructor")
+        + global0("subprocess", "Popen")
+        + global0("builtins", "object")
+        + b"N\x87R."
+    )
+)
 case("nested_pickle_loads.pkl")(lambda: dumps(Reduce(pickle.loads, evil(2))))
-case("nested_torch_load_from_bytes.pkl")(lambda: b"\x80\x02" + global0("torch.storage", "_load_from_bytes") +
-                                         b"C" + bytes([len(evil(2))]) + evil(2) + b"\x85R.")
-case("nested_in_large_payload.pkl")(lambda: b"\x80\x04" + global0("collections", "OrderedDict") + b")R" +
-                                    b"\x8e" + (len(evil(4)) + (2 << 20)).to_bytes(8, "little") + evil(4) +
-                                    b"\0" * (2 << 20) + b"0.")
+case("nested_torch_load_from_bytes.pkl")(
+    lambda: (
+        b"\x80\x02"
+        + global0("torch.storage", "_load_from_bytes")
+        + b"C"
+        + bytes([len(evil(2))])
+        + evil(2)
+        + b"\x85R."
+    )
+)
+case("nested_in_large_payload.pkl")(
+    lambda: (
+        b"\x80\x04"
+        + global0("collections", "OrderedDict")
+        + b")R"
+        + b"\x8e"
+        + (len(evil(4)) + (2 << 20)).to_bytes(8, "little")
+        + evil(4)
+        + b"\0" * (2 << 20)
+        + b"0."
+    )
+)
 case("nested_via_codecs_latin1.pkl")(lambda: dumps(Reduce(pickle.loads, evil(2)), protocol=2))
 case("truncated_after_reduce.pkl")(lambda: evil(2)[:-1])
 case("second_pickle_malicious.pkl")(lambda: dumps({"ok": 1}) + evil(4))
 case("protocol5_buffer.pkl")(lambda: b"\x80\x05\x97\x98" + evil(5)[2:])
-case("memo_reuse.pkl")(lambda: b"\x80\x02" + global0("os", "system") + b"q\x000h\x00X\x04\x00\x00\x00true\x85R.")
+case("memo_reuse.pkl")(
+    lambda: b"\x80\x02" + global0("os", "system") + b"q\x000h\x00X\x04\x00\x00\x00true\x85R."
+)
 case("pickle_named_safetensors.safetensors")(lambda: evil(4))
 case("pickle_named_json.json")(lambda: evil(4))
 case("torch_zip_data_pkl.pt")(lambda: torch_zip(evil(2)))
 case("torch_zip_extra_pkl.pt")(lambda: torch_zip(dumps(OrderedDict(), 2), {"archive/extra.pkl": evil(2)}))
 case("torch_zip_other_prefix.bin")(lambda: torch_zip(evil(2), prefix="model-v2"))
-case("torchscript_code_open.pt")(lambda: zip_bytes({
-    "m/data.pkl": dumps({}, 2), "m/constants.pkl": dumps((), 2),
-    "m/code/__torch__.py": b"def forward(self, x):\n    f = open('/etc/passwd')\n    return x\n"}))
-case("torchscript_custom_op.pt")(lambda: zip_bytes({
-    "m/data.pkl": dumps({}, 2), "m/constants.pkl": dumps((), 2),
-    "m/code/__torch__.py": b"def forward(self, x):\n    return torch.ops.evil.run(x)\n"}))
-case("legacy_torch_sequential.pt")(lambda: dumps(0x1950A86A20F9469CFC6C, 2) + dumps(1001, 2) + dumps({}, 2) +
-                                   evil(2) + dumps([], 2))
+case("torchscript_code_open.pt")(
+    lambda: zip_bytes(
+        {
+            "m/data.pkl": dumps({}, 2),
+            "m/constants.pkl": dumps((), 2),
+            "m/code/__torch__.py": b"def forward(self, x):\n    f = open('/etc/passwd')\n    return x\n",
+        }
+    )
+)
+case("torchscript_custom_op.pt")(
+    lambda: zip_bytes(
+        {
+            "m/data.pkl": dumps({}, 2),
+            "m/constants.pkl": dumps((), 2),
+            "m/code/__torch__.py": b"def forward(self, x):\n    return torch.ops.evil.run(x)\n",
+        }
+    )
+)
+case("legacy_torch_sequential.pt")(
+    lambda: dumps(0x1950A86A20F9469CFC6C, 2) + dumps(1001, 2) + dumps({}, 2) + evil(2) + dumps([], 2)
+)
 
 
 def _legacy_tar() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:
-        for name, data in {"sys_info": dumps({}, 2), "pickle": evil(2), "storages": dumps(0, 2),
-                           "tensors": dumps(0, 2)}.items():
+        for name, data in {
+            "sys_info": dumps({}, 2),
+            "pickle": evil(2),
+            "storages": dumps(0, 2),
+            "tensors": dumps(0, 2),
+        }.items():
             info = tarfile.TarInfo(name)
             info.size = len(data)
             tf.addfile(info, io.BytesIO(data))
@@ -153,8 +207,9 @@ case("joblib_lz4.joblib")(lambda: _joblib_like(lambda d: __import__("lz4.frame")
 case("polyglot_pickle_then_zip.pt")(lambda: evil(2) + zip_bytes({"a.txt": b"hello"}))
 case("zip_with_pickle.zip")(lambda: zip_bytes({"weights/model.bin": evil(2)}))
 case("zip_path_traversal.zip")(lambda: zip_bytes({"../../evil.pkl": evil(2)}))
-case("zip_header_mismatch.zip")(lambda: with_local_name(zip_bytes({"aaaa.txt": b"hello", "bbbb.bin": b"x"}),
-                                                         b"aaaa.txt", b"evil.pkl"))
+case("zip_header_mismatch.zip")(
+    lambda: with_local_name(zip_bytes({"aaaa.txt": b"hello", "bbbb.bin": b"x"}), b"aaaa.txt", b"evil.pkl")
+)
 case("zip_encrypted.zip")(lambda: mark_encrypted(zip_bytes({"model.pkl": evil(2)})))
 case("gzip_pickle.pt.gz")(lambda: gzip.compress(evil(2)))
 

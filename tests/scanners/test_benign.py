@@ -23,5 +23,7 @@ def test_benign_file_is_not_flagged(name: str, tmp_path: Path) -> None:
     path = BUILDERS[name](tmp_path)
     result = scan([path])
     assert result.file_count >= 1
-    loud = [(f.file, f.rule_id, f.severity.label, f.message) for f in result.findings if f.severity > Severity.LOW]
+    loud = [
+        (f.file, f.rule_id, f.severity.label, f.message) for f in result.findings if f.severity > Severity.LOW
+    ]
     assert not loud

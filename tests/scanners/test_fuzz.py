@@ -32,8 +32,11 @@ def test_random_bytes(data: bytes) -> None:
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.sampled_from(SEEDS), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
-       st.integers(0, 10_000))
+@given(
+    st.sampled_from(SEEDS),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=8),
+    st.integers(0, 10_000),
+)
 def test_mutated_pickles(seed: bytes, flips: list[tuple[int, int]], cut: int) -> None:
     data = bytearray(seed)
     for pos, value in flips:

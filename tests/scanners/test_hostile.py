@@ -142,8 +142,11 @@ def test_scan_continues_after_bad_files(tmp_path: Path) -> None:
     write(tmp_path, "c_good.pkl", pickle.dumps([1, 2, 3]))
     result = scan([tmp_path])
     by_file = {r.path: {f.rule_id for f in r.findings} for r in result.targets[0].files}
-    assert by_file == {"a_bad.pkl": {"MS-PICKLE-MALFORMED"}, "b_evil.pkl": {"MS-PICKLE-DANGEROUS-CALLABLE"},
-                       "c_good.pkl": set()}
+    assert by_file == {
+        "a_bad.pkl": {"MS-PICKLE-MALFORMED"},
+        "b_evil.pkl": {"MS-PICKLE-DANGEROUS-CALLABLE"},
+        "c_good.pkl": set(),
+    }
 
 
 def test_legacy_torch_storage_data_is_not_trailing_garbage(tmp_path: Path) -> None:

@@ -28,12 +28,17 @@ def make_cache_repo(cache: Path, repo: str, files: dict[str, bytes], revision: s
 
 
 def test_cache_snapshot_links_are_followed(tmp_path: Path) -> None:
-    snapshot = make_cache_repo(tmp_path, "org/model", {"config.json": b"{}", "sub/weights.pkl": pickle.dumps([1])})
+    snapshot = make_cache_repo(
+        tmp_path, "org/model", {"config.json": b"{}", "sub/weights.pkl": pickle.dumps([1])}
+    )
     artifact = resolve_local(str(snapshot))
     assert [f.relpath for f in artifact.files] == ["config.json", "sub/weights.pkl"]
     assert artifact.rejected == ()
     result = scan([snapshot])
-    assert {r.path: r.format for r in result.targets[0].files} == {"config.json": "text", "sub/weights.pkl": "pickle"}
+    assert {r.path: r.format for r in result.targets[0].files} == {
+        "config.json": "text",
+        "sub/weights.pkl": "pickle",
+    }
     digest = next(r.digest for r in result.targets[0].files if r.path == "sub/weights.pkl")
     assert digest == "sha256:" + hashlib.sha256(pickle.dumps([1])).hexdigest()
 

@@ -17,13 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from modelseal.core import toml
 from modelseal.core.errors import ConfigError
 from modelseal.core.limits import Limits
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 CONFIG_NAMES = ("modelseal.toml", ".modelseal.toml")
 
@@ -78,10 +74,10 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
 
 def _read(path: Path, explicit: bool) -> Config | None:
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = toml.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
-    except tomllib.TOMLDecodeError as exc:
+    except toml.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if path.name == "pyproject.toml":
         table = data.get("tool", {}).get("modelseal")

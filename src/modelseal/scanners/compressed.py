@@ -15,7 +15,7 @@ from typing import Any
 from modelseal.core.errors import DecompressionBomb, Truncated
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import CHUNK, ByteSource
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 
 
 class _Decompressing:

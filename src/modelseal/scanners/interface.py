@@ -43,7 +43,7 @@ class ScanInput:
 
 @dataclass(frozen=True)
 class ScanOutcome:
-    """A scanner's answer: the format it recognised (possibly refined, e.g. ``pytorch-legacy``) and findings."""
+    """A scanner's answer: the format it recognised (possibly refined: ``pytorch-legacy``) and findings."""
 
     format: str
     findings: tuple[Finding, ...] = ()
@@ -113,7 +113,7 @@ class ScanContext:
                 (
                     make_finding(
                         "MS-LIMIT-EXCEEDED",
-                        f"nesting deeper than {self.limits.max_nesting_depth} levels; inner content not analysed",
+                        f"nesting deeper than {self.limits.max_nesting_depth} levels; inner content not read",
                         evidence=f"depth {self.depth + 1}",
                     ).within(item.name),
                 ),
@@ -127,7 +127,7 @@ class ScanContext:
         if item.fileobj is not None:
             item.fileobj.seek(0)
             return item.fileobj
-        spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)
+        spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - the caller owns it
         while True:
             chunk = item.source.read_upto(CHUNK * 16)
             if not chunk:

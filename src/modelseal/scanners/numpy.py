@@ -9,7 +9,7 @@ from typing import Any
 from modelseal.core.errors import Truncated
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.scanner import scan_pickle_stream
 
 MAGIC = b"\x93NUMPY"

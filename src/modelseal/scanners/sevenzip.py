@@ -9,7 +9,7 @@ from pathlib import Path
 from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.zip import unsafe_member_name
 
 MAGIC = b"7z\xbc\xaf\x27\x1c"

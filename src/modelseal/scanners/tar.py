@@ -7,7 +7,7 @@ import tarfile
 from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.zip import unsafe_member_name
 
 _LEGACY_TORCH = {"sys_info", "pickle", "storages", "tensors"}
@@ -45,7 +45,7 @@ class TarScanner(Scanner):
                     findings.extend(self._member(tf, member, ctx))
         except (tarfile.TarError, OSError, EOFError, ValueError) as exc:
             findings.append(make_finding("MS-ARCHIVE-MALFORMED", f"tar archive is damaged: {exc}"))
-        fmt = "pytorch-legacy-tar" if _LEGACY_TORCH <= names else "tar"
+        fmt = "pytorch-legacy-tar" if names >= _LEGACY_TORCH else "tar"
         return ScanOutcome(fmt, tuple(findings))
 
     def _member(self, tf: tarfile.TarFile, member: tarfile.TarInfo, ctx: ScanContext) -> list[Finding]:
@@ -56,9 +56,14 @@ class TarScanner(Scanner):
             out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {member.name!r} has an {why}", location=loc))
         if member.issym() or member.islnk():
             target = member.linkname
-            if unsafe_member_name(target) or member.issym() and target.startswith("/"):
-                out.append(make_finding("MS-FILE-LINK-ESCAPE", f"link member {member.name!r} points to {target!r}",
-                                        location=loc))
+            if unsafe_member_name(target) or (member.issym() and target.startswith("/")):
+                out.append(
+                    make_finding(
+                        "MS-FILE-LINK-ESCAPE",
+                        f"link member {member.name!r} points to {target!r}",
+                        location=loc,
+                    )
+                )
             return out
         if not member.isfile():
             return out

@@ -12,13 +12,10 @@ import functools
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
+from typing import Any
 
+from modelseal.core import toml
 from modelseal.core.errors import ConfigError
-
-try:
-    import tomllib
-except ModuleNotFoundError:  # Python 3.10
-    import tomli as tomllib  # type: ignore[no-redef]
 
 # Python 2 names that pickle maps to Python 3 ones when fix_imports is on (facts from Lib/_compat_pickle.py).
 _PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "cPickle": "pickle", "exceptions": "builtins",
@@ -68,9 +65,9 @@ class _Gadgets:
         return None
 
 
-def _load_toml(name: str) -> dict[str, object]:
+def _load_toml(name: str) -> dict[str, Any]:
     text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return tomllib.loads(text)
+    return toml.loads(text)
 
 
 @functools.cache
@@ -78,7 +75,7 @@ def _gadgets() -> _Gadgets:
     data = _load_toml("gadgets.toml")
     modules: list[tuple[str, str, str]] = []
     names: dict[str, tuple[str, str]] = {}
-    for category, body in data["categories"].items():  # type: ignore[attr-defined]
+    for category, body in data["categories"].items():
         for m in body.get("modules", []):
             modules.append((m, category, body["explanation"]))
         for n in body.get("names", []):
@@ -87,8 +84,12 @@ def _gadgets() -> _Gadgets:
     walk = data["attribute_walk"]
     final = data["dangerous_final"]
     return _Gadgets(
-        tuple(modules), names, frozenset(walk["names"]), walk["explanation"],  # type: ignore[index]
-        frozenset(final["names"]), final["explanation"],  # type: ignore[index]
+        tuple(modules),
+        names,
+        frozenset(walk["names"]),
+        walk["explanation"],
+        frozenset(final["names"]),
+        final["explanation"],
     )
 
 
@@ -96,7 +97,7 @@ def _gadgets() -> _Gadgets:
 def _shipped() -> frozenset[tuple[str, str]]:
     data = _load_toml("allowlist.toml")
     pairs: set[tuple[str, str]] = set()
-    for section in data["libraries"].values():  # type: ignore[attr-defined]
+    for section in data["libraries"].values():
         for entry in section["allow"]:
             module, _, qualname = entry.partition(":")
             pairs.add((module, qualname))

@@ -286,7 +286,7 @@ class Machine:
             del self.imports[key]
         return self._import_findings()
 
-    def _run(self) -> Any:  # noqa: C901 - one dispatch over the opcode set reads best as one function
+    def _run(self) -> Any:
         limits = self.limits
         reader = OpcodeReader(self.src, max_line=limits.max_pickle_line, max_inline=limits.max_inline_bytes)
         deadline = time.monotonic() + limits.max_seconds_per_file
@@ -415,7 +415,7 @@ class Machine:
             elif name == "DICT":
                 items = self._pop_mark(op)
                 d = Dict()
-                d.add(list(zip(items[::2], items[1::2])))
+                d.add(list(zip(items[::2], items[1::2], strict=False)))
                 push(d)
             elif name in ("APPEND", "APPENDS", "ADDITEMS"):
                 items = [self._pop(op)] if name == "APPEND" else self._pop_mark(op)
@@ -430,7 +430,7 @@ class Machine:
                     pairs = [(key, value)]
                 else:
                     items = self._pop_mark(op)
-                    pairs = list(zip(items[::2], items[1::2]))
+                    pairs = list(zip(items[::2], items[1::2], strict=False))
                 target = self._top(op)
                 self._mutate(target, op)
                 if isinstance(target, Dict):

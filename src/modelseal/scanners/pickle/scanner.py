@@ -1,12 +1,12 @@
-"""Pickle streams: one or more pickles back to back, as plain pickles, legacy PyTorch files and joblib dumps."""
+"""Pickle streams: one or more pickles back to back (plain pickles, legacy PyTorch files, joblib dumps)."""
 
 from __future__ import annotations
 
 from modelseal.core.errors import Truncated
-from modelseal.core.findings import Location
+from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist, default_allowlist
 from modelseal.scanners.pickle.machine import INTENT_RULES, Machine
 from modelseal.scanners.pickle.opcodes import NAMES, MalformedPickle, OpcodeReader, looks_like_pickle
@@ -42,7 +42,7 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
     ``pickle.load`` would reach must be seen, while random trailing bytes must not raise false alarms."""
     allow = allowlist or allowlist_of(ctx)
     src = item.source
-    findings = []
+    findings: list[Finding] = []
     fmt = "pickle"
     index = 0
     while True:
