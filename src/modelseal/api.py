@@ -10,7 +10,8 @@ import time
 import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import PurePosixPath
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING
 
 from modelseal import __version__
 from modelseal.core.artifact import Artifact, FileEntry
@@ -19,19 +20,33 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.integrity.manifest import hash_file, manifest_digest
+from modelseal.integrity.manifest import hash_file
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.registry import dispatch, run_artifact_scanners
 from modelseal.scanners.zip import ZipScanner
-from modelseal.sources.resolve import resolve
+from modelseal.sources.resolve import Resolved, resolve
+
+if TYPE_CHECKING:
+    from modelseal.integrity.lockfile import LockEntry, Lockfile
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(path, files_done, files_total)`` after each file."""
 
 # Extensions that promise a format unable to run code; content that can run code under such a name is a trick.
-_PROMISED = {".safetensors": "safetensors", ".json": "text", ".txt": "text", ".md": "text", ".gguf": "gguf",
-             ".npy": "npy", ".onnx": "onnx", ".h5": "hdf5", ".keras": "zip", ".yaml": "text", ".yml": "text"}
+_PROMISED = {
+    ".safetensors": "safetensors",
+    ".json": "text",
+    ".txt": "text",
+    ".md": "text",
+    ".gguf": "gguf",
+    ".npy": "npy",
+    ".onnx": "onnx",
+    ".h5": "hdf5",
+    ".keras": "zip",
+    ".yaml": "text",
+    ".yml": "text",
+}
 _CODE_CAPABLE = ("pickle", "pytorch", "joblib", "npy-object", "torchscript")
 _ZIP_FORMATS = ("zip", "pytorch-zip", "torchscript", "npz")
 
@@ -70,8 +85,14 @@ def _polyglot(fh: object, entry: FileEntry, outcome: ScanOutcome, ctx: ScanConte
         return []
     fh.seek(0)  # type: ignore[attr-defined]
     inner = ZipScanner().scan(ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh), ctx)  # type: ignore[arg-type]
-    return [make_finding("MS-POLYGLOT", f"file is a {outcome.format} and also a {inner.format} archive",
-                         evidence="zip end-of-central-directory found after non-zip content"), *inner.findings]
+    return [
+        make_finding(
+            "MS-POLYGLOT",
+            f"file is a {outcome.format} and also a {inner.format} archive",
+            evidence="zip end-of-central-directory found after non-zip content",
+        ),
+        *inner.findings,
+    ]
 
 
 def _extension_mismatch(relpath: str, fmt: str) -> list[Finding]:
@@ -79,8 +100,13 @@ def _extension_mismatch(relpath: str, fmt: str) -> list[Finding]:
     if promised is None or fmt.startswith(promised) or fmt in ("empty", "unreadable"):
         return []
     severity = Severity.HIGH if any(k in fmt for k in _CODE_CAPABLE) else Severity.MEDIUM
-    return [make_finding("MS-FORMAT-EXTENSION-MISMATCH", f"named like {promised} but the content is {fmt}",
-                         severity=severity)]
+    return [
+        make_finding(
+            "MS-FORMAT-EXTENSION-MISMATCH",
+            f"named like {promised} but the content is {fmt}",
+            severity=severity,
+        )
+    ]
 
 
 def _resolution_findings(artifact: Artifact) -> list[Finding]:
@@ -97,47 +123,128 @@ def scan(
     *,
     digests: bool = True,
     progress: Progress | None = None,
+    lockfile: Path | None = None,
+    offline: bool = False,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
-    Raises :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong
-    *inside* a target is a finding.
+    ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present) is consulted for every
+    target that has an entry; a difference is a finding. Raises :class:`~modelseal.core.errors.SourceError`
+    when a target cannot be resolved; everything wrong *inside* a target is a finding.
     """
     started = time.monotonic()
     config = config or Config()
     if isinstance(targets, (str, os.PathLike)):
         targets = [targets]
     ctx = ScanContext(config.limits, dispatch, _allowlist(config))
-    reports = []
-    artifacts = [resolve(os.fspath(t), max_files=config.limits.max_files) for t in targets]
-    total = sum(len(a.files) for a in artifacts)
-    done = 0
+    names = [os.fspath(t) for t in targets]
+    resolved = [resolve(n, max_files=config.limits.max_files, offline=offline) for n in names]
+    lock = _read_lockfile(lockfile)
+    counter = _Counter(sum(len(r.artifact.files) for r in resolved), progress)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        for artifact in artifacts:
-            hashes: list[Future[str]] = [pool.submit(hash_file, e.path) for e in artifact.files] if digests else []
-            files = []
-            paths = {e.relpath for e in artifact.files}
-            for entry in artifact.files:
-                t0 = time.monotonic()
-                fmt, findings = scan_file(entry, ScanContext(ctx.limits, dispatch, ctx.allowlist))
-                files.append((entry, fmt, findings, time.monotonic() - t0))
-                done += 1
-                if progress:
-                    progress(entry.relpath, done, total)
-            by_file: dict[str, list[Finding]] = {}
-            loose: list[Finding] = list(_resolution_findings(artifact))
-            for finding in run_artifact_scanners(artifact, ctx):
-                (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
-            file_reports = []
-            for i, (entry, fmt, findings, seconds) in enumerate(files):
-                findings = findings + by_file.get(entry.relpath, [])
-                digest = _digest(hashes[i]) if digests else None
-                located = tuple(f.with_file(entry.relpath) for f in findings)
-                file_reports.append(FileReport(entry.relpath, entry.size, fmt, digest, located, seconds))
-            mdigest = manifest_digest([(r.path, r.digest) for r in file_reports if r.digest]) if digests else None
-            reports.append(TargetReport(artifact.source, str(artifact.root), tuple(file_reports), mdigest,
-                                        tuple(loose)))
-    return ScanResult(tuple(reports), __version__, time.monotonic() - started)
+        reports = tuple(
+            _scan_target(name, res, ctx, pool if digests else None, lock, counter)
+            for name, res in zip(names, resolved, strict=True)
+        )
+    return ScanResult(reports, __version__, time.monotonic() - started)
+
+
+class _Counter:
+    def __init__(self, total: int, progress: Progress | None) -> None:
+        self.total, self.done, self.progress = total, 0, progress
+
+    def tick(self, path: str) -> None:
+        self.done += 1
+        if self.progress:
+            self.progress(path, self.done, self.total)
+
+
+def _read_lockfile(path: Path | None) -> Lockfile | None:
+    from modelseal.integrity.lockfile import LOCKFILE, read_lock
+
+    if path is None:
+        path = Path(LOCKFILE)
+        if not path.is_file():
+            return None
+    return read_lock(path)
+
+
+def _scan_target(
+    name: str,
+    res: Resolved,
+    ctx: ScanContext,
+    pool: ThreadPoolExecutor | None,
+    lock: Lockfile | None,
+    counter: _Counter,
+) -> TargetReport:
+    """Hash (on the pool) while scanning each file, then the checks over the whole artifact."""
+    artifact = res.artifact
+    hashes: list[Future[str]] = [pool.submit(hash_file, e.path) for e in artifact.files] if pool else []
+    scanned = []
+    for entry in artifact.files:
+        t0 = time.monotonic()
+        fmt, findings = scan_file(entry, ctx)
+        scanned.append((entry, fmt, findings, time.monotonic() - t0))
+        counter.tick(entry.relpath)
+    paths = {e.relpath for e in artifact.files}
+    by_file: dict[str, list[Finding]] = {}
+    loose = _resolution_findings(artifact)
+    for finding in run_artifact_scanners(artifact, ctx):
+        (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
+    if res.model_id:
+        loose.extend(_name_findings(res.model_id))
+    entries = [
+        FileEntry(e.relpath, e.path, e.size, _digest(hashes[i]) if hashes else None)
+        for i, e in enumerate(artifact.files)
+    ]
+    reports = tuple(
+        FileReport(
+            e.relpath,
+            e.size,
+            fmt,
+            entries[i].digest,
+            tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, []))),
+            seconds,
+        )
+        for i, (e, fmt, findings, seconds) in enumerate(scanned)
+    )
+    manifest_id, lock_state = None, ""
+    if pool:
+        from modelseal.integrity.manifest import manifest_for
+
+        unreadable = tuple((e.relpath, "cannot be read") for e in entries if e.digest is None)
+        hashed = Artifact(
+            artifact.root,
+            tuple(e for e in entries if e.digest is not None),
+            artifact.source,
+            artifact.ignored,
+            artifact.rejected + unreadable,
+        )
+        manifest = manifest_for(hashed)
+        manifest_id = manifest.digest
+        pinned = _lock_entry(lock, name)
+        if pinned is not None:
+            from modelseal.integrity.lockfile import check_lock
+
+            check = check_lock(hashed, pinned, revision=res.revision, repo_uid=res.repo_uid, manifest=manifest)
+            lock_state = "match" if check.ok else "mismatch"
+            loose.extend(check.findings())
+    return TargetReport(artifact.source, str(artifact.root), reports, manifest_id, tuple(loose), lock_state)
+
+
+def _lock_entry(lock: Lockfile | None, target: str) -> LockEntry | None:
+    if lock is None:
+        return None
+    from modelseal.integrity.lockfile import source_key
+
+    return lock.get(source_key(target))
+
+
+def _name_findings(model_id: str) -> list[Finding]:
+    """Look-alike and internal-name checks for hub ids (provenance)."""
+    from modelseal.provenance.names import check_model_id
+
+    return list(check_model_id(model_id))
 
 
 def _digest(future: Future[str]) -> str | None:

@@ -32,6 +32,8 @@ class TargetReport:
     manifest_digest: str | None = None
     findings: tuple[Finding, ...] = ()
     """Findings about the target as a whole (resolution problems such as links leaving the folder)."""
+    lock: str = ""
+    """``match`` or ``mismatch`` against the lockfile entry of this target; empty when it has none."""
 
 
 @dataclass(frozen=True)

@@ -1,1 +1,8 @@
-"""Content identity of models: manifests (hashing), signatures, lockfiles."""
+"""Content identity of models: manifests (hashing), signatures, lockfiles.
+
+``manifest``: streamed, parallel hashing and the per-model manifest. ``oms``: the OpenSSF model signing v1.0
+format as data. ``signing``: keys, certificate chains, verification. ``sigstore``: keyless bundles against a
+given trust root. ``lockfile``: ``modelseal.lock`` and :func:`~modelseal.integrity.lockfile.check_lock`.
+``diff``: the vocabulary of differences they all report. Heavy libraries (cryptography, sigstore,
+huggingface_hub, blake3) are imported inside functions, so importing this package costs nothing.
+"""

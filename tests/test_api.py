@@ -1,0 +1,50 @@
+"""The composed scan: manifest digests, lockfile status, progress."""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+from modelseal.api import scan
+from modelseal.integrity.lockfile import Lockfile, lock_entry, write_lock
+from modelseal.integrity.manifest import manifest_for
+from modelseal.sources.local import resolve_local
+
+
+def make_model(root: Path) -> Path:
+    root.mkdir()
+    (root / "config.json").write_text('{"hidden_size": 8}')
+    (root / "weights.pkl").write_bytes(pickle.dumps({"w": [1.0, 2.0]}, protocol=4))
+    return root
+
+
+def test_scan_reports_manifest_digest_equal_to_integrity(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m")
+    result = scan([model])
+    assert result.targets[0].manifest_digest == manifest_for(resolve_local(str(model))).digest
+    assert result.targets[0].lock == ""
+
+
+def test_scan_of_locked_model_says_whether_it_matches(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m")
+    lockfile = tmp_path / "modelseal.lock"
+    write_lock(lockfile, Lockfile((lock_entry(str(model), manifest_for(resolve_local(str(model)))),)))
+    assert scan([model], lockfile=lockfile).targets[0].lock == "match"
+    (model / "weights.pkl").write_bytes(pickle.dumps({"w": [9.0]}, protocol=4))
+    result = scan([model], lockfile=lockfile)
+    assert result.targets[0].lock == "mismatch"
+    assert any(f.rule_id == "MS-LOCK-MISMATCH" and "weights.pkl" in f.message for f in result.findings)
+
+
+def test_progress_counts_every_file(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m")
+    seen: list[tuple[str, int, int]] = []
+    scan([model], progress=lambda path, done, total: seen.append((path, done, total)))
+    assert seen == [("config.json", 1, 2), ("weights.pkl", 2, 2)]
+
+
+def test_no_digests(tmp_path: Path) -> None:
+    model = make_model(tmp_path / "m")
+    result = scan([model], digests=False)
+    assert result.targets[0].manifest_digest is None
+    assert all(f.digest is None for f in result.targets[0].files)
