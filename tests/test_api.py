@@ -48,3 +48,27 @@ def test_no_digests(tmp_path: Path) -> None:
     result = scan([model], digests=False)
     assert result.targets[0].manifest_digest is None
     assert all(f.digest is None for f in result.targets[0].files)
+
+
+def _hub_cache(tmp_path: Path, monkeypatch: object, repo: str) -> None:
+    import huggingface_hub.constants
+
+    from tests.sources.test_local import make_cache_repo
+
+    make_cache_repo(tmp_path / "hub", repo, {"config.json": b"{}", "weights.pkl": pickle.dumps([1], protocol=4)})
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # type: ignore[attr-defined]
+
+
+def test_scan_hub_reference_offline_records_tier(tmp_path: Path, monkeypatch: object) -> None:
+    _hub_cache(tmp_path, monkeypatch, "meta-llama/Llama-2-7b-hf")
+    target = scan(["hf://meta-llama/Llama-2-7b-hf"], offline=True).targets[0]
+    assert [f.path for f in target.files] == ["config.json", "weights.pkl"]
+    assert target.publisher_tier == 1
+    assert not [f for f in target.findings if f.rule_id.startswith("MS-NAME-")]
+
+
+def test_scan_hub_reference_flags_lookalike(tmp_path: Path, monkeypatch: object) -> None:
+    _hub_cache(tmp_path, monkeypatch, "meta-1lama/Llama-2-7b-hf")
+    target = scan(["hf://meta-1lama/Llama-2-7b-hf"], offline=True).targets[0]
+    assert any(f.rule_id.startswith("MS-NAME-") for f in target.findings)
+    assert target.publisher_tier == 5

@@ -143,7 +143,7 @@ def scan(
     counter = _Counter(sum(len(r.artifact.files) for r in resolved), progress)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         reports = tuple(
-            _scan_target(name, res, ctx, pool if digests else None, lock, counter)
+            _scan_target(name, res, ctx, pool if digests else None, lock, counter, config)
             for name, res in zip(names, resolved, strict=True)
         )
     return ScanResult(reports, __version__, time.monotonic() - started)
@@ -176,6 +176,7 @@ def _scan_target(
     pool: ThreadPoolExecutor | None,
     lock: Lockfile | None,
     counter: _Counter,
+    config: Config,
 ) -> TargetReport:
     """Hash (on the pool) while scanning each file, then the checks over the whole artifact."""
     artifact = res.artifact
@@ -191,8 +192,10 @@ def _scan_target(
     loose = _resolution_findings(artifact)
     for finding in run_artifact_scanners(artifact, ctx):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
+    tier = None
     if res.model_id:
-        loose.extend(_name_findings(res.model_id))
+        names, tier = _provenance(res.model_id, config)
+        loose.extend(names)
     entries = [
         FileEntry(e.relpath, e.path, e.size, _digest(hashes[i]) if hashes else None)
         for i, e in enumerate(artifact.files)
@@ -229,7 +232,9 @@ def _scan_target(
             check = check_lock(hashed, pinned, revision=res.revision, repo_uid=res.repo_uid, manifest=manifest)
             lock_state = "match" if check.ok else "mismatch"
             loose.extend(check.findings())
-    return TargetReport(artifact.source, str(artifact.root), reports, manifest_id, tuple(loose), lock_state)
+    return TargetReport(
+        artifact.source, str(artifact.root), reports, manifest_id, tuple(loose), lock_state, tier
+    )
 
 
 def _lock_entry(lock: Lockfile | None, target: str) -> LockEntry | None:
@@ -240,11 +245,14 @@ def _lock_entry(lock: Lockfile | None, target: str) -> LockEntry | None:
     return lock.get(source_key(target))
 
 
-def _name_findings(model_id: str) -> list[Finding]:
-    """Look-alike and internal-name checks for hub ids (provenance)."""
+def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:
+    """Look-alike and internal-name findings, and the publisher's reputation tier, for a hub id."""
+    from modelseal.provenance.config import ProvenanceConfig
     from modelseal.provenance.names import check_model_id
 
-    return list(check_model_id(model_id))
+    settings = ProvenanceConfig.from_config(config)
+    findings = list(check_model_id(model_id, settings.internal, settings.catalogue()))
+    return findings, settings.reputation().tier_of(model_id).tier
 
 
 def _digest(future: Future[str]) -> str | None:

@@ -34,6 +34,8 @@ class TargetReport:
     """Findings about the target as a whole (resolution problems such as links leaving the folder)."""
     lock: str = ""
     """``match`` or ``mismatch`` against the lockfile entry of this target; empty when it has none."""
+    publisher_tier: int | None = None
+    """Reputation tier (1 best … 5 unknown) of a hub target's publisher; None for local targets."""
 
 
 @dataclass(frozen=True)

@@ -285,6 +285,62 @@ RULES: dict[str, Rule] = _rules(
          "Tensor names or shapes contradict what config.json declares (layer count, hidden size, vocabulary), "
          "or the shard index names files or tensors that are missing.", _REVIEW),
     # --- end of formats and repository (issue 3) --------------------------------------------------------------
+    # --- gate, inventory and re-verification (issue 6) --------------------------------------------------------
+    Rule(
+        "MS-INVENTORY-UNPINNED-REVISION",
+        "Model loaded from the hub without a pinned commit",
+        Severity.MEDIUM,
+        "Code loads a hub model by id with no revision, or with a branch or tag: what it loads changes when "
+        "the repository does, so a verified model can be swapped under it.",
+        "Pass `revision=` with the full 40-character commit hash you verified.",
+    ),
+    Rule(
+        "MS-INVENTORY-UNSAFE-LOADER",
+        "Model loaded in a way that can run code",
+        Severity.HIGH,
+        "Code loads a model with a pickle-based loader (pickle, joblib, torch.load without weights_only=True, "
+        "numpy with allow_pickle=True, Keras with safe_mode=False, torch.hub): loading a hostile file runs it.",
+        "Load safetensors (or pass weights_only=True / keep safe_mode on), and gate the file with modelseal.",
+    ),
+    Rule(
+        "MS-INVENTORY-REMOTE-CODE",
+        "Model loading runs code from the hub",
+        Severity.HIGH,
+        "The load trusts remote code (trust_remote_code=True, torch.hub.load): Python from the model "
+        "repository runs in your process.",
+        "Pin the revision and review the repository's code, or use a model that needs no custom code.",
+    ),
+    Rule(
+        "MS-INVENTORY-DYNAMIC-SOURCE",
+        "Model source computed at run time",
+        Severity.LOW,
+        "The model id or path is not a literal, so the inventory cannot say which model is loaded.",
+        "Load from a constant or a reviewed configuration value so the model can be inventoried.",
+    ),
+    Rule(
+        "MS-REVERIFY-DRIFT",
+        "Model file changed since it was last verified",
+        Severity.HIGH,
+        "A file's digest differs from the one recorded by the previous re-verification run.",
+        "Find out who changed the file; restore it from the verified source or re-verify and re-lock it.",
+    ),
+    # --- end of gate, inventory and re-verification (issue 6) -------------------------------------------------
+    # --- behavioural inspection (issue 7): backdoors in models, poison in training data ---------------------
+    Rule("MS-BEHAVIOR-BACKDOOR", "Model behaves as if backdoored", Severity.HIGH,
+         "Trigger inversion found a small input change that sends inputs of every class to one label, far "
+         "smaller than for the other labels: the signature of a planted trigger (BadNets patch, blended "
+         "pattern). The message names the suspected target class; the recovered trigger is saved as PNG.",
+         "Do not deploy the model. Look at the recovered trigger, retrain from trusted data, or fine-tune and "
+         "prune on clean data and inspect again."),
+    Rule("MS-BEHAVIOR-TEXT-TRIGGER", "Text model obeys a trigger token", Severity.HIGH,
+         "Inserting one token into clean sentences flips most of them to one label, far more than any "
+         "natural word does.",
+         "Do not deploy the model; filter the token at serving time (ONION filter) only as a stopgap."),
+    Rule("MS-BEHAVIOR-POISONED-DATA", "Training set contains poisoned samples", Severity.HIGH,
+         "Samples of a class that the trigger inversion flags form their own cluster in the penultimate layer, "
+         "on the side of the recovered trigger: they likely carry the trigger with a changed label.",
+         "Remove the listed samples (and their source), retrain, and inspect the new model."),
+    # --- end of behavioural inspection (issue 7) ---------------------------------------------------------------
 )
 
 
