@@ -14,7 +14,7 @@ if TYPE_CHECKING:
     from modelseal.api import scan as scan
     from modelseal.core.result import ScanResult as ScanResult
 
-__all__ = ["ScanResult", "__version__", "scan"]
+__all__ = ["ScanResult", "__version__", "guard", "scan"]
 
 
 def __getattr__(name: str) -> Any:
@@ -22,6 +22,10 @@ def __getattr__(name: str) -> Any:
         from modelseal.api import scan
 
         return scan
+    if name == "guard":
+        from modelseal.runtime import guard
+
+        return guard
     if name == "ScanResult":
         from modelseal.core.result import ScanResult
 

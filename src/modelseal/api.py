@@ -123,13 +123,13 @@ def scan(
     *,
     digests: bool = True,
     progress: Progress | None = None,
-    lockfile: Path | None = None,
+    lockfile: Path | None | bool = None,
     offline: bool = False,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
-    ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present) is consulted for every
-    target that has an entry; a difference is a finding. Raises :class:`~modelseal.core.errors.SourceError`
+    ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present; ``False``: none) is
+    consulted for every target that has an entry; a difference is a finding. Raises :class:`~modelseal.core.errors.SourceError`
     when a target cannot be resolved; everything wrong *inside* a target is a finding.
     """
     started = time.monotonic()
@@ -159,9 +159,11 @@ class _Counter:
             self.progress(path, self.done, self.total)
 
 
-def _read_lockfile(path: Path | None) -> Lockfile | None:
+def _read_lockfile(path: Path | None | bool) -> Lockfile | None:
     from modelseal.integrity.lockfile import LOCKFILE, read_lock
 
+    if path is False or path is True:
+        return None if path is False else _read_lockfile(None)
     if path is None:
         path = Path(LOCKFILE)
         if not path.is_file():

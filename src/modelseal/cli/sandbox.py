@@ -1,0 +1,150 @@
+"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.sandbox`; output is JSON only.
+
+Exit codes: 0 the command succeeded (``load``: no finding at the threshold), 1 it failed or was stopped
+(``load``: findings; ``check``: below ``--min-level``), 2 the sandbox could not be set up or refused to
+start (isolation below ``--min-level``).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+if TYPE_CHECKING:
+    from modelseal.sandbox import SandboxConfig
+
+EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 4
+MiB = 1 << 20
+
+MemoryMb = Annotated[int, typer.Option("--memory-mb", help="Address space per process, MiB.", min=16)]
+CpuSeconds = Annotated[int, typer.Option("--cpu-seconds", help="CPU time per process.", min=1)]
+Processes = Annotated[int, typer.Option("--max-processes", help="Processes in the sandbox.", min=1)]
+FileMb = Annotated[int, typer.Option("--max-file-mb", help="Largest file the run may write, MiB.", min=1)]
+Timeout = Annotated[float, typer.Option("--timeout", help="Wall-clock seconds before everything is killed.")]
+Output = Annotated[
+    Path | None, typer.Option("--output", help="The one writable folder (default: a new one).")
+]
+MinLevel = Annotated[
+    str, typer.Option("--min-level", help="Refuse below this isolation: weak, medium, strong.")
+]
+
+
+def _config(
+    memory_mb: int,
+    cpu_seconds: int,
+    max_processes: int,
+    max_file_mb: int,
+    timeout: float,
+    output: Path | None,
+    min_level: str,
+    env: list[str],
+) -> SandboxConfig:
+    from modelseal.sandbox import IsolationLevel, SandboxConfig, SandboxLimits
+
+    try:
+        level = IsolationLevel.parse(min_level)
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--min-level") from None
+    pairs = [e.partition("=") for e in env]
+    if any(not sep or not key for key, sep, _ in pairs):
+        raise typer.BadParameter("use KEY=VALUE", param_hint="--env")
+    limits = SandboxLimits(
+        memory_bytes=memory_mb * MiB,
+        cpu_seconds=cpu_seconds,
+        max_processes=max_processes,
+        max_file_bytes=max_file_mb * MiB,
+        wall_seconds=timeout,
+    )
+    return SandboxConfig(limits=limits, output_dir=output, min_level=level, env={k: v for k, _, v in pairs})
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``modelseal sandbox`` and its commands to the root app."""
+    group = typer.Typer(
+        help="Run untrusted commands or model loads in a confined process (JSON results).",
+        no_args_is_help=True,
+    )
+    app.add_typer(group, name="sandbox")
+
+    @group.command("run")
+    def run_cmd(
+        command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
+        memory_mb: MemoryMb = 4096,
+        cpu_seconds: CpuSeconds = 600,
+        max_processes: Processes = 64,
+        max_file_mb: FileMb = 4096,
+        timeout: Timeout = 600.0,
+        output: Output = None,
+        min_level: MinLevel = "weak",
+        env: Annotated[
+            list[str] | None, typer.Option("--env", help="KEY=VALUE passed to the command.")
+        ] = None,
+    ) -> None:
+        """Run COMMAND with a minimal environment, no network, a read-only file system except --output."""
+        from modelseal.sandbox import run
+
+        config = _config(
+            memory_mb, cpu_seconds, max_processes, max_file_mb, timeout, output, min_level, env or []
+        )
+        result = run(command, config)
+        typer.echo(result.dumps())
+        raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR if result.refused else EXIT_FAILED)
+
+    @group.command("load")
+    def load_cmd(
+        model: Annotated[Path, typer.Argument(help="Model file or folder to load inside the sandbox.")],
+        loader: Annotated[
+            str, typer.Option(help="auto, pickle, torch, joblib, numpy, keras, transformers.")
+        ] = "auto",
+        memory_mb: MemoryMb = 8192,
+        cpu_seconds: CpuSeconds = 600,
+        max_processes: Processes = 64,
+        max_file_mb: FileMb = 1024,
+        timeout: Timeout = 600.0,
+        output: Output = None,
+        min_level: MinLevel = "medium",
+        fail_on: Annotated[str, typer.Option(help="Lowest severity that makes the exit code 1.")] = "high",
+    ) -> None:
+        """Load MODEL for real inside the sandbox; report what it attempted as findings (dynamic evidence)."""
+        from modelseal.core.findings import Severity
+        from modelseal.sandbox.dynamic import evidence_findings, load_in_sandbox
+
+        config = _config(memory_mb, cpu_seconds, max_processes, max_file_mb, timeout, output, min_level, [])
+        result = load_in_sandbox(model, loader, config)
+        findings = evidence_findings(result, str(model))
+        threshold = Severity.parse(fail_on)
+        doc = {
+            "findings": [
+                {
+                    "rule_id": f.rule_id,
+                    "severity": f.severity.label,
+                    "message": f.message,
+                    "file": f.file,
+                    "evidence": f.evidence,
+                    "remediation": f.remediation,
+                }
+                for f in findings
+            ],
+            "sandbox": result.to_json(),
+        }
+        typer.echo(json.dumps(doc, indent=2))
+        if result.refused:
+            raise typer.Exit(EXIT_ERROR)
+        raise typer.Exit(EXIT_FAILED if any(f.severity >= threshold for f in findings) else EXIT_OK)
+
+    @group.command("check")
+    def check_cmd(min_level: MinLevel = "weak") -> None:
+        """Report which isolation layers this host grants, by starting an empty sandbox."""
+        from modelseal.sandbox import IsolationLevel, SandboxConfig, SandboxLimits, run
+
+        result = run(["true"], SandboxConfig(limits=SandboxLimits(wall_seconds=30)))
+        typer.echo(
+            json.dumps(
+                {"level": result.level.label, "layers": [layer.to_json() for layer in result.layers]},
+                indent=2,
+            )
+        )
+        raise typer.Exit(EXIT_OK if result.level >= IsolationLevel.parse(min_level) else EXIT_FAILED)
