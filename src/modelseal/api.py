@@ -123,14 +123,15 @@ def scan(
     *,
     digests: bool = True,
     progress: Progress | None = None,
-    lockfile: Path | None | bool = None,
+    lockfile: Path | bool | None = None,
     offline: bool = False,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
     ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present; ``False``: none) is
-    consulted for every target that has an entry; a difference is a finding. Raises :class:`~modelseal.core.errors.SourceError`
-    when a target cannot be resolved; everything wrong *inside* a target is a finding.
+    consulted for every target that has an entry; a difference is a finding. Raises
+    :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
+    a target is a finding.
     """
     started = time.monotonic()
     config = config or Config()
@@ -159,7 +160,7 @@ class _Counter:
             self.progress(path, self.done, self.total)
 
 
-def _read_lockfile(path: Path | None | bool) -> Lockfile | None:
+def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
     from modelseal.integrity.lockfile import LOCKFILE, read_lock
 
     if path is False or path is True:
@@ -231,7 +232,9 @@ def _scan_target(
         if pinned is not None:
             from modelseal.integrity.lockfile import check_lock
 
-            check = check_lock(hashed, pinned, revision=res.revision, repo_uid=res.repo_uid, manifest=manifest)
+            check = check_lock(
+                hashed, pinned, revision=res.revision, repo_uid=res.repo_uid, manifest=manifest
+            )
             lock_state = "match" if check.ok else "mismatch"
             loose.extend(check.findings())
     return TargetReport(

@@ -1,5 +1,8 @@
 """Entry point. Each command group lives in its own module and registers itself here.
 
+Only the group of the command being run is imported (typer inspects every registered command at start-up,
+and `modelseal scan` must start fast); ``--help`` without a command registers them all.
+
 Exit codes are a contract shared by every command: 0 pass, 1 findings/violations, 2 error,
 3 nothing to scan (``gate``: review needed), 4 usage error.
 """
@@ -7,11 +10,10 @@ Exit codes are a contract shared by every command: 0 pass, 1 findings/violations
 from __future__ import annotations
 
 import sys
+from importlib import import_module
+from typing import Any
 
 import typer
-
-from modelseal.cli import behavior, gate, integrity, provenance, sandbox
-from modelseal.cli import scan as scan_cmd
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -19,19 +21,17 @@ EXIT_ERROR = 2
 EXIT_NOTHING = 3
 EXIT_USAGE = 4
 
-app = typer.Typer(
-    name="modelseal",
-    help="Decide whether a model is safe to load, prove where it came from, and gate its deployment.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
+# Command group module -> the top-level commands it registers (a test keeps this true).
+AREAS: dict[str, tuple[str, ...]] = {
+    "scan": ("scan",),
+    "integrity": ("sign", "verify", "lock"),
+    "provenance": ("bom", "names"),
+    "gate": ("gate", "inventory", "reverify", "audit"),
+    "behavior": ("inspect", "inspect-data"),
+    "sandbox": ("sandbox",),
+}
 
-for module in (scan_cmd, integrity, provenance, gate, behavior, sandbox):
-    module.register(app)
 
-
-@app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
 ) -> None:
@@ -42,10 +42,33 @@ def _root(
         raise typer.Exit(EXIT_OK)
 
 
+def build_app(command: str | None = None) -> typer.Typer:
+    """The CLI with the group of ``command`` registered, or every group when it names none of them."""
+    app = typer.Typer(
+        name="modelseal",
+        help="Decide whether a model is safe to load, prove where it came from, and gate its deployment.",
+        no_args_is_help=True,
+        add_completion=False,
+        pretty_exceptions_enable=False,
+    )
+    app.callback()(_root)
+    areas = [area for area, commands in AREAS.items() if command in commands] or list(AREAS)
+    for area in areas:
+        import_module(f"modelseal.cli.{area}").register(app)
+    return app
+
+
+def __getattr__(name: str) -> Any:
+    if name == "app":  # the whole CLI, for tests and for tools that introspect it
+        return build_app()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 def main() -> None:
     """Run the CLI; click's usage errors (exit 2) become exit 4 so that 2 always means a scan error."""
+    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     try:
-        code = app(standalone_mode=False)
+        code = build_app(command)(standalone_mode=False)
     except typer.Abort:
         code = EXIT_ERROR
     except typer.Exit as exc:

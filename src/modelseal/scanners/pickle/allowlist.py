@@ -1,6 +1,6 @@
 """Which callables a pickle may name: decided by allowlist, explained by gadget knowledge.
 
-The shipped allowlist (``allowlist.toml``) lists the exact ``module:qualname`` pairs that real torch,
+The shipped allowlist (``allowlist.json``) lists the exact ``module:qualname`` pairs that real torch,
 numpy, scikit-learn, joblib and standard-library model files need. Users add their own classes through
 configuration; a pattern there never reaches a known gadget, which needs an explicit waiver with a reason.
 """
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import fnmatch
 import functools
+import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from importlib import resources
@@ -18,8 +19,15 @@ from modelseal.core import toml
 from modelseal.core.errors import ConfigError
 
 # Python 2 names that pickle maps to Python 3 ones when fix_imports is on (facts from Lib/_compat_pickle.py).
-_PY2_MODULES = {"__builtin__": "builtins", "copy_reg": "copyreg", "cPickle": "pickle", "exceptions": "builtins",
-                "UserDict": "collections", "commands": "subprocess", "urllib2": "urllib.request"}
+_PY2_MODULES = {
+    "__builtin__": "builtins",
+    "copy_reg": "copyreg",
+    "cPickle": "pickle",
+    "exceptions": "builtins",
+    "UserDict": "collections",
+    "commands": "subprocess",
+    "urllib2": "urllib.request",
+}
 
 
 @dataclass(frozen=True)
@@ -50,7 +58,12 @@ class _Gadgets:
             return hit
         full = f"{module}.{qualname}"
         for prefix, category, explanation in self.modules:
-            if module == prefix or module.startswith(prefix + ".") or full == prefix or full.startswith(prefix + "."):
+            if (
+                module == prefix
+                or module.startswith(prefix + ".")
+                or full == prefix
+                or full.startswith(prefix + ".")
+            ):
                 return category, explanation
         parts = qualname.split(".")
         if any(p in self.walk_attrs for p in parts):
@@ -95,7 +108,7 @@ def _gadgets() -> _Gadgets:
 
 @functools.cache
 def _shipped() -> frozenset[tuple[str, str]]:
-    data = _load_toml("allowlist.toml")
+    data = json.loads(resources.files(__package__).joinpath("allowlist.json").read_text(encoding="utf-8"))
     pairs: set[tuple[str, str]] = set()
     for section in data["libraries"].values():
         for entry in section["allow"]:
@@ -150,7 +163,11 @@ class Allowlist:
             return Classification(True, False)
         for mod_pat, name_pat in self._patterns:
             # A pattern never crosses a dot in the name: "pkg:*" allows pkg.Net, not pkg:os.system.
-            if fnmatch.fnmatchcase(module, mod_pat) and "." not in qualname and fnmatch.fnmatchcase(qualname, name_pat):
+            if (
+                fnmatch.fnmatchcase(module, mod_pat)
+                and "." not in qualname
+                and fnmatch.fnmatchcase(qualname, name_pat)
+            ):
                 return Classification(True, False)
             if (module, qualname) == (mod_pat, name_pat):
                 return Classification(True, False)

@@ -17,7 +17,13 @@ from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
-from modelseal.scanners.pickle.opcodes import LargePayload, MalformedPickle, Op, OpcodeReader, looks_like_pickle
+from modelseal.scanners.pickle.opcodes import (
+    LargePayload,
+    MalformedPickle,
+    Op,
+    OpcodeReader,
+    looks_like_pickle,
+)
 from modelseal.scanners.pickle.values import (
     Blob,
     Call,
@@ -31,10 +37,17 @@ from modelseal.scanners.pickle.values import (
 
 # Rule ids that carry evidence of intent; when an *opportunistic* parse (bytes that merely look like a
 # pickle, data after the last pickle) fails, only these survive: random bytes fail to parse, attacks do not.
-INTENT_RULES = frozenset({
-    "MS-PICKLE-DANGEROUS-CALLABLE", "MS-PICKLE-UNKNOWN-CALLABLE", "MS-PICKLE-NESTED-PICKLE",
-    "MS-PICKLE-MUTATES-GLOBAL", "MS-PICKLE-UNRESOLVED-EXT", "MS-PICKLE-CALL-ON-OBJECT", "MS-POLYGLOT",
-})
+INTENT_RULES = frozenset(
+    {
+        "MS-PICKLE-DANGEROUS-CALLABLE",
+        "MS-PICKLE-UNKNOWN-CALLABLE",
+        "MS-PICKLE-NESTED-PICKLE",
+        "MS-PICKLE-MUTATES-GLOBAL",
+        "MS-PICKLE-UNRESOLVED-EXT",
+        "MS-PICKLE-CALL-ON-OBJECT",
+        "MS-POLYGLOT",
+    }
+)
 MAX_EVENTS_PER_RULE = 20
 _NESTED_HEADS = (b"PK\x03\x04",)
 # Loaders that unpickle a byte string argument: accepted only when that byte string was scanned in place
@@ -83,13 +96,22 @@ class Machine:
         self.retained = 0
 
     # -- recording -------------------------------------------------------------------------------------
-    def _emit(self, rule_id: str, message: str, offset: int | None, evidence: str = "",
-              severity: Severity | None = None) -> None:
+    def _emit(
+        self,
+        rule_id: str,
+        message: str,
+        offset: int | None,
+        evidence: str = "",
+        severity: Severity | None = None,
+    ) -> None:
         n = self._per_rule.get(rule_id, 0) + 1
         self._per_rule[rule_id] = n
         if n <= MAX_EVENTS_PER_RULE:
-            self.findings.append(make_finding(rule_id, message, severity=severity,
-                                              location=Location(offset=offset), evidence=evidence))
+            self.findings.append(
+                make_finding(
+                    rule_id, message, severity=severity, location=Location(offset=offset), evidence=evidence
+                )
+            )
 
     def _import(self, module: str, name: str, offset: int) -> Global:
         key = (module, name)
@@ -110,22 +132,35 @@ class Machine:
             times = f" ({rec.count} times)" if rec.count > 1 else ""
             evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
             if verdict.waiver:
-                out.append(make_finding(
-                    "MS-PICKLE-DANGEROUS-CALLABLE",
-                    f"imports {rec.module}.{rec.name} ({verdict.category}); waived: {verdict.waiver}",
-                    severity=Severity.INFO, location=where, evidence=evidence))
+                out.append(
+                    make_finding(
+                        "MS-PICKLE-DANGEROUS-CALLABLE",
+                        f"imports {rec.module}.{rec.name} ({verdict.category}); waived: {verdict.waiver}",
+                        severity=Severity.INFO,
+                        location=where,
+                        evidence=evidence,
+                    )
+                )
             elif verdict.allowed:
                 continue
             elif verdict.dangerous:
-                out.append(make_finding(
-                    "MS-PICKLE-DANGEROUS-CALLABLE",
-                    f"imports {rec.module}.{rec.name}, which {verdict.explanation} ({verdict.category})",
-                    location=where, evidence=evidence))
+                out.append(
+                    make_finding(
+                        "MS-PICKLE-DANGEROUS-CALLABLE",
+                        f"imports {rec.module}.{rec.name}, which {verdict.explanation} ({verdict.category})",
+                        location=where,
+                        evidence=evidence,
+                    )
+                )
             else:
-                out.append(make_finding(
-                    "MS-PICKLE-UNKNOWN-CALLABLE",
-                    f"imports {rec.module}.{rec.name}, which is not on the allowlist",
-                    location=where, evidence=evidence))
+                out.append(
+                    make_finding(
+                        "MS-PICKLE-UNKNOWN-CALLABLE",
+                        f"imports {rec.module}.{rec.name}, which is not on the allowlist",
+                        location=where,
+                        evidence=evidence,
+                    )
+                )
         return out
 
     # -- stack helpers ---------------------------------------------------------------------------------
@@ -157,9 +192,12 @@ class Machine:
             elif (callee.module, callee.name) in _SCANNED_LOADERS and isinstance(args, Seq) and args.items:
                 self._scanned_loader(callee, args.items[0], op)
         else:
-            self._emit("MS-PICKLE-CALL-ON-OBJECT",
-                       f"{op.name} calls {describe(callee)}, which is not an imported callable", op.offset,
-                       evidence=f"{op.name} at offset {op.offset}")
+            self._emit(
+                "MS-PICKLE-CALL-ON-OBJECT",
+                f"{op.name} calls {describe(callee)}, which is not an imported callable",
+                op.offset,
+                evidence=f"{op.name} at offset {op.offset}",
+            )
         return Call(callee, args, op.offset)
 
     def _indirect_import(self, importer: Global, args: Seq, op: Op) -> None:
@@ -175,7 +213,9 @@ class Machine:
     def _scanned_loader(self, loader: Global, payload: Any, op: Op) -> None:
         """The loader's byte string must be fully scanned and clean (not merely look clean)."""
         if isinstance(payload, bytes):
-            outcome = self.ctx.nested(ScanInput(ByteSource.from_bytes(payload), f"bytes@{op.offset}", len(payload)))
+            outcome = self.ctx.nested(
+                ScanInput(ByteSource.from_bytes(payload), f"bytes@{op.offset}", len(payload))
+            )
         elif isinstance(payload, Blob) and payload.nested is not None:
             outcome = payload.nested
         else:
@@ -189,9 +229,12 @@ class Machine:
 
     def _mutate(self, target: Any, op: Op) -> None:
         if isinstance(target, Global):
-            self._emit("MS-PICKLE-MUTATES-GLOBAL",
-                       f"{op.name} modifies the imported object {target.dotted} instead of a new instance",
-                       op.offset, evidence=f"{op.name} at offset {op.offset}")
+            self._emit(
+                "MS-PICKLE-MUTATES-GLOBAL",
+                f"{op.name} modifies the imported object {target.dotted} instead of a new instance",
+                op.offset,
+                evidence=f"{op.name} at offset {op.offset}",
+            )
 
     def _nested_bytes(self, data: bytes, offset: int) -> None:
         if looks_like_pickle(data[:3]) or data.startswith(_NESTED_HEADS):
@@ -203,13 +246,26 @@ class Machine:
         if not intent:
             return outcome
         worst = max(f.severity for f in intent)
-        self._emit("MS-PICKLE-NESTED-PICKLE",
-                   f"a byte string of {length} bytes at offset {offset} is a {outcome.format} with "
-                   f"{len(intent)} finding(s) of its own", offset, severity=max(worst, Severity.HIGH),
-                   evidence=f"payload at offset {offset}, {length} bytes")
+        self._emit(
+            "MS-PICKLE-NESTED-PICKLE",
+            f"a byte string of {length} bytes at offset {offset} is a {outcome.format} with "
+            f"{len(intent)} finding(s) of its own",
+            offset,
+            severity=max(worst, Severity.HIGH),
+            evidence=f"payload at offset {offset}, {length} bytes",
+        )
         for f in intent:
-            self.findings.append(Finding(f.rule_id, f.severity, f.message, f.file,
-                                         Location(f.location.member, f.location.offset), f.evidence, f.remediation))
+            self.findings.append(
+                Finding(
+                    f.rule_id,
+                    f.severity,
+                    f.message,
+                    f.file,
+                    Location(f.location.member, f.location.offset),
+                    f.evidence,
+                    f.remediation,
+                )
+            )
         return outcome
 
     def _payload(self, p: LargePayload) -> Blob:
@@ -273,12 +329,20 @@ class Machine:
         except LimitExceeded as exc:
             self._emit("MS-LIMIT-EXCEEDED", f"pickle analysis stopped: {exc}", self.src.tell())
         except RecursionError:
-            self._emit("MS-LIMIT-EXCEEDED", "pickle analysis stopped: structure nested too deeply", self.src.tell())
+            self._emit(
+                "MS-LIMIT-EXCEEDED", "pickle analysis stopped: structure nested too deeply", self.src.tell()
+            )
         except Exception as exc:  # a damaged container under the stream; keep what was seen so far
             self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
         findings = self._import_findings_filtered() + self.findings
-        return PickleReport(findings, result, complete, self.src.tell(), self.joblib_arrays,
-                            [(r.module, r.name) for r in self.imports.values()])
+        return PickleReport(
+            findings,
+            result,
+            complete,
+            self.src.tell(),
+            self.joblib_arrays,
+            [(r.module, r.name) for r in self.imports.values()],
+        )
 
     def _import_findings_filtered(self) -> list[Finding]:
         indirect_ok = {k for k, r in self.imports.items() if r.only_indirect_ok}
@@ -306,8 +370,15 @@ class Machine:
             if isinstance(arg, LargePayload):
                 push(self._payload(arg))
             elif name in _CONST_OPS:
-                if name in ("STRING", "SHORT_BINSTRING", "BINSTRING", "BINBYTES", "SHORT_BINBYTES", "BINBYTES8",
-                            "BYTEARRAY8"):
+                if name in (
+                    "STRING",
+                    "SHORT_BINSTRING",
+                    "BINSTRING",
+                    "BINBYTES",
+                    "SHORT_BINBYTES",
+                    "BINBYTES8",
+                    "BYTEARRAY8",
+                ):
                     self._nested_bytes(arg, op.offset)
                 elif isinstance(arg, str) and arg[:1] == "\x80":
                     self._nested_bytes(arg.encode("latin-1", "replace"), op.offset)
@@ -350,9 +421,12 @@ class Machine:
                 if isinstance(module, str) and isinstance(qualname, str):
                     push(self._import(module, qualname, op.offset))
                 else:
-                    self._emit("MS-PICKLE-UNKNOWN-CALLABLE",
-                               "STACK_GLOBAL names a callable with computed values, not strings", op.offset,
-                               evidence=f"module={describe(module)} name={describe(qualname)}")
+                    self._emit(
+                        "MS-PICKLE-UNKNOWN-CALLABLE",
+                        "STACK_GLOBAL names a callable with computed values, not strings",
+                        op.offset,
+                        evidence=f"module={describe(module)} name={describe(qualname)}",
+                    )
                     push(Opaque("computed global"))
             elif name == "REDUCE":
                 args = self._pop(op)
@@ -380,8 +454,12 @@ class Machine:
                     inst.state = state
                 self._after_build(inst, op)
             elif name in ("EXT1", "EXT2", "EXT4"):
-                self._emit("MS-PICKLE-UNRESOLVED-EXT", f"{name} refers to extension code {arg}", op.offset,
-                           evidence=f"{name} {arg} at offset {op.offset}")
+                self._emit(
+                    "MS-PICKLE-UNRESOLVED-EXT",
+                    f"{name} refers to extension code {arg}",
+                    op.offset,
+                    evidence=f"{name} {arg} at offset {op.offset}",
+                )
                 push(Opaque(f"extension {arg}"))
             elif name == "PERSID":
                 push(Persistent(arg))
@@ -442,11 +520,35 @@ class Machine:
         raise MalformedPickle("stream ends without STOP", self.src.tell())
 
 
-_CONST_OPS = frozenset({
-    "INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT", "STRING", "BINSTRING",
-    "SHORT_BINSTRING", "UNICODE", "BINUNICODE", "SHORT_BINUNICODE", "BINUNICODE8", "BINBYTES", "SHORT_BINBYTES",
-    "BINBYTES8", "BYTEARRAY8",
-})
-_SEQ_KIND = {"EMPTY_LIST": "list", "LIST": "list", "EMPTY_TUPLE": "tuple", "TUPLE": "tuple", "EMPTY_SET": "set",
-             "FROZENSET": "frozenset"}
-
+_CONST_OPS = frozenset(
+    {
+        "INT",
+        "BININT",
+        "BININT1",
+        "BININT2",
+        "LONG",
+        "LONG1",
+        "LONG4",
+        "FLOAT",
+        "BINFLOAT",
+        "STRING",
+        "BINSTRING",
+        "SHORT_BINSTRING",
+        "UNICODE",
+        "BINUNICODE",
+        "SHORT_BINUNICODE",
+        "BINUNICODE8",
+        "BINBYTES",
+        "SHORT_BINBYTES",
+        "BINBYTES8",
+        "BYTEARRAY8",
+    }
+)
+_SEQ_KIND = {
+    "EMPTY_LIST": "list",
+    "LIST": "list",
+    "EMPTY_TUPLE": "tuple",
+    "TUPLE": "tuple",
+    "EMPTY_SET": "set",
+    "FROZENSET": "frozenset",
+}

@@ -54,9 +54,13 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
             fmt = "joblib"
         if opportunistic and not report.complete:
             findings.extend(f for f in report.findings if f.rule_id in INTENT_RULES)
-            findings.append(make_finding(
-                "MS-PICKLE-TRAILING-DATA", "data after the last complete pickle is not a complete pickle",
-                location=Location(offset=report.end_offset)))
+            findings.append(
+                make_finding(
+                    "MS-PICKLE-TRAILING-DATA",
+                    "data after the last complete pickle is not a complete pickle",
+                    location=Location(offset=report.end_offset),
+                )
+            )
             break
         findings.extend(report.findings)
         index += 1
@@ -65,15 +69,24 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
         if fmt == "pytorch-legacy" and index >= TORCH_LEGACY_PICKLES:
             break  # the rest is raw storage data, which torch reads as bytes, never unpickles
         if index >= ctx.limits.max_pickles_per_stream:
-            findings.append(make_finding("MS-LIMIT-EXCEEDED",
-                                         f"more than {ctx.limits.max_pickles_per_stream} pickles in one stream",
-                                         location=Location(offset=src.tell())))
+            findings.append(
+                make_finding(
+                    "MS-LIMIT-EXCEEDED",
+                    f"more than {ctx.limits.max_pickles_per_stream} pickles in one stream",
+                    location=Location(offset=src.tell()),
+                )
+            )
             break
         head = src.peek(3)
         if not (looks_like_pickle(head) or (head[:1] and head[0] in NAMES and head[0] != 0x80)):
-            findings.append(make_finding(
-                "MS-PICKLE-TRAILING-DATA", "data follows the last pickle and is not a pickle",
-                location=Location(offset=src.tell()), evidence=f"starts with {head!r}"))
+            findings.append(
+                make_finding(
+                    "MS-PICKLE-TRAILING-DATA",
+                    "data follows the last pickle and is not a pickle",
+                    location=Location(offset=src.tell()),
+                    evidence=f"starts with {head!r}",
+                )
+            )
             break
     return ScanOutcome(fmt, tuple(findings))
 
