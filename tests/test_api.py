@@ -72,3 +72,20 @@ def test_scan_hub_reference_flags_lookalike(tmp_path: Path, monkeypatch: object)
     target = scan(["hf://meta-1lama/Llama-2-7b-hf"], offline=True).targets[0]
     assert any(f.rule_id.startswith("MS-NAME-") for f in target.findings)
     assert target.publisher_tier == 5
+
+
+def test_json_report_carries_lock_and_tier(tmp_path: Path) -> None:
+    import json
+
+    import jsonschema
+
+    from modelseal.reports import get_writer
+    from modelseal.reports.json import SCHEMA_PATH
+
+    model = make_model(tmp_path / "m")
+    lockfile = tmp_path / "modelseal.lock"
+    write_lock(lockfile, Lockfile((lock_entry(str(model), manifest_for(resolve_local(str(model)))),)))
+    doc = json.loads(get_writer("json").render(scan([model], lockfile=lockfile)))
+    jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
+    assert doc["targets"][0]["lock"] == "match"
+    assert doc["targets"][0]["publisher_tier"] is None

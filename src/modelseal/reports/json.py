@@ -39,6 +39,8 @@ class JsonReport(JsonDocumentWriter):
                     "target": t.target,
                     "root": t.root,
                     "manifest_digest": t.manifest_digest,
+                    "lock": t.lock or None,
+                    "publisher_tier": t.publisher_tier,
                     "files": len(t.files),
                 }
                 for t in result.targets

@@ -80,6 +80,10 @@ def _layout(result: ScanResult, fail_on: Severity) -> _Layout:
         summary.append(
             ("Manifest" if i == 0 else "", digest if len(result.targets) == 1 else f"{digest}  {t.target}")
         )
+        if t.lock:
+            summary.append(("Lock", f"{t.lock}  {t.target}"))
+        if t.publisher_tier is not None:
+            summary.append(("Publisher", f"tier {t.publisher_tier}  {t.target}"))
     summary.append(("Elapsed", f"{result.seconds:.2f} s"))
     failed = result.fails(fail_on)
     above = sum(1 for f in result.iter_findings() if f.severity >= fail_on)
