@@ -125,11 +125,13 @@ def scan(
     progress: Progress | None = None,
     lockfile: Path | bool | None = None,
     offline: bool = False,
+    dynamic: bool = False,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
     ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present; ``False``: none) is
-    consulted for every target that has an entry; a difference is a finding. Raises
+    consulted for every target that has an entry; a difference is a finding. ``dynamic`` also loads each
+    file that can run code inside the sandbox and adds what it attempted (``MS-DYNAMIC-*``). Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -144,7 +146,7 @@ def scan(
     counter = _Counter(sum(len(r.artifact.files) for r in resolved), progress)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         reports = tuple(
-            _scan_target(name, res, ctx, pool if digests else None, lock, counter, config)
+            _scan_target(name, res, ctx, pool if digests else None, lock, counter, config, dynamic)
             for name, res in zip(names, resolved, strict=True)
         )
     return ScanResult(reports, __version__, time.monotonic() - started)
@@ -180,6 +182,7 @@ def _scan_target(
     lock: Lockfile | None,
     counter: _Counter,
     config: Config,
+    dynamic: bool = False,
 ) -> TargetReport:
     """Hash (on the pool) while scanning each file, then the checks over the whole artifact."""
     artifact = res.artifact
@@ -188,6 +191,10 @@ def _scan_target(
     for entry in artifact.files:
         t0 = time.monotonic()
         fmt, findings = scan_file(entry, ctx)
+        if dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
+            from modelseal.sandbox.dynamic import dynamic_scan
+
+            findings.extend(dynamic_scan(entry.path))
         scanned.append((entry, fmt, findings, time.monotonic() - t0))
         counter.tick(entry.relpath)
     paths = {e.relpath for e in artifact.files}

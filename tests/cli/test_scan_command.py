@@ -237,3 +237,23 @@ def test_closed_stdout_is_an_error_not_a_result(tmp_path: Path) -> None:
         stderr = proc.stderr.read()
     assert proc.returncode == 2, stderr
     assert b"Traceback" not in stderr
+
+
+def test_dynamic_adds_sandbox_evidence(tmp_path: Path) -> None:
+    """--dynamic loads code-capable files in the sandbox: the attempted process start becomes a finding."""
+    import os
+    import pickle
+
+    class Payload:
+        def __reduce__(self) -> tuple[object, tuple[str]]:
+            return os.system, (f"touch {tmp_path / 'marker'}",)
+
+    model = tmp_path / "evil.pkl"
+    model.write_bytes(pickle.dumps(Payload(), protocol=4))
+    from modelseal.api import scan as api_scan
+
+    static = {f.rule_id for f in api_scan([model]).findings}
+    dynamic = {f.rule_id for f in api_scan([model], dynamic=True).findings}
+    assert "MS-DYNAMIC-PROCESS" not in static
+    assert "MS-DYNAMIC-PROCESS" in dynamic
+    assert not (tmp_path / "marker").exists()

@@ -12,7 +12,7 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 
@@ -85,14 +85,14 @@ class _ProgressBar:
             self.live[0].stop()
 
 
-def _run(paths: list[str], config_file: Path | None, digests: bool) -> ScanResult:
+def _run(paths: list[str], config_file: Path | None, digests: bool, **options: Any) -> ScanResult:
     from modelseal.api import scan as api_scan
     from modelseal.core.config import load_config
     from modelseal.core.errors import ModelsealError
 
     bar = _ProgressBar(sys.stderr.isatty())
     try:
-        return api_scan(paths, load_config(config_file), digests=digests, progress=bar)
+        return api_scan(paths, load_config(config_file), digests=digests, progress=bar, **options)
     except ModelsealError as exc:
         _say(f"error: {exc}")
     except Exception as exc:  # a bug must not read as "findings" (exit 1) or a pass
@@ -169,13 +169,29 @@ def scan(
     digests: Annotated[
         bool, typer.Option("--digests/--no-digests", help="Hash every file (manifest digest).")
     ] = True,
+    lockfile: Annotated[
+        Path | None,
+        typer.Option(
+            "--lockfile", dir_okay=False, help="Lockfile to compare with (default ./modelseal.lock)."
+        ),
+    ] = None,
+    dynamic: Annotated[
+        bool,
+        typer.Option(
+            "--dynamic",
+            help="Also load each file that can run code inside the sandbox and report what it attempts.",
+        ),
+    ] = False,
+    offline: Annotated[
+        bool, typer.Option("--offline", help="Resolve hf:// targets from the local cache only.")
+    ] = False,
 ) -> None:
     """Scan model files without loading them.
 
     Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: error; 3: nothing to scan; 4: usage.
     """
     threshold = Severity.parse(fail_on)
-    result = _run(paths, config, digests)
+    result = _run(paths, config, digests, lockfile=lockfile, dynamic=dynamic, offline=offline)
     _emit(result, fmt, output, threshold)
     if result.fails(threshold):
         raise typer.Exit(EXIT_FINDINGS)
