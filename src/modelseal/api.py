@@ -43,12 +43,12 @@ _PROMISED = {
     ".npy": "npy",
     ".onnx": "onnx",
     ".h5": "hdf5",
-    ".keras": "zip",
+    ".keras": "keras",
     ".yaml": "text",
     ".yml": "text",
 }
 _CODE_CAPABLE = ("pickle", "pytorch", "joblib", "npy-object", "torchscript")
-_ZIP_FORMATS = ("zip", "pytorch-zip", "torchscript", "npz")
+_ZIP_FORMATS = ("zip", "pytorch-zip", "torchscript", "npz", "keras")
 
 
 def _allowlist(config: Config) -> Allowlist:
@@ -126,12 +126,14 @@ def scan(
     lockfile: Path | bool | None = None,
     offline: bool = False,
     dynamic: bool = False,
+    weight_statistics: bool = False,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
     ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present; ``False``: none) is
     consulted for every target that has an entry; a difference is a finding. ``dynamic`` also loads each
-    file that can run code inside the sandbox and adds what it attempted (``MS-DYNAMIC-*``). Raises
+    file that can run code inside the sandbox and adds what it attempted (``MS-DYNAMIC-*``);
+    ``weight_statistics`` streams every tensor for value statistics (NaN/Inf, outliers). Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -139,7 +141,7 @@ def scan(
     config = config or Config()
     if isinstance(targets, (str, os.PathLike)):
         targets = [targets]
-    ctx = ScanContext(config.limits, dispatch, _allowlist(config))
+    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=weight_statistics)
     names = [os.fspath(t) for t in targets]
     resolved = [resolve(n, max_files=config.limits.max_files, offline=offline) for n in names]
     lock = _read_lockfile(lockfile)

@@ -162,3 +162,18 @@ def test_trailing_garbage_after_pickle_is_low(tmp_path: Path) -> None:
     result = scan([write(tmp_path, "t.pkl", pickle.dumps([1]) + b"\x00\x01garbage")])
     assert {f.rule_id for f in result.findings} == {"MS-PICKLE-TRAILING-DATA"}
     assert result.max_severity() == Severity.LOW
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b"torch==2.3.1\nnumpy>=1.24\n", b"Pillow\ntransformers\n", b"cfg\nvalue\nmore text\n" * 40, b"Version 1.0\n"],
+)
+def test_text_that_starts_like_opcodes_is_not_a_pickle(tmp_path: Path, text: bytes) -> None:
+    result = scan([write(tmp_path, "requirements.txt", text)])
+    assert result.targets[0].files[0].format == "text"
+    assert not [f for f in result.findings if f.rule_id.startswith("MS-PICKLE") or f.severity > Severity.LOW]
+
+
+def test_truncated_protocol0_pickle_naming_a_callable_is_still_a_pickle(tmp_path: Path) -> None:
+    result = scan([write(tmp_path, "m.txt", b"cos\nsystem\n(S'true'\ntR")])
+    assert "MS-PICKLE-DANGEROUS-CALLABLE" in {f.rule_id for f in result.findings}

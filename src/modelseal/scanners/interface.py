@@ -101,9 +101,13 @@ class ScanContext:
     interface does not import a scanner."""
     depth: int = 0
     budget: Budget = field(default_factory=Budget)
+    weight_statistics: bool = False
+    """Stream every tensor's values for statistics (reads all weight bytes; off by default)."""
 
     def deeper(self) -> ScanContext:
-        return ScanContext(self.limits, self.dispatch, self.allowlist, self.depth + 1, self.budget)
+        return ScanContext(
+            self.limits, self.dispatch, self.allowlist, self.depth + 1, self.budget, self.weight_statistics
+        )
 
     def nested(self, item: ScanInput) -> ScanOutcome:
         """Sniff and scan nested content; findings come back located inside ``item.name``."""

@@ -8,19 +8,37 @@ from __future__ import annotations
 
 import functools
 import lzma
+import zipfile
 import zlib
 
+from modelseal.core.artifact import Artifact
 from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
+from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.scanners.compressed import CompressedScanner
-from modelseal.core.artifact import Artifact
-from modelseal.core.findings import Finding
-from modelseal.scanners.interface import ArtifactScanner, ScanContext, ScanInput, ScanOutcome, Scanner, first_match
+from modelseal.scanners.gguf import GgufScanner
+from modelseal.scanners.hfrepo import RepoScanner
+from modelseal.scanners.interface import (
+    ArtifactScanner,
+    ScanContext,
+    ScanInput,
+    Scanner,
+    ScanOutcome,
+    first_match,
+)
+from modelseal.scanners.keras import Hdf5Scanner, KerasMetadataScanner
 from modelseal.scanners.numpy import NumpyScanner
+from modelseal.scanners.onnx import OnnxScanner
 from modelseal.scanners.pickle.scanner import PickleScanner
+from modelseal.scanners.pycode import PythonCodeScanner
 from modelseal.scanners.recognised import SignatureScanner, TextScanner
+from modelseal.scanners.requirements import RequirementsScanner
+from modelseal.scanners.safetensors import SafetensorsScanner
+from modelseal.scanners.savedmodel import SavedModelScanner
 from modelseal.scanners.sevenzip import SevenZipScanner
 from modelseal.scanners.tar import TarScanner
+from modelseal.scanners.tokenizer import TokenizerScanner
+from modelseal.scanners.weights import WeightsScanner
 from modelseal.scanners.zip import ZipScanner
 
 
@@ -32,6 +50,12 @@ def default_scanners() -> tuple[Scanner, ...]:
         SevenZipScanner(),
         CompressedScanner(),
         TarScanner(),
+        SafetensorsScanner(),
+        GgufScanner(),
+        Hdf5Scanner(),
+        SavedModelScanner(),
+        OnnxScanner(),
+        KerasMetadataScanner(),
         SignatureScanner(),
         PickleScanner(),
         TextScanner(),
@@ -40,7 +64,7 @@ def default_scanners() -> tuple[Scanner, ...]:
 
 @functools.cache
 def default_artifact_scanners() -> tuple[ArtifactScanner, ...]:
-    return ()
+    return (RepoScanner(), PythonCodeScanner(), TokenizerScanner(), RequirementsScanner(), WeightsScanner())
 
 
 def run_artifact_scanners(artifact: Artifact, ctx: ScanContext) -> list[Finding]:
@@ -69,7 +93,7 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         return ScanOutcome(scanner.format, (make_finding("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}"),))
     except LimitExceeded as exc:
         return ScanOutcome(scanner.format, (make_finding("MS-LIMIT-EXCEEDED", f"analysis stopped: {exc}"),))
-    except (Truncated, EOFError, zlib.error, lzma.LZMAError) as exc:
+    except (Truncated, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
         return ScanOutcome(scanner.format, (make_finding("MS-ARCHIVE-MALFORMED", f"content is damaged: {exc}"),))
     except RecursionError:
         return ScanOutcome(scanner.format, (make_finding("MS-LIMIT-EXCEEDED", "structure nested too deeply"),))

@@ -18,6 +18,7 @@ from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.torchscript import scan_torchscript_code
@@ -63,6 +64,8 @@ def _layout(names: list[str]) -> str:
         return "pytorch-zip"
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
         return "npz"
+    if "config.json" in names and "metadata.json" in names:
+        return "keras"
     return "zip"
 
 
@@ -145,11 +148,18 @@ class ZipScanner(Scanner):
             if fmt in ("pytorch-zip", "torchscript") and name.endswith(".pkl"):
                 outcome = scan_pickle_stream(item, ctx.deeper(), allow)
                 out.extend(f.within(name) for f in outcome.findings)
-            elif fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py"):
+            elif (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
+                fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
+            ):
                 data = member.read(limits.max_header_bytes + 1)
                 if len(data) > limits.max_header_bytes:
-                    out.append(make_finding("MS-LIMIT-EXCEEDED", f"code member {name!r} is too large to analyse",
-                                            location=loc))
+                    out.append(
+                        make_finding(
+                            "MS-LIMIT-EXCEEDED", f"code member {name!r} is too large to analyse", location=loc
+                        )
+                    )
+                elif fmt == "keras":
+                    out.extend(keras_zip_member(name, data))
                 else:
                     out.extend(scan_torchscript_code(data, name))
             else:

@@ -75,6 +75,8 @@ class PickleReport:
     end_offset: int
     joblib_arrays: int = 0
     globals_named: list[tuple[str, str]] = field(default_factory=list)
+    ran_out: bool = False
+    """It stopped only because the input ended (as opposed to invalid opcodes or stack misuse)."""
 
 
 class Machine:
@@ -315,7 +317,7 @@ class Machine:
 
     # -- the loop --------------------------------------------------------------------------------------
     def run(self) -> PickleReport:
-        complete = False
+        complete = ran_out = False
         result: Any = None
         try:
             result = self._run()
@@ -323,6 +325,7 @@ class Machine:
         except MalformedPickle as exc:
             self._emit("MS-PICKLE-MALFORMED", f"pickle cannot be parsed: {exc}", exc.offset)
         except Truncated as exc:
+            ran_out = True
             self._emit("MS-PICKLE-MALFORMED", f"pickle is truncated: {exc}", self.src.tell())
         except DecompressionBomb as exc:
             self._emit("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}", None)
@@ -342,6 +345,7 @@ class Machine:
             self.src.tell(),
             self.joblib_arrays,
             [(r.module, r.name) for r in self.imports.values()],
+            ran_out,
         )
 
     def _import_findings_filtered(self) -> list[Finding]:

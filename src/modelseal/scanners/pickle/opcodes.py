@@ -196,7 +196,7 @@ class OpcodeReader:
             try:
                 code = src.read_byte()
             except Truncated:
-                raise MalformedPickle("stream ends without STOP", offset) from None
+                raise Truncated(f"stream ends without STOP at offset {offset}") from None
             name = NAMES.get(code)
             if name is None:
                 raise MalformedPickle(f"unknown opcode 0x{code:02x}", offset)

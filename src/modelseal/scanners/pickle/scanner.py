@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-from modelseal.core.errors import Truncated
 from modelseal.core.findings import Finding, Location
+from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
-from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
+from modelseal.scanners.interface import SNIFF_BYTES, ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist, default_allowlist
 from modelseal.scanners.pickle.machine import INTENT_RULES, Machine
-from modelseal.scanners.pickle.opcodes import NAMES, MalformedPickle, OpcodeReader, looks_like_pickle
+from modelseal.scanners.pickle.opcodes import NAMES, looks_like_pickle
 
 # The first pickle of a legacy (pre-zip) torch.save file is this magic number.
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -18,19 +18,22 @@ TORCH_LEGACY_PICKLES = 5
 
 
 def _plausible_protocol0(head: bytes) -> bool:
-    """Protocol 0/1 pickles have no magic: accept only if the first bytes parse as several valid opcodes."""
+    """Protocol 0/1 pickles have no magic, and text can look like opcodes (``torch==2.3`` starts with TUPLE).
+    Accept only if the symbolic machine runs the first bytes without a parse or stack error: either to STOP,
+    or until the sniff window ends (a whole small file must name a callable to count when it ends early)."""
     if not head or head[0] not in NAMES or head[0] == 0x80:
         return False
-    reader = OpcodeReader(ByteSource.from_bytes(head), max_line=256, max_inline=len(head))
-    count = 0
-    try:
-        for op in reader:
-            count += 1
-            if op.name == "STOP" or count >= 4:
-                return True
-    except (MalformedPickle, Truncated):
-        return False
-    return False
+    report = Machine(ByteSource.from_bytes(head), _SNIFF_CONTEXT, default_allowlist(), "sniff").run()
+    if report.complete:
+        return True
+    return report.ran_out and (len(head) >= SNIFF_BYTES or bool(report.globals_named))
+
+
+def _no_nested(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+    return ScanOutcome("unscanned")
+
+
+_SNIFF_CONTEXT = ScanContext(Limits(max_seconds_per_file=1), _no_nested)
 
 
 def allowlist_of(ctx: ScanContext) -> Allowlist:

@@ -1,0 +1,86 @@
+"""Bounded reads of the small text files of a model repository (configs, code, requirements).
+
+Artifact scanners read files through these helpers only, so that a 50 GB file named ``config.json`` costs
+one bounded read and a finding, never memory.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from modelseal.core.artifact import Artifact, FileEntry
+from modelseal.core.findings import Finding
+from modelseal.core.limits import Limits
+from modelseal.core.rules import make_finding
+
+
+def read_text(entry: FileEntry, limits: Limits, rule: str) -> tuple[str | None, list[Finding]]:
+    """The file as text, or ``None`` and a finding (``rule``) when it is too large or unreadable."""
+    if entry.size > limits.max_header_bytes:
+        return None, [
+            make_finding(
+                "MS-LIMIT-EXCEEDED",
+                f"{entry.relpath} is {entry.size} bytes, over the "
+                f"{limits.max_header_bytes}-byte limit for text analysis",
+                file=entry.relpath,
+            )
+        ]
+    try:
+        with open(entry.path, "rb") as fh:
+            data = fh.read(limits.max_header_bytes + 1)
+    except OSError as exc:
+        return None, [
+            make_finding(
+                "MS-FILE-UNREADABLE", f"cannot read {entry.relpath}: {exc.strerror}", file=entry.relpath
+            )
+        ]
+    try:
+        return data.decode("utf-8-sig"), []
+    except UnicodeDecodeError as exc:
+        return None, [make_finding(rule, f"{entry.relpath} is not UTF-8 text: {exc}", file=entry.relpath)]
+
+
+def read_json(entry: FileEntry, limits: Limits) -> tuple[Any, list[Finding]]:
+    """The parsed JSON document, or ``None`` and a finding when it cannot be read or parsed."""
+    text, findings = read_text(entry, limits, "MS-TOKENIZER-MALFORMED")
+    if text is None:
+        return None, findings
+    try:
+        return json.loads(text), []
+    except (ValueError, RecursionError) as exc:
+        return None, [
+            make_finding(
+                "MS-TOKENIZER-MALFORMED",
+                f"{entry.relpath} is not valid JSON: {exc}"[:300],
+                file=entry.relpath,
+            )
+        ]
+
+
+def analyse_texts(
+    artifact: Artifact,
+    limits: Limits,
+    wanted: Callable[[str], bool],
+    rule: str,
+    analyse: Callable[[str, str], list[Finding]],
+) -> tuple[Finding, ...]:
+    """``analyse(text, relpath)`` over every file whose relative path ``wanted`` accepts."""
+    out: list[Finding] = []
+    for entry in artifact.files:
+        if not wanted(entry.relpath):
+            continue
+        text, problems = read_text(entry, limits, rule)
+        out.extend(problems)
+        if text is not None:
+            out.extend(analyse(text, entry.relpath))
+    return tuple(out)
+
+
+def basename(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[-1]
+
+
+def dirname(relpath: str) -> str:
+    return relpath.rsplit("/", 1)[0] if "/" in relpath else ""

@@ -1,0 +1,463 @@
+"""Weight statistics and architecture verification, streamed chunk by chunk.
+
+Weights cannot run code, but they can be broken or tampered with: NaN-filled layers, extreme values, one
+layer unlike its siblings, or tensors that contradict ``config.json``. Tensors are read in fixed chunks
+(safetensors ranges, PyTorch zip storages, ``.npy`` data), so memory stays flat whatever the model size.
+A statistic is evidence, not proof: statistical anomalies are medium at most; structural impossibilities
+(non-finite tensors, shapes that contradict the configuration, missing shards) are high.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import statistics
+import zipfile
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import IO, Any
+
+from modelseal.core.artifact import Artifact, FileEntry
+from modelseal.core.errors import ModelsealError
+from modelseal.core.findings import Finding, Location, Severity
+from modelseal.core.rules import make_finding
+from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners.interface import ArtifactScanner, ScanContext
+from modelseal.scanners.pickle.opcodes import MalformedPickle
+from modelseal.scanners.repofiles import basename, dirname, read_json
+from modelseal.scanners.safetensors import TensorEntry, parse_header, sniff_safetensors
+from modelseal.scanners.torchstorages import storage_dtypes
+
+CHUNK_BYTES = 8 << 20
+# numpy dtype codes for the float types statistics are computed on ("bf16" is widened by hand).
+SAFETENSORS_FLOATS = {"F16": "<f2", "BF16": "bf16", "F32": "<f4", "F64": "<f8"}
+TORCH_FLOATS = {
+    "HalfStorage": "<f2",
+    "BFloat16Storage": "bf16",
+    "FloatStorage": "<f4",
+    "DoubleStorage": "<f8",
+}
+OUTLIER_ABS = 100.0
+"""Values beyond this magnitude *and* ``OUTLIER_SIGMAS`` deviations from the mean are extreme."""
+OUTLIER_SIGMAS = 1000.0
+SIBLING_RATIO = 20.0
+"""A tensor whose spread differs from the median of its siblings by more than this factor is anomalous."""
+MIN_SIBLINGS = 4
+MAX_FINDINGS = 50
+
+
+@dataclass
+class Stats:
+    count: int = 0
+    nan: int = 0
+    inf: int = 0
+    total: float = 0.0
+    squares: float = 0.0
+    low: float = math.inf
+    high: float = -math.inf
+
+    @property
+    def finite(self) -> int:
+        return self.count - self.nan - self.inf
+
+    @property
+    def mean(self) -> float:
+        return self.total / self.finite if self.finite else 0.0
+
+    @property
+    def std(self) -> float:
+        if not self.finite:
+            return 0.0
+        return math.sqrt(max(self.squares / self.finite - self.mean**2, 0.0))
+
+    def add(self, np: Any, values: Any) -> None:
+        """Fold one chunk in. Per-chunk sums run in the chunk's precision (NumPy sums pairwise, BLAS dot in
+        blocks) and are accumulated in Python floats, which keeps a pass over the data cheap."""
+        self.count += values.size
+        if not values.size:
+            return
+        total = float(values.sum())
+        if not math.isfinite(total):
+            self.nan += int(np.isnan(values).sum())
+            self.inf += int(np.isinf(values).sum())
+            values = values[np.isfinite(values)]
+            if not values.size:
+                return
+            total = float(values.sum(dtype=np.float64))
+        self.total += total
+        self.squares += float(np.dot(values, values))
+        self.low = min(self.low, float(values.min()))
+        self.high = max(self.high, float(values.max()))
+
+
+def _decode(np: Any, code: str, data: Any) -> Any:
+    if code == "bf16":
+        return (np.frombuffer(data, "<u2").astype(np.uint32) << 16).view(np.float32)
+    return np.frombuffer(data, code)
+
+
+def stream_stats(np: Any, f: IO[bytes], start: int, length: int, code: str) -> Stats:
+    """Statistics of ``length`` bytes at ``start``, read in ``CHUNK_BYTES`` pieces."""
+    stats = Stats()
+    buf = bytearray(CHUNK_BYTES)
+    view = memoryview(buf)
+    itemsize = 2 if code == "bf16" else int(code[-1])
+    f.seek(start)
+    left = length - length % itemsize
+    while left > 0:
+        got = f.readinto(view[: min(CHUNK_BYTES, left)])  # type: ignore[attr-defined]
+        if not got:
+            break
+        got -= got % itemsize
+        stats.add(np, _decode(np, code, view[:got]))
+        left -= got
+    return stats
+
+
+@dataclass(frozen=True)
+class Measured:
+    file: str
+    tensor: str
+    stats: Stats
+
+
+def _peak(s: Stats) -> float:
+    return max(abs(s.low), abs(s.high)) if s.finite else 0.0
+
+
+def _stat_findings(measured: list[Measured]) -> list[Finding]:
+    out: list[Finding] = []
+    for m in measured:
+        s, loc = m.stats, Location(tensor=m.tensor)
+        if s.nan or s.inf:
+            whole = s.finite == 0
+            out.append(
+                make_finding(
+                    "MS-WEIGHTS-NONFINITE",
+                    f"tensor {m.tensor} is {'entirely' if whole else 'partly'} non-finite: "
+                    f"{s.nan} NaN and {s.inf} infinite of {s.count} values",
+                    severity=Severity.HIGH if whole else Severity.MEDIUM,
+                    file=m.file,
+                    location=loc,
+                )
+            )
+    out.extend(_outlier_findings(measured))
+    out.extend(_sibling_findings(measured))
+    return out[:MAX_FINDINGS]
+
+
+def _kind(name: str) -> str:
+    return re.sub(r"\.\d+\.", ".#.", name)
+
+
+def _groups(measured: list[Measured]) -> dict[str, list[Measured]]:
+    """Tensors of the same kind in different layers (``layers.#.mlp.up_proj.weight``), when enough exist."""
+    groups: dict[str, list[Measured]] = {}
+    for m in measured:
+        if m.stats.finite > 16 and _kind(m.tensor) != m.tensor:
+            groups.setdefault(_kind(m.tensor), []).append(m)
+    return {k: v for k, v in groups.items() if len(v) >= MIN_SIBLINGS}
+
+
+def _outlier_findings(measured: list[Measured]) -> list[Finding]:
+    """Extreme values: far beyond the tensor's own spread, or far beyond the peaks of its siblings."""
+    sibling_peak = {
+        m.tensor: statistics.median(_peak(x.stats) for x in members)
+        for members in _groups(measured).values()
+        for m in members
+    }
+    out = []
+    for m in measured:
+        s, peak = m.stats, _peak(m.stats)
+        if s.finite <= 16 or peak <= OUTLIER_ABS:
+            continue
+        usual = sibling_peak.get(m.tensor, 0.0)
+        if peak - abs(s.mean) > OUTLIER_SIGMAS * max(s.std, 1e-12) or (
+            usual and peak > SIBLING_RATIO * usual
+        ):
+            context = f"; its siblings peak at {usual:.3g}" if usual else ""
+            out.append(
+                make_finding(
+                    "MS-WEIGHTS-OUTLIER",
+                    f"tensor {m.tensor} reaches {peak:.3g} (mean {s.mean:.3g}, std {s.std:.3g}{context})",
+                    file=m.file,
+                    location=Location(tensor=m.tensor),
+                )
+            )
+    return out
+
+
+def _sibling_findings(measured: list[Measured]) -> list[Finding]:
+    """Tensors of the same kind in different layers should have spreads of the same order."""
+    out = []
+    for kind, members in _groups(measured).items():
+        median = statistics.median(m.stats.std for m in members)
+        if median <= 0:
+            continue
+        for m in members:
+            ratio = m.stats.std / median
+            if ratio > SIBLING_RATIO or ratio < 1 / SIBLING_RATIO:
+                out.append(
+                    make_finding(
+                        "MS-WEIGHTS-LAYER-ANOMALY",
+                        f"tensor {m.tensor} has std {m.stats.std:.3g}, {ratio:.3g}x the "
+                        f"median {median:.3g} of the {len(members)} tensors of kind {kind}",
+                        file=m.file,
+                        location=Location(tensor=m.tensor),
+                    )
+                )
+    return out
+
+
+# -- architecture -----------------------------------------------------------------------------------------
+_ALIASES = {
+    "layers": ("num_hidden_layers", "n_layer", "num_layers"),
+    "hidden": ("hidden_size", "n_embd", "d_model"),
+    "vocab": ("vocab_size",),
+}
+_LAYER_INDEX = re.compile(r"(?:^|\.)(?:layers|h|layer|blocks|block)\.(\d+)\.")
+_EMBEDDINGS = ("embed_tokens.weight", "wte.weight", "word_embeddings.weight", "tok_embeddings.weight")
+_HEADS = ("lm_head.weight",)
+
+
+def _declared(config: dict[str, Any], what: str, nested: bool = True) -> int | None:
+    for key in _ALIASES[what]:
+        value = config.get(key)
+        if isinstance(value, int) and not isinstance(value, bool) and value > 0:
+            return value
+    text = config.get("text_config")
+    return _declared(text, what, False) if nested and isinstance(text, dict) else None
+
+
+def _layer_stacks(names: Iterator[str]) -> dict[str, set[int]]:
+    """Layer indices per stack (``model.layers``, ``encoder.block`` ...)."""
+    stacks: dict[str, set[int]] = {}
+    for name in names:
+        m = _LAYER_INDEX.search(name)
+        if m:
+            stacks.setdefault(name[: m.start(1)], set()).add(int(m.group(1)))
+    return stacks
+
+
+def architecture_findings(
+    config: dict[str, Any], shapes: dict[str, tuple[int, ...]], where: str
+) -> list[Finding]:
+    """Tensor names and shapes against what ``config.json`` declares. The layer count is checked only for a
+    single stack declared at the top level: encoder-decoder and multi-tower models declare several."""
+    out: list[Finding] = []
+    layers = _declared(config, "layers", nested=False)
+    stacks = _layer_stacks(iter(shapes))
+    if layers is not None and len(stacks) == 1:
+        ((stack, indices),) = stacks.items()
+        if indices != set(range(layers)):
+            missing = sorted(set(range(layers)) - indices)[:8]
+            extra = sorted(indices - set(range(layers)))[:8]
+            out.append(
+                make_finding(
+                    "MS-WEIGHTS-ARCH-MISMATCH",
+                    f"config.json declares {layers} layers, the weights hold {stack}{min(indices)}.."
+                    f"{max(indices)} ({len(indices)} distinct)",
+                    file=where,
+                    evidence=f"missing {missing}, unexpected {extra}",
+                )
+            )
+    hidden, vocab = _declared(config, "hidden"), _declared(config, "vocab")
+    for name, shape in shapes.items():
+        if not name.endswith(_EMBEDDINGS + _HEADS) or hidden is None:
+            continue
+        expected = (vocab, hidden) if vocab is not None else None
+        if len(shape) != 2 or shape[1] != hidden or (expected is not None and shape[0] != vocab):
+            out.append(
+                make_finding(
+                    "MS-WEIGHTS-ARCH-MISMATCH",
+                    f"tensor {name} has shape {list(shape)}, config.json implies "
+                    f"[{vocab if vocab is not None else '?'}, {hidden}]",
+                    file=where,
+                    location=Location(tensor=name),
+                )
+            )
+    return out
+
+
+def _index_findings(index: dict[str, Any], entry: FileEntry, headers: dict[str, set[str]]) -> list[Finding]:
+    """A shard index must name files that exist and tensors those files hold."""
+    out: list[Finding] = []
+    weight_map = index.get("weight_map")
+    if not isinstance(weight_map, dict):
+        return [make_finding("MS-WEIGHTS-ARCH-MISMATCH", "shard index has no weight_map", file=entry.relpath)]
+    folder = dirname(entry.relpath)
+    for tensor, shard in list(weight_map.items()):
+        path = "/".join(p for p in (folder, str(shard)) if p)
+        if path not in headers:
+            why = "which is not a safetensors file of the model"
+        elif tensor not in headers[path]:
+            why = "which does not hold it"
+        else:
+            continue
+        out.append(
+            make_finding(
+                "MS-WEIGHTS-ARCH-MISMATCH",
+                f"index maps {tensor} to {shard}, {why}",
+                file=entry.relpath,
+                location=Location(tensor=tensor),
+            )
+        )
+        if len(out) >= 20:
+            break
+    return out
+
+
+# -- readers ----------------------------------------------------------------------------------------------
+def _head(entry: FileEntry) -> bytes:
+    try:
+        with open(entry.path, "rb") as fh:
+            return fh.read(16)
+    except OSError:
+        return b""
+
+
+def _safetensors(
+    np: Any, entry: FileEntry, ctx: ScanContext
+) -> tuple[list[Measured], dict[str, TensorEntry]]:
+    """Tensor statistics (when ``ctx.weight_statistics``) and the header's tensors (always)."""
+    with open(entry.path, "rb") as fh:
+        try:
+            header = parse_header(ByteSource(FileRaw(fh)), entry.size, ctx.limits)
+        except ValueError:
+            return [], {}  # reported by the safetensors scanner
+        out = []
+        for t in header.tensors if ctx.weight_statistics else ():
+            code = SAFETENSORS_FLOATS.get(t.dtype)
+            if code:
+                stats = stream_stats(np, fh, header.data_start + t.begin, t.end - t.begin, code)
+                out.append(Measured(entry.relpath, t.name, stats))
+    return out, {t.name: t for t in header.tensors}
+
+
+def _torch_zip(np: Any, entry: FileEntry) -> list[Measured]:
+    with open(entry.path, "rb") as fh, zipfile.ZipFile(fh) as zf:
+        names = zf.namelist()
+        pkl = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
+        if pkl is None:
+            return []
+        prefix = pkl[: -len("data.pkl")]
+        with zf.open(pkl) as raw:
+            dtypes = storage_dtypes(ByteSource(FileRaw(raw)))  # type: ignore[arg-type]
+        out = []
+        for key, storage in dtypes.items():
+            code = TORCH_FLOATS.get(storage)
+            member = f"{prefix}data/{key}"
+            if code is None or member not in names:
+                continue
+            info = zf.getinfo(member)
+            if info.compress_type != zipfile.ZIP_STORED:
+                continue  # torch always stores; anything else was reported by the zip scanner
+            with zf.open(member) as data:
+                out.append(
+                    Measured(entry.relpath, f"storage {key}", stream_stats(np, data, 0, info.file_size, code))
+                )  # type: ignore[arg-type]
+    return out
+
+
+def _npy(np: Any, entry: FileEntry) -> list[Measured]:
+    with open(entry.path, "rb") as fh:
+        try:
+            version = np.lib.format.read_magic(fh)
+            read = (
+                np.lib.format.read_array_header_1_0
+                if version == (1, 0)
+                else np.lib.format.read_array_header_2_0
+            )
+            _shape, _fortran, dtype = read(fh, max_header_size=1 << 20)
+        except (ValueError, OSError, SyntaxError):
+            return []  # reported by the npy scanner
+        if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+            return []
+        start = fh.tell()
+        code = dtype.str
+        return [Measured(entry.relpath, "array", stream_stats(np, fh, start, entry.size - start, code))]
+
+
+Reader = Callable[[Any, FileEntry], list[Measured]]
+
+
+class WeightsScanner(ArtifactScanner):
+    name = "weights"
+
+    def scan_artifact(self, artifact: Artifact, ctx: ScanContext) -> tuple[Finding, ...]:
+        entries = [(e, _head(e)) for e in artifact.files]
+        weighty = [
+            (e, h)
+            for e, h in entries
+            if sniff_safetensors(h) or h[:4] == b"PK\x03\x04" or h[:6] == b"\x93NUMPY"
+        ]
+        if not weighty:
+            return ()
+        if not ctx.weight_statistics:  # architecture checks need headers only, not numpy or the weights
+            shapes, headers = self._headers(weighty, ctx)
+            return tuple(self._structure(artifact, ctx, shapes, headers))
+        try:
+            import numpy as np  # optional: only models with weights pay for it
+        except ImportError:
+            return (
+                make_finding(
+                    "MS-FORMAT-NOT-ANALYSED",
+                    "weight statistics not computed: install modelseal[numpy]",
+                    severity=Severity.LOW,
+                ),
+            )
+        measured: list[Measured] = []
+        shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+        headers: dict[str, set[str]] = {}
+        for entry, head in weighty:
+            if sniff_safetensors(head):
+                found, tensors = _safetensors(np, entry, ctx)
+                headers[entry.relpath] = set(tensors)
+                shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
+                measured.extend(found)
+            elif head[:4] == b"PK\x03\x04":
+                measured.extend(_guarded(_torch_zip, np, entry))
+            else:
+                measured.extend(_guarded(_npy, np, entry))
+        return tuple(_stat_findings(measured) + self._structure(artifact, ctx, shapes, headers))
+
+    @staticmethod
+    def _headers(
+        weighty: list[tuple[FileEntry, bytes]], ctx: ScanContext
+    ) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict[str, set[str]]]:
+        shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+        headers: dict[str, set[str]] = {}
+        for entry, head in weighty:
+            if sniff_safetensors(head):
+                _, tensors = _safetensors(None, entry, ctx)
+                headers[entry.relpath] = set(tensors)
+                shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
+        return shapes, headers
+
+    def _structure(
+        self,
+        artifact: Artifact,
+        ctx: ScanContext,
+        shapes: dict[str, dict[str, tuple[int, ...]]],
+        headers: dict[str, set[str]],
+    ) -> list[Finding]:
+        out: list[Finding] = []
+        for entry in artifact.files:
+            base = basename(entry.relpath)
+            if base == "config.json" and dirname(entry.relpath) in shapes:
+                config, _ = read_json(entry, ctx.limits)  # parse problems are reported by the repo scanner
+                if isinstance(config, dict):
+                    out.extend(architecture_findings(config, shapes[dirname(entry.relpath)], entry.relpath))
+            elif base.endswith(".safetensors.index.json"):
+                index, _ = read_json(entry, ctx.limits)
+                if isinstance(index, dict):
+                    out.extend(_index_findings(index, entry, headers))
+        return out
+
+
+def _guarded(reader: Reader, np: Any, entry: FileEntry) -> Iterator[Measured]:
+    """Damaged containers are the per-file scanners' to report; statistics simply skip them."""
+    try:
+        yield from reader(np, entry)
+    except (OSError, ValueError, zipfile.BadZipFile, EOFError, ModelsealError, MalformedPickle):
+        return
