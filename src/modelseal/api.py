@@ -7,11 +7,10 @@ from __future__ import annotations
 
 import os
 import time
-import zipfile
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 from modelseal import __version__
 from modelseal.core.artifact import Artifact, FileEntry
@@ -20,11 +19,11 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.integrity import LOCKFILE
 from modelseal.integrity.manifest import hash_file
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.registry import dispatch, run_artifact_scanners
-from modelseal.scanners.zip import ZipScanner
 from modelseal.sources.resolve import Resolved, resolve
 
 if TYPE_CHECKING:
@@ -71,20 +70,30 @@ def scan_file(entry: FileEntry, ctx: ScanContext) -> tuple[str, list[Finding]]:
     return outcome.format, findings
 
 
-def _polyglot(fh: object, entry: FileEntry, outcome: ScanOutcome, ctx: ScanContext) -> list[Finding]:
+# A zip's end-of-central-directory record sits in the last 22 bytes plus at most a 64 KiB comment.
+_EOCD_WINDOW = 22 + 0xFFFF
+
+
+def _polyglot(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanContext) -> list[Finding]:
     """A zip directory at the end of a file that starts as something else: loaders that look at the start
     (pickle, legacy torch) and ones that look at the end (zip readers) see different content."""
     if outcome.format in ("empty", "unreadable"):
         return []
     try:
-        fh.seek(0)  # type: ignore[attr-defined]
-        is_zip = zipfile.is_zipfile(fh)  # type: ignore[arg-type]
+        fh.seek(max(0, entry.size - _EOCD_WINDOW))
+        if b"PK\x05\x06" not in fh.read(_EOCD_WINDOW):
+            return []
+        import zipfile
+
+        fh.seek(0)
+        if not zipfile.is_zipfile(fh):
+            return []
     except OSError:
         return []
-    if not is_zip:
-        return []
-    fh.seek(0)  # type: ignore[attr-defined]
-    inner = ZipScanner().scan(ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh), ctx)  # type: ignore[arg-type]
+    from modelseal.scanners.zip import ZipScanner
+
+    fh.seek(0)
+    inner = ZipScanner().scan(ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh), ctx)
     return [
         make_finding(
             "MS-POLYGLOT",
@@ -165,14 +174,14 @@ class _Counter:
 
 
 def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
-    from modelseal.integrity.lockfile import LOCKFILE, read_lock
-
     if path is False or path is True:
         return None if path is False else _read_lockfile(None)
     if path is None:
         path = Path(LOCKFILE)
         if not path.is_file():
             return None
+    from modelseal.integrity.lockfile import read_lock
+
     return read_lock(path)
 
 
@@ -202,7 +211,8 @@ def _scan_target(
     paths = {e.relpath for e in artifact.files}
     by_file: dict[str, list[Finding]] = {}
     loose = _resolution_findings(artifact)
-    for finding in run_artifact_scanners(artifact, ctx):
+    formats = {e.relpath: fmt for e, fmt, _, _ in scanned}
+    for finding in run_artifact_scanners(artifact, ctx, formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
     tier = None
     if res.model_id:

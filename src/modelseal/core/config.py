@@ -17,7 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from modelseal.core import toml
 from modelseal.core.errors import ConfigError
 from modelseal.core.limits import Limits
 
@@ -73,6 +72,8 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
 
 
 def _read(path: Path, explicit: bool) -> Config | None:
+    from modelseal.core import toml  # only when a configuration file exists
+
     try:
         data = toml.loads(path.read_text(encoding="utf-8"))
     except OSError as exc:

@@ -6,3 +6,6 @@ given trust root. ``lockfile``: ``modelseal.lock`` and :func:`~modelseal.integri
 ``diff``: the vocabulary of differences they all report. Heavy libraries (cryptography, sigstore,
 huggingface_hub, blake3) are imported inside functions, so importing this package costs nothing.
 """
+
+LOCKFILE = "modelseal.lock"
+"""The lockfile's default name, in the working folder."""

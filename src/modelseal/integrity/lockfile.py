@@ -22,10 +22,10 @@ from modelseal.core.artifact import Artifact
 from modelseal.core.errors import ConfigError, ModelsealError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
+from modelseal.integrity import LOCKFILE as LOCKFILE  # re-exported: where callers look for it
 from modelseal.integrity.diff import Difference, diff_digests
 from modelseal.integrity.manifest import DEFAULT_IGNORE, Manifest, manifest_digest, manifest_for
 
-LOCKFILE = "modelseal.lock"
 VERSION = 1
 _HEADER = "# Pins models by content. Written by `modelseal lock`; review changes to it like code.\n"
 

@@ -16,12 +16,15 @@ from modelseal.core.errors import DecompressionBomb, Truncated
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import CHUNK, ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
+from modelseal.scanners.signatures import compression
 
 
 class _Decompressing:
     """RawReader over a decompressor object: bounded chunks in, bounded chunks out."""
 
-    def __init__(self, src: ByteSource, decomp: Any, ctx: ScanContext, multi_member: Callable[[], Any] | None):
+    def __init__(
+        self, src: ByteSource, decomp: Any, ctx: ScanContext, multi_member: Callable[[], Any] | None
+    ):
         self._src = src
         self._d = decomp
         self._ctx = ctx
@@ -96,18 +99,14 @@ class _ZlibAdapter:
         return out
 
 
-def _zlib_header(head: bytes) -> bool:
-    return len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0
-
-
-# (format, sniff, decompressor factory, concatenated members allowed)
-_KINDS: list[tuple[str, Callable[[bytes], bool], Callable[[], Any], bool]] = [
-    ("gzip", lambda h: h[:2] == b"\x1f\x8b", lambda: _ZlibAdapter(31), True),
-    ("bz2", lambda h: h[:3] == b"BZh", bz2.BZ2Decompressor, True),
-    ("xz", lambda h: h[:6] == b"\xfd7zXZ\x00", lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), True),
-    ("lzma", lambda h: h[:3] == b"\x5d\x00\x00", lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), False),
-    ("zlib", _zlib_header, lambda: _ZlibAdapter(15), False),
-]
+# kind (signatures.compression) -> (decompressor factory, concatenated members allowed)
+_KINDS: dict[str, tuple[Callable[[], Any], bool]] = {
+    "gzip": (lambda: _ZlibAdapter(31), True),
+    "bz2": (bz2.BZ2Decompressor, True),
+    "xz": (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), True),
+    "lzma": (lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), False),
+    "zlib": (lambda: _ZlibAdapter(15), False),
+}
 
 
 def _lz4_decompressor() -> Any:
@@ -119,21 +118,24 @@ def _lz4_decompressor() -> Any:
 class CompressedScanner(Scanner):
     format = "compressed"
 
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:4] == b"\x04\x22\x4d\x18" or any(sniff(head) for _, sniff, _, _ in _KINDS)
-
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
-        head = item.head
-        if head[:4] == b"\x04\x22\x4d\x18":
-            kind, multi = "lz4", True
+        kind = compression(item.head)
+        if kind == "lz4":
             try:
-                factory: Callable[[], Any] = _lz4_decompressor
-                factory()
+                _lz4_decompressor()
             except ImportError:
-                return ScanOutcome("lz4", (make_finding(
-                    "MS-FORMAT-NOT-ANALYSED", "lz4-compressed content not analysed: install modelseal[archives]"),))
+                return ScanOutcome(
+                    "lz4",
+                    (
+                        make_finding(
+                            "MS-FORMAT-NOT-ANALYSED",
+                            "lz4-compressed content not analysed: install modelseal[archives]",
+                        ),
+                    ),
+                )
+            factory, multi = _lz4_decompressor, True
         else:
-            kind, _, factory, multi = next(k for k in _KINDS if k[1](head))
+            factory, multi = _KINDS[kind]
         raw = _Decompressing(item.source, factory(), ctx, factory if multi else None)
         outcome = ctx.nested(ScanInput(ByteSource(raw), "(decompressed)", None))
         return ScanOutcome(f"{kind}+{outcome.format}", outcome.findings)

@@ -207,9 +207,6 @@ def _check_tensors(info: GgufInfo, size: int | None, alignment: int) -> None:
 class GgufScanner(Scanner):
     format = "gguf"
 
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:4] == MAGIC
-
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:
             info = parse_gguf(item.source, item.size)

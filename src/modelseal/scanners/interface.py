@@ -8,8 +8,7 @@ sniffs it and dispatches it with the depth and decompression budgets of the whol
 from __future__ import annotations
 
 import abc
-import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import IO, BinaryIO
 
@@ -50,14 +49,11 @@ class ScanOutcome:
 
 
 class Scanner(abc.ABC):
-    """A format or concern. Implementations sit beside this module and register in :mod:`.registry`."""
+    """A format. Implementations sit beside this module; :mod:`.registry` pairs each with the content
+    signature (:mod:`.signatures`) that selects it, so a scanner is imported only when its format is seen."""
 
     format: str = ""
     """Short stable name, shown in reports and used by policies (``forbidden_formats``)."""
-
-    @abc.abstractmethod
-    def sniff(self, head: bytes, name: str) -> bool:
-        """Whether the content (first bytes) is this format. Extensions may only break ties, never decide."""
 
     @abc.abstractmethod
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
@@ -131,6 +127,8 @@ class ScanContext:
         if item.fileobj is not None:
             item.fileobj.seek(0)
             return item.fileobj
+        import tempfile
+
         spool = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - the caller owns it
         while True:
             chunk = item.source.read_upto(CHUNK * 16)
@@ -139,10 +137,3 @@ class ScanContext:
             spool.write(chunk)
         spool.seek(0)
         return spool
-
-
-def first_match(scanners: Sequence[Scanner], head: bytes, name: str) -> Scanner | None:
-    for scanner in scanners:
-        if scanner.sniff(head, name):
-            return scanner
-    return None

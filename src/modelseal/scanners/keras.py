@@ -20,7 +20,6 @@ from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.protowire import LEN, WireError, fields, read_string
 
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Modules whose objects Keras deserialises for ordinary models.
 KERAS_MODULES = (
     "keras",
@@ -175,9 +174,6 @@ class Hdf5Scanner(Scanner):
 
     format = "hdf5"
 
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:8] == HDF5_MAGIC
-
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:
             import h5py  # type: ignore[import-untyped]  # heavy, optional
@@ -262,19 +258,10 @@ def _links(f: Any, h5py: Any, max_objects: int) -> list[Finding]:
     return out
 
 
-def sniff_keras_metadata(head: bytes) -> bool:
-    """``keras_metadata.pb``: SavedMetadata.nodes (field 1) whose first SavedObject starts with node_id or
-    node_path, with Keras JSON in sight."""
-    return head[:1] == b"\x0a" and b'"class_name"' in head and (b"\x10" in head[1:4] or b"\x1a" in head[1:4])
-
-
 class KerasMetadataScanner(Scanner):
     """Legacy SavedModel Keras metadata: each saved object's JSON metadata is a layer configuration."""
 
     format = "keras-metadata"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return sniff_keras_metadata(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         findings: list[Finding] = []

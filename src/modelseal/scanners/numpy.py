@@ -12,7 +12,6 @@ from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.scanner import scan_pickle_stream
 
-MAGIC = b"\x93NUMPY"
 _SIMPLE = {"?": 1, "b": 1, "B": 1, "O": 8}
 
 
@@ -54,9 +53,6 @@ def _itemsize(descr: Any, depth: int = 0) -> tuple[int, bool] | None:
 class NumpyScanner(Scanner):
     format = "npy"
 
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:6] == MAGIC
-
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         src = item.source
         try:
@@ -72,16 +68,44 @@ class NumpyScanner(Scanner):
         try:
             header = ast.literal_eval(header_text)
         except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as exc:
-            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", f"npy header is not a literal: {exc}",
-                                                    evidence=header_text[:200]),))
+            return ScanOutcome(
+                "npy",
+                (
+                    make_finding(
+                        "MS-NUMPY-MALFORMED",
+                        f"npy header is not a literal: {exc}",
+                        evidence=header_text[:200],
+                    ),
+                ),
+            )
         if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= header.keys():
-            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", "npy header lacks descr/shape/fortran_order",
-                                                    evidence=header_text[:200]),))
+            return ScanOutcome(
+                "npy",
+                (
+                    make_finding(
+                        "MS-NUMPY-MALFORMED",
+                        "npy header lacks descr/shape/fortran_order",
+                        evidence=header_text[:200],
+                    ),
+                ),
+            )
         sized = _itemsize(header["descr"])
         shape = header["shape"]
-        if sized is None or not isinstance(shape, tuple) or not all(isinstance(d, int) and d >= 0 for d in shape):
-            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", "npy dtype or shape cannot be understood",
-                                                    evidence=header_text[:200]),))
+        if (
+            sized is None
+            or not isinstance(shape, tuple)
+            or not all(isinstance(d, int) and d >= 0 for d in shape)
+        ):
+            return ScanOutcome(
+                "npy",
+                (
+                    make_finding(
+                        "MS-NUMPY-MALFORMED",
+                        "npy dtype or shape cannot be understood",
+                        evidence=header_text[:200],
+                    ),
+                ),
+            )
         itemsize, has_object = sized
         if has_object:
             outcome = scan_pickle_stream(item, ctx)
@@ -95,7 +119,11 @@ class NumpyScanner(Scanner):
         if item.size is not None:
             actual = item.size - src.tell()
             if actual != expected:
-                findings.append(make_finding(
-                    "MS-NUMPY-MALFORMED", f"data holds {actual} bytes, the header declares {expected}",
-                    severity=Severity.MEDIUM))
+                findings.append(
+                    make_finding(
+                        "MS-NUMPY-MALFORMED",
+                        f"data holds {actual} bytes, the header declares {expected}",
+                        severity=Severity.MEDIUM,
+                    )
+                )
         return ScanOutcome("npy", tuple(findings))

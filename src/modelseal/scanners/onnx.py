@@ -15,9 +15,7 @@ from typing import Any
 
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
-from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
-from modelseal.scanners.protowire import read_varint
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training"})
 # Contrib operators compiled into ONNX Runtime itself: not standard, but they load no extra library.
@@ -59,21 +57,6 @@ DTYPE_BITS = {
 MAX_MODEL_BYTES = 2 << 30
 """Protobuf's own limit: ONNX files above it must keep their weights as external data."""
 MAX_FINDINGS = 50
-# ModelProto field tags that may follow ir_version (field numbers 2-8, 14, 20, 25).
-_MODEL_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42\x72\xa2\xca")
-
-
-def sniff_onnx(head: bytes) -> bool:
-    """``ir_version`` (field 1, a small integer) followed by another ModelProto field."""
-    if head[:1] != b"\x08":
-        return False
-    src = ByteSource.from_bytes(head[1:16])
-    try:
-        version = read_varint(src)
-        nxt = src.peek(1)
-    except Exception:
-        return False
-    return 1 <= version <= 64 and len(nxt) == 1 and nxt[0] in _MODEL_TAGS
 
 
 def _graphs(graph: Any) -> Iterator[Any]:
@@ -276,9 +259,6 @@ def _model_dir(item: ScanInput) -> str | None:
 
 class OnnxScanner(Scanner):
     format = "onnx"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return sniff_onnx(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:

@@ -1,5 +1,7 @@
-"""The ordered list of scanners and the dispatcher that sniffs content and runs the right one.
+"""The ordered scanner table and the dispatcher that sniffs content and runs the right scanner.
 
+Each entry pairs a content signature with the scanner it selects, named by import path: a scanner's module
+is imported the first time its format is seen, so scanning a pickle never imports the ONNX or Keras code.
 Order matters only where signatures overlap; extensions never choose a scanner. The dispatcher is where
 hostile input is contained: whatever a scanner raises becomes a finding, never a crash.
 """
@@ -10,71 +12,97 @@ import functools
 import lzma
 import zipfile
 import zlib
+from collections.abc import Callable, Mapping, Sequence
+from importlib import import_module
+from typing import Any
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.scanners.compressed import CompressedScanner
-from modelseal.scanners.gguf import GgufScanner
-from modelseal.scanners.hfrepo import RepoScanner
-from modelseal.scanners.interface import (
-    ArtifactScanner,
-    ScanContext,
-    ScanInput,
-    Scanner,
-    ScanOutcome,
-    first_match,
+from modelseal.scanners import signatures
+from modelseal.scanners.interface import ArtifactScanner, ScanContext, ScanInput, Scanner, ScanOutcome
+
+Sniff = Callable[[bytes], bool]
+
+# (signature, scanner). A signature given as a string is itself imported lazily (it needs the scanner).
+FILE_SCANNERS: tuple[tuple[Sniff | str, str], ...] = (
+    (signatures.zip_archive, "modelseal.scanners.zip:ZipScanner"),
+    (signatures.npy, "modelseal.scanners.numpy:NumpyScanner"),
+    (signatures.seven_zip, "modelseal.scanners.sevenzip:SevenZipScanner"),
+    (signatures.compressed, "modelseal.scanners.compressed:CompressedScanner"),
+    (signatures.tar, "modelseal.scanners.tar:TarScanner"),
+    (signatures.safetensors, "modelseal.scanners.safetensors:SafetensorsScanner"),
+    (signatures.gguf, "modelseal.scanners.gguf:GgufScanner"),
+    (signatures.hdf5, "modelseal.scanners.keras:Hdf5Scanner"),
+    (signatures.savedmodel, "modelseal.scanners.savedmodel:SavedModelScanner"),
+    (signatures.onnx, "modelseal.scanners.onnx:OnnxScanner"),
+    (signatures.keras_metadata, "modelseal.scanners.keras:KerasMetadataScanner"),
+    (signatures.pickle_with_proto, "modelseal.scanners.pickle.scanner:PickleScanner"),
+    (
+        "modelseal.scanners.pickle.scanner:plausible_protocol0",
+        "modelseal.scanners.pickle.scanner:PickleScanner",
+    ),
+    (signatures.text, "modelseal.scanners.recognised:TextScanner"),
 )
-from modelseal.scanners.keras import Hdf5Scanner, KerasMetadataScanner
-from modelseal.scanners.numpy import NumpyScanner
-from modelseal.scanners.onnx import OnnxScanner
-from modelseal.scanners.pickle.scanner import PickleScanner
-from modelseal.scanners.pycode import PythonCodeScanner
-from modelseal.scanners.recognised import SignatureScanner, TextScanner
-from modelseal.scanners.requirements import RequirementsScanner
-from modelseal.scanners.safetensors import SafetensorsScanner
-from modelseal.scanners.savedmodel import SavedModelScanner
-from modelseal.scanners.sevenzip import SevenZipScanner
-from modelseal.scanners.tar import TarScanner
-from modelseal.scanners.tokenizer import TokenizerScanner
-from modelseal.scanners.weights import WeightsScanner
-from modelseal.scanners.zip import ZipScanner
+
+_WEIGHT_FORMATS = frozenset({"safetensors", "pytorch-zip", "npy", "npz"})
+# (applies to the artifact, given its relative paths and sniffed formats; scanner). The predicates are
+# supersets of what each scanner looks at: they only save importing scanners with nothing to do.
+ARTIFACT_SCANNERS: tuple[tuple[Callable[[Sequence[str], Mapping[str, str]], bool], str], ...] = (
+    (
+        lambda paths, _: any(p.endswith((".json", ".jinja")) for p in paths),
+        "modelseal.scanners.hfrepo:RepoScanner",
+    ),
+    (
+        lambda paths, _: any(p.endswith((".py", ".pyw")) for p in paths),
+        "modelseal.scanners.pycode:PythonCodeScanner",
+    ),
+    (
+        lambda paths, _: any(p.endswith(".json") for p in paths),
+        "modelseal.scanners.tokenizer:TokenizerScanner",
+    ),
+    (
+        lambda paths, _: any(p.endswith((".txt", ".in")) for p in paths),
+        "modelseal.scanners.requirements:RequirementsScanner",
+    ),
+    (
+        lambda _, formats: bool(_WEIGHT_FORMATS & set(formats.values())),
+        "modelseal.scanners.weights:WeightsScanner",
+    ),
+)
 
 
 @functools.cache
-def default_scanners() -> tuple[Scanner, ...]:
-    return (
-        ZipScanner(),
-        NumpyScanner(),
-        SevenZipScanner(),
-        CompressedScanner(),
-        TarScanner(),
-        SafetensorsScanner(),
-        GgufScanner(),
-        Hdf5Scanner(),
-        SavedModelScanner(),
-        OnnxScanner(),
-        KerasMetadataScanner(),
-        SignatureScanner(),
-        PickleScanner(),
-        TextScanner(),
-    )
+def _load(target: str) -> Any:
+    module, _, name = target.partition(":")
+    obj = getattr(import_module(module), name)
+    return obj() if isinstance(obj, type) else obj
 
 
-@functools.cache
-def default_artifact_scanners() -> tuple[ArtifactScanner, ...]:
-    return (RepoScanner(), PythonCodeScanner(), TokenizerScanner(), RequirementsScanner(), WeightsScanner())
+def scanner_for(head: bytes) -> Scanner | None:
+    for sniff, target in FILE_SCANNERS:
+        check: Sniff = _load(sniff) if isinstance(sniff, str) else sniff
+        if check(head):
+            scanner: Scanner = _load(target)
+            return scanner
+    return None
 
 
-def run_artifact_scanners(artifact: Artifact, ctx: ScanContext) -> list[Finding]:
-    """Every artifact-level scanner, each contained like the per-file ones."""
+def run_artifact_scanners(artifact: Artifact, ctx: ScanContext, formats: Mapping[str, str]) -> list[Finding]:
+    """Every artifact-level scanner that has something to look at, each contained like the per-file ones."""
+    paths = [e.relpath for e in artifact.files]
     out: list[Finding] = []
-    for scanner in default_artifact_scanners():
+    for applies, target in ARTIFACT_SCANNERS:
+        if not applies(paths, formats):
+            continue
+        scanner: ArtifactScanner = _load(target)
         try:
             out.extend(scanner.scan_artifact(artifact, ctx))
         except Exception as exc:  # fail closed
-            out.append(make_finding("MS-SCANNER-ERROR", f"{scanner.name} failed: {type(exc).__name__}: {exc}"))
+            out.append(
+                make_finding("MS-SCANNER-ERROR", f"{scanner.name} failed: {type(exc).__name__}: {exc}")
+            )
     return out
 
 
@@ -83,10 +111,18 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     head = item.head
     if not head:
         return ScanOutcome("empty")
-    scanner = first_match(default_scanners(), head, item.name)
+    scanner = scanner_for(head)
     if scanner is None:
-        return ScanOutcome("unknown", (make_finding(
-            "MS-FORMAT-UNKNOWN", "content matches no known format", evidence=f"starts with {head[:16]!r}"),))
+        return ScanOutcome(
+            "unknown",
+            (
+                make_finding(
+                    "MS-FORMAT-UNKNOWN",
+                    "content matches no known format",
+                    evidence=f"starts with {head[:16]!r}",
+                ),
+            ),
+        )
     try:
         return scanner.scan(item, ctx)
     except DecompressionBomb as exc:
@@ -94,9 +130,19 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     except LimitExceeded as exc:
         return ScanOutcome(scanner.format, (make_finding("MS-LIMIT-EXCEEDED", f"analysis stopped: {exc}"),))
     except (Truncated, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
-        return ScanOutcome(scanner.format, (make_finding("MS-ARCHIVE-MALFORMED", f"content is damaged: {exc}"),))
+        return ScanOutcome(
+            scanner.format, (make_finding("MS-ARCHIVE-MALFORMED", f"content is damaged: {exc}"),)
+        )
     except RecursionError:
-        return ScanOutcome(scanner.format, (make_finding("MS-LIMIT-EXCEEDED", "structure nested too deeply"),))
+        return ScanOutcome(
+            scanner.format, (make_finding("MS-LIMIT-EXCEEDED", "structure nested too deeply"),)
+        )
     except Exception as exc:  # fail closed: a scanner bug on hostile input is a finding, not a crash
-        return ScanOutcome(scanner.format, (make_finding(
-            "MS-SCANNER-ERROR", f"{scanner.format} scanner failed: {type(exc).__name__}: {exc}"),))
+        return ScanOutcome(
+            scanner.format,
+            (
+                make_finding(
+                    "MS-SCANNER-ERROR", f"{scanner.format} scanner failed: {type(exc).__name__}: {exc}"
+                ),
+            ),
+        )

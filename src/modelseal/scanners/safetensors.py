@@ -63,13 +63,6 @@ class Header:
     metadata: dict[str, str]
 
 
-def sniff_safetensors(head: bytes) -> bool:
-    if len(head) < 9:
-        return False
-    (n,) = struct.unpack("<Q", head[:8])
-    return n < (1 << 40) and head[8:9] == b"{"
-
-
 class _Bad(Exception):
     """One reason the header is malformed; becomes a finding."""
 
@@ -164,9 +157,6 @@ def parse_header(src: ByteSource, size: int | None, limits: Limits) -> Header:
 
 class SafetensorsScanner(Scanner):
     format = "safetensors"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return sniff_safetensors(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:

@@ -16,7 +16,7 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
-from modelseal.scanners.protowire import LEN, VARINT, WireError, fields, read_string, read_varint
+from modelseal.scanners.protowire import LEN, VARINT, WireError, fields, read_string
 
 # Ops that run Python in the loading process.
 PYTHON_OPS = frozenset({"PyFunc", "PyFuncStateless", "EagerPyFunc"})
@@ -92,18 +92,6 @@ class OpIndex:
                 self.nodes[op].append(node)
 
 
-def sniff_savedmodel(head: bytes) -> bool:
-    """saved_model_schema_version = 1, then a MetaGraphDef that opens with its MetaInfoDef (field 1)."""
-    if not head.startswith(b"\x08\x01\x12"):
-        return False
-    src = ByteSource.from_bytes(head[3:])
-    try:
-        read_varint(src)
-        return src.peek(1) in (b"\x0a", b"\x12")
-    except (Truncated, WireError):
-        return False
-
-
 def _node(src: ByteSource, index: OpIndex, scope: str) -> None:
     name = op = ""
     for number, wire, value in fields(src):
@@ -169,9 +157,6 @@ def op_findings(index: OpIndex) -> list[Finding]:
 
 class SavedModelScanner(Scanner):
     format = "tf-savedmodel"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return sniff_savedmodel(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:

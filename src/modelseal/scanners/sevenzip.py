@@ -12,50 +12,76 @@ from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.zip import unsafe_member_name
 
-MAGIC = b"7z\xbc\xaf\x27\x1c"
-
 
 class SevenZipScanner(Scanner):
     format = "7z"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:6] == MAGIC
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         try:
             import py7zr
         except ImportError:
-            return ScanOutcome("7z", (make_finding(
-                "MS-FORMAT-NOT-ANALYSED", "7z archive not analysed: install modelseal[archives]"),))
+            return ScanOutcome(
+                "7z",
+                (
+                    make_finding(
+                        "MS-FORMAT-NOT-ANALYSED", "7z archive not analysed: install modelseal[archives]"
+                    ),
+                ),
+            )
         findings: list[Finding] = []
         try:
             with py7zr.SevenZipFile(ctx.seekable(item), mode="r") as archive:
                 entries = archive.list()
                 if len(entries) > ctx.limits.max_members:
-                    return ScanOutcome("7z", (make_finding(
-                        "MS-LIMIT-EXCEEDED", f"{len(entries)} members exceed the limit of {ctx.limits.max_members}"),))
+                    return ScanOutcome(
+                        "7z",
+                        (
+                            make_finding(
+                                "MS-LIMIT-EXCEEDED",
+                                f"{len(entries)} members exceed the limit of {ctx.limits.max_members}",
+                            ),
+                        ),
+                    )
                 safe: list[str] = []
                 for entry in entries:
                     name = entry.filename
                     why = unsafe_member_name(name)
                     if why:
-                        findings.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}",
-                                                     location=Location(name)))
+                        findings.append(
+                            make_finding(
+                                "MS-ZIP-PATH-TRAVERSAL",
+                                f"member {name!r} has an {why}",
+                                location=Location(name),
+                            )
+                        )
                         continue
                     if entry.is_directory:
                         continue
                     size = entry.uncompressed or 0
                     limits = ctx.limits
-                    if size > limits.bomb_min_bytes and size > limits.max_compression_ratio * max(entry.compressed or 1, 1):
-                        findings.append(make_finding("MS-ARCHIVE-BOMB", f"member {name!r} declares {size} bytes",
-                                                     location=Location(name)))
+                    if size > limits.bomb_min_bytes and size > limits.max_compression_ratio * max(
+                        entry.compressed or 1, 1
+                    ):
+                        findings.append(
+                            make_finding(
+                                "MS-ARCHIVE-BOMB",
+                                f"member {name!r} declares {size} bytes",
+                                location=Location(name),
+                            )
+                        )
                         continue
                     ctx.budget.add_decompressed(size, limits)
                     safe.append(name)
                 for name in safe:
                     findings.extend(self._one(archive, name, ctx))
-        except (py7zr.exceptions.Bad7zFile, py7zr.exceptions.ArchiveError, OSError, EOFError, ValueError,
-                KeyError) as exc:
+        except (
+            py7zr.exceptions.Bad7zFile,
+            py7zr.exceptions.ArchiveError,
+            OSError,
+            EOFError,
+            ValueError,
+            KeyError,
+        ) as exc:
             findings.append(make_finding("MS-ARCHIVE-MALFORMED", f"7z archive is damaged: {exc}"))
         except py7zr.exceptions.PasswordRequired:
             findings.append(make_finding("MS-ARCHIVE-ENCRYPTED", "7z archive is encrypted"))

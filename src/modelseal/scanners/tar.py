@@ -26,9 +26,6 @@ class _SourceFile:
 class TarScanner(Scanner):
     format = "tar"
 
-    def sniff(self, head: bytes, name: str) -> bool:
-        return len(head) >= 262 and head[257:262] == b"ustar"
-
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         findings: list[Finding] = []
         names: set[str] = set()
@@ -38,8 +35,12 @@ class TarScanner(Scanner):
                 for member in tf:
                     count += 1
                     if count > ctx.limits.max_members:
-                        findings.append(make_finding("MS-LIMIT-EXCEEDED",
-                                                     f"more than {ctx.limits.max_members} members; rest not analysed"))
+                        findings.append(
+                            make_finding(
+                                "MS-LIMIT-EXCEEDED",
+                                f"more than {ctx.limits.max_members} members; rest not analysed",
+                            )
+                        )
                         break
                     names.add(member.name)
                     findings.extend(self._member(tf, member, ctx))
@@ -53,7 +54,9 @@ class TarScanner(Scanner):
         out: list[Finding] = []
         why = unsafe_member_name(member.name)
         if why:
-            out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {member.name!r} has an {why}", location=loc))
+            out.append(
+                make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {member.name!r} has an {why}", location=loc)
+            )
         if member.issym() or member.islnk():
             target = member.linkname
             if unsafe_member_name(target) or (member.issym() and target.startswith("/")):

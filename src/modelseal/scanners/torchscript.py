@@ -12,8 +12,23 @@ from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 
 _OP_NAMESPACES = frozenset({"aten", "prim", "quantized", "_quantized", "prepacked", "_caffe2", "profiler"})
-_SIDE_EFFECTS = frozenset({"from_file", "save", "load", "_load_for_mobile", "open", "system", "popen", "exec", "eval",
-                           "__import__", "compile", "load_library", "_jit_pass_lower_all_tuples"})
+_SIDE_EFFECTS = frozenset(
+    {
+        "from_file",
+        "save",
+        "load",
+        "_load_for_mobile",
+        "open",
+        "system",
+        "popen",
+        "exec",
+        "eval",
+        "__import__",
+        "compile",
+        "load_library",
+        "_jit_pass_lower_all_tuples",
+    }
+)
 
 
 def _dotted(node: ast.AST) -> str:
@@ -30,8 +45,14 @@ def scan_torchscript_code(source: bytes, member: str) -> list[Finding]:
     try:
         tree = ast.parse(source.decode("utf-8"), filename=member)
     except (SyntaxError, UnicodeDecodeError, ValueError, RecursionError, MemoryError) as exc:
-        return [make_finding("MS-TORCHSCRIPT-CODE", f"TorchScript code member cannot be parsed: {exc}",
-                             severity=Severity.MEDIUM, location=Location(member))]
+        return [
+            make_finding(
+                "MS-TORCHSCRIPT-CODE",
+                f"TorchScript code member cannot be parsed: {exc}",
+                severity=Severity.MEDIUM,
+                location=Location(member),
+            )
+        ]
     findings: list[Finding] = []
     seen: set[str] = set()
     for node in ast.walk(tree):
@@ -48,6 +69,12 @@ def scan_torchscript_code(source: bytes, member: str) -> list[Finding]:
             reason = f"calls {parts[-1]}, which reaches files or the interpreter"
         if reason and name not in seen:
             seen.add(name)
-            findings.append(make_finding("MS-TORCHSCRIPT-CODE", f"TorchScript code {reason}",
-                                         location=Location(member), evidence=f"line {node.lineno}: {name}(...)"))
+            findings.append(
+                make_finding(
+                    "MS-TORCHSCRIPT-CODE",
+                    f"TorchScript code {reason}",
+                    location=Location(member),
+                    evidence=f"line {node.lineno}: {name}(...)",
+                )
+            )
     return findings

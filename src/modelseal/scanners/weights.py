@@ -22,10 +22,11 @@ from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners import signatures
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import basename, dirname, read_json
-from modelseal.scanners.safetensors import TensorEntry, parse_header, sniff_safetensors
+from modelseal.scanners.safetensors import TensorEntry, parse_header
 from modelseal.scanners.torchstorages import storage_dtypes
 
 CHUNK_BYTES = 8 << 20
@@ -389,13 +390,12 @@ class WeightsScanner(ArtifactScanner):
         weighty = [
             (e, h)
             for e, h in entries
-            if sniff_safetensors(h) or h[:4] == b"PK\x03\x04" or h[:6] == b"\x93NUMPY"
+            if signatures.safetensors(h) or signatures.zip_archive(h) or signatures.npy(h)
         ]
         if not weighty:
             return ()
         if not ctx.weight_statistics:  # architecture checks need headers only, not numpy or the weights
-            shapes, headers = self._headers(weighty, ctx)
-            return tuple(self._structure(artifact, ctx, shapes, headers))
+            return tuple(self._structure(artifact, ctx, *self._headers(weighty, ctx)))
         try:
             import numpy as np  # optional: only models with weights pay for it
         except ImportError:
@@ -410,7 +410,7 @@ class WeightsScanner(ArtifactScanner):
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
         headers: dict[str, set[str]] = {}
         for entry, head in weighty:
-            if sniff_safetensors(head):
+            if signatures.safetensors(head):
                 found, tensors = _safetensors(np, entry, ctx)
                 headers[entry.relpath] = set(tensors)
                 shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
@@ -428,7 +428,7 @@ class WeightsScanner(ArtifactScanner):
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
         headers: dict[str, set[str]] = {}
         for entry, head in weighty:
-            if sniff_safetensors(head):
+            if signatures.safetensors(head):
                 _, tensors = _safetensors(None, entry, ctx)
                 headers[entry.relpath] = set(tensors)
                 shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})

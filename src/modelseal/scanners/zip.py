@@ -17,7 +17,7 @@ from typing import IO
 from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome, Scanner
+from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
@@ -49,9 +49,9 @@ def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:
     central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
     if local_name != central:
         return f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
-    if not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF:
-        if (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
-            return "local sizes or CRC differ from the central directory"
+    sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
+    if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
+        return "local sizes or CRC differ from the central directory"
     return ""
 
 
@@ -71,14 +71,16 @@ def _layout(names: list[str]) -> str:
 
 def _is_storage(name: str, fmt: str) -> bool:
     parts = name.split("/")
-    return fmt in ("pytorch-zip", "torchscript") and len(parts) >= 3 and parts[-2] == "data" and parts[-1].isdigit()
+    return (
+        fmt in ("pytorch-zip", "torchscript")
+        and len(parts) >= 3
+        and parts[-2] == "data"
+        and parts[-1].isdigit()
+    )
 
 
 class ZipScanner(Scanner):
     format = "zip"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        return head[:4] in (_LOCAL_SIG, b"PK\x05\x06")
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         f = ctx.seekable(item)
@@ -94,15 +96,24 @@ class ZipScanner(Scanner):
         limits = ctx.limits
         findings: list[Finding] = []
         if len(infos) > limits.max_members:
-            findings.append(make_finding("MS-LIMIT-EXCEEDED",
-                                         f"{len(infos)} members; only the first {limits.max_members} were analysed"))
+            findings.append(
+                make_finding(
+                    "MS-LIMIT-EXCEEDED",
+                    f"{len(infos)} members; only the first {limits.max_members} were analysed",
+                )
+            )
             infos = infos[: limits.max_members]
         names = [i.filename for i in infos]
         fmt = _layout(names)
         for name, count in Counter(names).items():
             if count > 1:
-                findings.append(make_finding("MS-ZIP-DUPLICATE-NAME", f"{count} members are named {name!r}",
-                                             location=Location(name)))
+                findings.append(
+                    make_finding(
+                        "MS-ZIP-DUPLICATE-NAME",
+                        f"{count} members are named {name!r}",
+                        location=Location(name),
+                    )
+                )
         allow = allowlist_of(ctx)
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
@@ -111,8 +122,15 @@ class ZipScanner(Scanner):
             findings.extend(self._member(zf, f, info, fmt, allow, ctx))
         return ScanOutcome(fmt, tuple(findings))
 
-    def _member(self, zf: zipfile.ZipFile, f: IO[bytes], info: zipfile.ZipInfo, fmt: str, allow: Allowlist,
-                ctx: ScanContext) -> list[Finding]:
+    def _member(
+        self,
+        zf: zipfile.ZipFile,
+        f: IO[bytes],
+        info: zipfile.ZipInfo,
+        fmt: str,
+        allow: Allowlist,
+        ctx: ScanContext,
+    ) -> list[Finding]:
         name = info.filename
         loc = Location(name)
         out: list[Finding] = []
@@ -131,8 +149,13 @@ class ZipScanner(Scanner):
         if info.file_size > limits.bomb_min_bytes and info.file_size > limits.max_compression_ratio * max(
             info.compress_size, 1
         ):
-            out.append(make_finding("MS-ARCHIVE-BOMB", f"member {name!r} declares {info.file_size} bytes from "
-                                    f"{info.compress_size} stored", location=loc))
+            out.append(
+                make_finding(
+                    "MS-ARCHIVE-BOMB",
+                    f"member {name!r} declares {info.file_size} bytes from {info.compress_size} stored",
+                    location=loc,
+                )
+            )
             return out
         if _is_storage(name, fmt):
             return out
@@ -141,7 +164,9 @@ class ZipScanner(Scanner):
         try:
             member = zf.open(info)
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
-            out.append(make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc))
+            out.append(
+                make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc)
+            )
             return out
         with member:
             item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
@@ -165,4 +190,3 @@ class ZipScanner(Scanner):
             else:
                 out.extend(ctx.nested(item).findings)
         return out
-

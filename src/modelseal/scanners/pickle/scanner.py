@@ -17,7 +17,7 @@ TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
 TORCH_LEGACY_PICKLES = 5
 
 
-def _plausible_protocol0(head: bytes) -> bool:
+def plausible_protocol0(head: bytes) -> bool:
     """Protocol 0/1 pickles have no magic, and text can look like opcodes (``torch==2.3`` starts with TUPLE).
     Accept only if the symbolic machine runs the first bytes without a parse or stack error: either to STOP,
     or until the sniff window ends (a whole small file must name a callable to count when it ends early)."""
@@ -96,10 +96,6 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
 
 class PickleScanner(Scanner):
     format = "pickle"
-
-    def sniff(self, head: bytes, name: str) -> bool:
-        # PROTO with a known protocol is a pickle even if what follows is damaged: damage is a finding.
-        return (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5) or _plausible_protocol0(head)
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         return scan_pickle_stream(item, ctx)
