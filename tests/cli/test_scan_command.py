@@ -257,3 +257,18 @@ def test_dynamic_adds_sandbox_evidence(tmp_path: Path) -> None:
     assert "MS-DYNAMIC-PROCESS" not in static
     assert "MS-DYNAMIC-PROCESS" in dynamic
     assert not (tmp_path / "marker").exists()
+
+
+def test_weights_flag_turns_on_statistics(tmp_path: Path) -> None:
+    np = pytest.importorskip("numpy")
+    path = tmp_path / "w.npy"
+    np.save(path, np.full((4, 4), np.nan, dtype=np.float32))
+    from typer.testing import CliRunner
+
+    from modelseal.cli.app import build_app
+
+    runner = CliRunner()
+    quick = runner.invoke(build_app("scan"), ["scan", str(path), "--format", "json"])
+    deep = runner.invoke(build_app("scan"), ["scan", str(path), "--format", "json", "--weights"])
+    assert "MS-WEIGHTS-NONFINITE" not in quick.stdout
+    assert "MS-WEIGHTS-NONFINITE" in deep.stdout and deep.exit_code == 1

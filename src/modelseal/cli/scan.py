@@ -185,13 +185,21 @@ def scan(
     offline: Annotated[
         bool, typer.Option("--offline", help="Resolve hf:// targets from the local cache only.")
     ] = False,
+    weights: Annotated[
+        bool,
+        typer.Option(
+            "--weights", help="Stream every tensor for statistics (NaN/Inf, outliers): reads all weights."
+        ),
+    ] = False,
 ) -> None:
     """Scan model files without loading them.
 
     Exit 0: nothing at or above --fail-on; 1: findings at or above it; 2: error; 3: nothing to scan; 4: usage.
     """
     threshold = Severity.parse(fail_on)
-    result = _run(paths, config, digests, lockfile=lockfile, dynamic=dynamic, offline=offline)
+    result = _run(
+        paths, config, digests, lockfile=lockfile, dynamic=dynamic, offline=offline, weight_statistics=weights
+    )
     _emit(result, fmt, output, threshold)
     if result.fails(threshold):
         raise typer.Exit(EXIT_FINDINGS)
