@@ -2,7 +2,8 @@
 
 Cases (issue 2): (a) a ~2 GB PyTorch zip checkpoint, (b) a ~1 GB pickle with large byte payloads,
 (c) a folder of 500 small pickles, (d) start-up: one small file, interpreter start included.
-Peers run from a separate environment (``bench/.venv-peers``, created on first use with pip from PyPI).
+All three tools run from one separate environment (``bench/.venv-peers``, created on first use: picklescan and
+modelscan from PyPI, modelseal from this checkout), so that interpreter start-up costs the same for each.
 Every tool runs in its own process; peak memory is that process's maximum resident set size.
 
 Usage: ``python bench/bench_scan.py [--size-gb 2] [--workdir DIR] [--repeat 3]``
@@ -34,6 +35,8 @@ def ensure_peers() -> Path:
     if not (PEERS / "bin" / "picklescan").exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
         subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "picklescan", "modelscan"], check=True)
+    if not (PEERS / "bin" / "modelseal").exists():
+        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "-e", str(HERE.parent)], check=True)
     return PEERS / "bin"
 
 
@@ -72,7 +75,7 @@ def main() -> int:
     args = ap.parse_args()
     peers = ensure_peers()
     work = Path(tempfile.mkdtemp(prefix="modelseal-bench-", dir=args.workdir))
-    modelseal = shutil.which("modelseal") or "modelseal"
+    modelseal = str(peers / "modelseal")
     try:
         cases = {
             "a: torch zip": work / "checkpoint.pt",

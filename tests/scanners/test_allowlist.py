@@ -115,3 +115,11 @@ def test_malformed_config_names_file(tmp_path: Path) -> None:
     cfg.write_text("allow = [\n")
     with pytest.raises(ConfigError, match="invalid TOML"):
         load_config(cfg)
+
+
+def test_shipped_allowlist_contains_no_gadget() -> None:
+    """The allowlist is consulted before the gadget knowledge, so it must never contain a gadget."""
+    from modelseal.scanners.pickle.allowlist import _gadgets, _shipped
+
+    gadgets = _gadgets()
+    assert not [f"{m}:{n}" for m, n in _shipped() if gadgets.match(m, n)]

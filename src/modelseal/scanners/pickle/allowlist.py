@@ -12,10 +12,8 @@ import functools
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from importlib import resources
-from typing import Any
+from pathlib import Path
 
-from modelseal.core import toml
 from modelseal.core.errors import ConfigError
 
 # Python 2 names that pickle maps to Python 3 ones when fix_imports is on (facts from Lib/_compat_pickle.py).
@@ -78,14 +76,15 @@ class _Gadgets:
         return None
 
 
-def _load_toml(name: str) -> dict[str, Any]:
-    text = resources.files(__package__).joinpath(name).read_text(encoding="utf-8")
-    return toml.loads(text)
+def _data(name: str) -> str:
+    return (Path(__file__).parent / name).read_text(encoding="utf-8")
 
 
 @functools.cache
 def _gadgets() -> _Gadgets:
-    data = _load_toml("gadgets.toml")
+    from modelseal.core import toml
+
+    data = toml.loads(_data("gadgets.toml"))
     modules: list[tuple[str, str, str]] = []
     names: dict[str, tuple[str, str]] = {}
     for category, body in data["categories"].items():
@@ -108,7 +107,7 @@ def _gadgets() -> _Gadgets:
 
 @functools.cache
 def _shipped() -> frozenset[tuple[str, str]]:
-    data = json.loads(resources.files(__package__).joinpath("allowlist.json").read_text(encoding="utf-8"))
+    data = json.loads(_data("allowlist.json"))
     pairs: set[tuple[str, str]] = set()
     for section in data["libraries"].values():
         for entry in section["allow"]:
@@ -154,13 +153,13 @@ class Allowlist:
         return hit
 
     def _classify(self, module: str, qualname: str) -> Classification:
+        if (module, qualname) in self._exact:  # the shipped list holds no gadget (a test keeps it so)
+            return Classification(True, False)
         gadget = _gadgets().match(module, qualname)
         if gadget:
             category, explanation = gadget
             waiver = self._waivers.get((module, qualname), "")
             return Classification(bool(waiver), True, category, explanation, waiver)
-        if (module, qualname) in self._exact:
-            return Classification(True, False)
         for mod_pat, name_pat in self._patterns:
             # A pattern never crosses a dot in the name: "pkg:*" allows pkg.Net, not pkg:os.system.
             if (

@@ -11,7 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelseal.core.errors import Truncated
 from modelseal.core.streams import ByteSource
@@ -36,8 +36,9 @@ class LargePayload:
     is_text: bool
 
 
-@dataclass(frozen=True)
-class Op:
+class Op(NamedTuple):
+    """One opcode (a tuple: millions are made per large pickle)."""
+
     code: int
     name: str
     arg: Any
@@ -131,7 +132,7 @@ _COUNTED: dict[str, tuple[int, bool]] = {
     "SHORT_BINUNICODE": (1, True),
     "BINUNICODE8": (8, True),
 }
-_FIXED: dict[str, str] = {
+_FIXED_FORMATS: dict[str, str] = {
     "BININT": "<i",
     "BININT1": "<B",
     "BININT2": "<H",
@@ -147,6 +148,8 @@ _FIXED: dict[str, str] = {
     "FRAME": "<Q",
 }
 _SIZE_PREFIX = {1: "<B", 4: "<I", 8: "<Q"}
+_FIXED: dict[str, struct.Struct] = {name: struct.Struct(fmt) for name, fmt in _FIXED_FORMATS.items()}
+_PREFIX: dict[int, struct.Struct] = {width: struct.Struct(fmt) for width, fmt in _SIZE_PREFIX.items()}
 
 
 def looks_like_pickle(head: bytes) -> bool:
@@ -201,16 +204,16 @@ class OpcodeReader:
             if name is None:
                 raise MalformedPickle(f"unknown opcode 0x{code:02x}", offset)
             arg: Any = None
-            if name in _FIXED:
-                fmt = _FIXED[name]
-                arg = struct.unpack(fmt, src.read(struct.calcsize(fmt)))[0]
+            fixed = _FIXED.get(name)
+            if fixed is not None:
+                arg = fixed.unpack(src.read(fixed.size))[0]
                 if name == "PROTO":
                     if arg > 5:
                         raise MalformedPickle(f"unsupported protocol {arg}", offset)
                     self.protocol = arg
             elif name in _COUNTED:
                 width, is_text = _COUNTED[name]
-                length = struct.unpack(_SIZE_PREFIX[width], src.read(width))[0]
+                length = _PREFIX[width].unpack(src.read(width))[0]
                 if name == "BINSTRING" and length > 0x7FFFFFFF:
                     raise MalformedPickle("negative BINSTRING length", offset)
                 start = src.tell()
@@ -227,7 +230,7 @@ class OpcodeReader:
                     continue
             elif name in ("LONG1", "LONG4"):
                 width = 1 if name == "LONG1" else 4
-                n = struct.unpack(_SIZE_PREFIX[width], src.read(width))[0]
+                n = _PREFIX[width].unpack(src.read(width))[0]
                 if n > self.max_line:
                     raise MalformedPickle(f"{name} of {n} bytes", offset)
                 arg = int.from_bytes(src.read(n), "little", signed=True)
