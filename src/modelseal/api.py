@@ -28,6 +28,7 @@ from modelseal.sources.resolve import Resolved, resolve
 
 if TYPE_CHECKING:
     from modelseal.integrity.lockfile import LockEntry, Lockfile
+    from modelseal.policy.gate import GateOutcome, GateRequest
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(path, files_done, files_total)`` after each file."""
@@ -286,4 +287,12 @@ def _digest(future: Future[str]) -> str | None:
         return None
 
 
-__all__ = ["scan", "scan_file"]
+def gate(request: GateRequest) -> GateOutcome:
+    """Decide one model against the policy for its environment: allow, review or block, recorded in the
+    tamper-evident audit log (see :mod:`modelseal.policy.gate`)."""
+    from modelseal.policy.gate import run_gate
+
+    return run_gate(request)
+
+
+__all__ = ["gate", "scan", "scan_file"]

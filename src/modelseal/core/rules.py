@@ -325,22 +325,22 @@ RULES: dict[str, Rule] = _rules(
         "Find out who changed the file; restore it from the verified source or re-verify and re-lock it.",
     ),
     # --- end of gate, inventory and re-verification (issue 6) -------------------------------------------------
-    # --- behavioural inspection (issue 7): backdoors in models, poison in training data ---------------------
+    # --- behavioural inspection (issue 7): backdoors in models, poison in training data --------------------
     Rule("MS-BEHAVIOR-BACKDOOR", "Model behaves as if backdoored", Severity.HIGH,
          "Trigger inversion found a small input change that sends inputs of every class to one label, far "
          "smaller than for the other labels: the signature of a planted trigger (BadNets patch, blended "
          "pattern). The message names the suspected target class; the recovered trigger is saved as PNG.",
-         "Do not deploy the model. Look at the recovered trigger, retrain from trusted data, or fine-tune and "
-         "prune on clean data and inspect again."),
+         "Do not deploy the model. Look at the recovered trigger, retrain from trusted data, or fine-tune "
+         "and prune on clean data and inspect again."),
     Rule("MS-BEHAVIOR-TEXT-TRIGGER", "Text model obeys a trigger token", Severity.HIGH,
          "Inserting one token into clean sentences flips most of them to one label, far more than any "
          "natural word does.",
          "Do not deploy the model; filter the token at serving time (ONION filter) only as a stopgap."),
     Rule("MS-BEHAVIOR-POISONED-DATA", "Training set contains poisoned samples", Severity.HIGH,
-         "Samples of a class that the trigger inversion flags form their own cluster in the penultimate layer, "
-         "on the side of the recovered trigger: they likely carry the trigger with a changed label.",
+         "Samples of a class that the trigger inversion flags form their own cluster in the penultimate "
+         "layer, on the side of the recovered trigger: they likely carry the trigger with a changed label.",
          "Remove the listed samples (and their source), retrain, and inspect the new model."),
-    # --- end of behavioural inspection (issue 7) ---------------------------------------------------------------
+    # --- end of behavioural inspection (issue 7) --------------------------------------------------------
 )
 
 

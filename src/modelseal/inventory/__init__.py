@@ -1,0 +1,1 @@
+"""Which models are in use, where, how they are loaded, and how risky each one is."""

@@ -1,0 +1,156 @@
+"""Walks the paths the user names and collects every model reference: files, folders, hub caches, code.
+
+Discovery is cheap on purpose (names and folder structure); deciding what a file really is belongs to
+the scanners, which ``modelseal reverify`` runs over what the inventory found.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from pathlib import Path
+
+from modelseal.core.errors import SourceError
+from modelseal.inventory.code import MODEL_SUFFIXES, references_in_file
+from modelseal.inventory.model import UNSAFE, Reference
+
+SKIP_DIRS = {
+    ".git",
+    ".hg",
+    ".svn",
+    "node_modules",
+    "__pycache__",
+    ".venv",
+    "venv",
+    ".tox",
+    ".mypy_cache",
+    ".ruff_cache",
+    ".pytest_cache",
+    "site-packages",
+}
+CODE_SUFFIXES = (".py", ".ipynb")
+PICKLE_FORMATS = {"pickle", "joblib"}
+MODEL_FOLDER_MARKERS = ("config.json", "model_index.json", "saved_model.pb", "modules.json")
+_SUFFIX_FORMAT = {
+    ".safetensors": "safetensors",
+    ".gguf": "gguf",
+    ".onnx": "onnx",
+    ".pkl": "pickle",
+    ".pickle": "pickle",
+    ".joblib": "joblib",
+    ".pt": "pytorch",
+    ".pth": "pytorch",
+    ".bin": "pytorch",
+    ".ckpt": "pytorch",
+    ".h5": "keras",
+    ".hdf5": "keras",
+    ".keras": "keras",
+    ".npy": "npy",
+    ".npz": "npz",
+    ".pb": "savedmodel",
+    ".tflite": "tflite",
+    ".msgpack": "flax",
+    ".model": "sentencepiece",
+}
+
+
+def is_hf_cache(path: Path) -> bool:
+    """A hub cache root holds ``models--org--name`` folders each with ``snapshots``."""
+    try:
+        return any(
+            p.name.startswith(("models--", "datasets--", "spaces--")) and (p / "snapshots").is_dir()
+            for p in path.iterdir()
+        )
+    except OSError:
+        return False
+
+
+def cache_references(cache: Path) -> list[Reference]:
+    """Every cached model revision, read with huggingface_hub's own cache scanner."""
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+    except ImportError:
+        raise SourceError(
+            f"{cache}: reading a Hugging Face cache needs pip install 'modelseal[hf]'"
+        ) from None
+
+    try:
+        info = scan_cache_dir(cache)
+    except CacheNotFound as exc:
+        raise SourceError(f"{cache}: not a Hugging Face cache ({exc})") from None
+    found = []
+    for repo in sorted(info.repos, key=lambda r: r.repo_id):
+        if repo.repo_type != "model":
+            continue
+        for rev in sorted(repo.revisions, key=lambda r: r.commit_hash):
+            files = tuple(sorted(f.file_name for f in rev.files))
+            found.append(_on_disk("hf-cache", str(rev.snapshot_path), files, repo.repo_id, rev.commit_hash))
+    return found
+
+
+def _on_disk(
+    kind: str, location: str, names: tuple[str, ...], model: str = "", revision: str | None = None
+) -> Reference:
+    """A model found as files; pickle-based files are flagged: whatever loads them unpickles them."""
+    formats = sorted({_SUFFIX_FORMAT[s] for n in names if (s := Path(n).suffix.lower()) in _SUFFIX_FORMAT})
+    flags = (UNSAFE,) if set(formats) & PICKLE_FORMATS else ()
+    loader = "huggingface cache" if kind == "hf-cache" else ""
+    return Reference(kind, location, model or location, loader, revision, flags, "+".join(formats), names)
+
+
+def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
+        yield Path(dirpath), dirnames, sorted(filenames)
+
+
+def folder_references(root: Path) -> list[Reference]:
+    """Model folders (a config beside weights) as one entry, loose weight files as one each, and code."""
+    found: list[Reference] = []
+    model_dirs: list[Path] = []
+    for here, dirnames, filenames in _walk(root):
+        if is_hf_cache(here):
+            found += cache_references(here)
+            dirnames[:] = [d for d in dirnames if not d.startswith(("models--", "datasets--", "spaces--"))]
+        if any(d == here or d in here.parents for d in model_dirs):
+            continue
+        weights = tuple(n for n in filenames if n.lower().endswith(MODEL_SUFFIXES))
+        if weights and any(m in filenames for m in MODEL_FOLDER_MARKERS):
+            model_dirs.append(here)
+            nested = sorted(str((Path(dp) / n).relative_to(here)) for dp, _, fs in os.walk(here) for n in fs)
+            found.append(_on_disk("folder", str(here), tuple(nested)))
+            continue
+        for name in weights:
+            path = here / name
+            found.append(_on_disk("file", str(path), (name,)))
+        for name in filenames:
+            if name.endswith(CODE_SUFFIXES):
+                found += references_in_file(here / name, str(here / name))
+    return found
+
+
+def discover(paths: list[str], *, include_default_cache: bool = False) -> list[Reference]:
+    """All references under the given paths (files, folders, caches), in a stable order."""
+    found: list[Reference] = []
+    targets = [Path(p) for p in paths]
+    if include_default_cache:
+        try:
+            from huggingface_hub.constants import HF_HUB_CACHE
+        except ImportError:
+            raise SourceError("--hf-cache needs pip install 'modelseal[hf]'") from None
+        if Path(HF_HUB_CACHE).is_dir():
+            targets.append(Path(HF_HUB_CACHE))
+    for target in targets:
+        if not target.exists():
+            raise SourceError(f"{target}: no such file or folder")
+        if target.is_file():
+            if target.name.endswith(CODE_SUFFIXES):
+                found += references_in_file(target, str(target))
+            else:
+                found.append(_on_disk("file", str(target), (target.name,)))
+        elif is_hf_cache(target):
+            found += cache_references(target)
+        else:
+            found += folder_references(target)
+    return found
