@@ -55,7 +55,9 @@ def _hub_cache(tmp_path: Path, monkeypatch: object, repo: str) -> None:
 
     from tests.sources.test_local import make_cache_repo
 
-    make_cache_repo(tmp_path / "hub", repo, {"config.json": b"{}", "weights.pkl": pickle.dumps([1], protocol=4)})
+    make_cache_repo(
+        tmp_path / "hub", repo, {"config.json": b"{}", "weights.pkl": pickle.dumps([1], protocol=4)}
+    )
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))  # type: ignore[attr-defined]
 
 

@@ -27,7 +27,7 @@ from modelseal.scanners.registry import dispatch, run_artifact_scanners
 from modelseal.sources.resolve import Resolved, resolve
 
 if TYPE_CHECKING:
-    from modelseal.integrity.lockfile import LockEntry, Lockfile
+    from modelseal.integrity.lockfile import Lockfile
     from modelseal.policy.gate import GateOutcome, GateRequest
 
 Progress = Callable[[str, int, int], None]
@@ -158,8 +158,8 @@ def scan(
     counter = _Counter(sum(len(r.artifact.files) for r in resolved), progress)
     with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
         reports = tuple(
-            _scan_target(name, res, ctx, pool if digests else None, lock, counter, config, dynamic)
-            for name, res in zip(names, resolved, strict=True)
+            _scan_target(res, ctx, pool if digests else None, lock, counter, config, dynamic)
+            for res in resolved
         )
     return ScanResult(reports, __version__, time.monotonic() - started)
 
@@ -187,7 +187,6 @@ def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
 
 
 def _scan_target(
-    name: str,
     res: Resolved,
     ctx: ScanContext,
     pool: ThreadPoolExecutor | None,
@@ -248,7 +247,7 @@ def _scan_target(
         )
         manifest = manifest_for(hashed)
         manifest_id = manifest.digest
-        pinned = _lock_entry(lock, name)
+        pinned = lock.get(res.lock_key) if lock else None
         if pinned is not None:
             from modelseal.integrity.lockfile import check_lock
 
@@ -260,14 +259,6 @@ def _scan_target(
     return TargetReport(
         artifact.source, str(artifact.root), reports, manifest_id, tuple(loose), lock_state, tier
     )
-
-
-def _lock_entry(lock: Lockfile | None, target: str) -> LockEntry | None:
-    if lock is None:
-        return None
-    from modelseal.integrity.lockfile import source_key
-
-    return lock.get(source_key(target))
 
 
 def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:

@@ -166,7 +166,12 @@ def test_trailing_garbage_after_pickle_is_low(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "text",
-    [b"torch==2.3.1\nnumpy>=1.24\n", b"Pillow\ntransformers\n", b"cfg\nvalue\nmore text\n" * 40, b"Version 1.0\n"],
+    [
+        b"torch==2.3.1\nnumpy>=1.24\n",
+        b"Pillow\ntransformers\n",
+        b"cfg\nvalue\nmore text\n" * 40,
+        b"Version 1.0\n",
+    ],
 )
 def test_text_that_starts_like_opcodes_is_not_a_pickle(tmp_path: Path, text: bytes) -> None:
     result = scan([write(tmp_path, "requirements.txt", text)])

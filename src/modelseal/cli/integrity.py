@@ -7,44 +7,25 @@ Every failure names what differs (file, key, identity, revision) and exits 1; er
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from modelseal.core.artifact import Artifact
 from modelseal.core.errors import ModelsealError
 from modelseal.integrity.diff import Difference
 
 if TYPE_CHECKING:
     from modelseal.integrity.oms import Serialization
+    from modelseal.sources.resolve import Resolved
 
 EXIT_OK, EXIT_DIFF, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 4
 
 
-@dataclass(frozen=True)
-class _Target:
-    artifact: Artifact
-    source: str
-    """Lockfile key: ``hf://org/name`` or the local path."""
-    revision: str | None = None
-    repo_uid: str | None = None
-    snapshot: Path | None = None
+def _resolve(target: str, offline: bool, cache_dir: Path | None) -> Resolved:
+    from modelseal.sources.resolve import resolve
 
-
-def _resolve(target: str, offline: bool, cache_dir: Path | None) -> _Target:
-    from modelseal.sources.hf import is_hf
-
-    if is_hf(target):
-        from modelseal.sources.hf import resolve_hf
-
-        hf = resolve_hf(target, offline=offline, cache_dir=cache_dir)
-        return _Target(hf.artifact, hf.ref.source, hf.commit, hf.repo_uid, hf.snapshot)
-    from modelseal.integrity.lockfile import source_key
-    from modelseal.sources.local import resolve_local
-
-    return _Target(resolve_local(target), source_key(target))
+    return resolve(target, offline=offline, cache_dir=cache_dir)
 
 
 def _err(message: str) -> None:
@@ -201,7 +182,7 @@ def verify(
             failed |= not result.ok
         if locked:
             lock = read_lock(lockfile)
-            key = entry or t.source
+            key = entry or t.lock_key
             found = lock.get(key)
             if found is None:
                 _report(f"{model}: lock", [Difference("entry", key, f"no entry in {lockfile}")])
@@ -241,9 +222,9 @@ def lock(
                     f"{model}: not locked", [Difference("rejected", r, why) for r, why in manifest.rejected]
                 )
                 raise typer.Exit(EXIT_DIFF)
-            new = lock_entry(t.source, manifest, revision=t.revision, repo_uid=t.repo_uid, signer=signer)
+            new = lock_entry(t.lock_key, manifest, revision=t.revision, repo_uid=t.repo_uid, signer=signer)
             current = current.with_entry(new)
-            typer.echo(f"locked {t.source}: {manifest.digest} ({len(manifest.files)} files)")
+            typer.echo(f"locked {t.lock_key}: {manifest.digest} ({len(manifest.files)} files)")
             for rel in manifest.ignored:
                 _err(f"note: {rel} ignored (not pinned)")
         write_lock(lockfile, current)

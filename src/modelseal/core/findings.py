@@ -73,4 +73,6 @@ class Finding:
         inner = self.location.member
         joined = f"{member}!/{inner}" if inner else member
         loc = Location(joined, self.location.offset, self.location.tensor)
-        return Finding(self.rule_id, self.severity, self.message, self.file, loc, self.evidence, self.remediation)
+        return Finding(
+            self.rule_id, self.severity, self.message, self.file, loc, self.evidence, self.remediation
+        )

@@ -46,7 +46,8 @@ class Limits:
         for key, value in data.items():
             name = key.replace("-", "_")
             if name not in known:
-                raise ConfigError(f"{origin}: unknown limit {key!r}; known limits: {', '.join(sorted(known))}")
+                known_list = ", ".join(sorted(known))
+                raise ConfigError(f"{origin}: unknown limit {key!r}; known limits: {known_list}")
             if isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0:
                 raise ConfigError(f"{origin}: limit {key!r} must be a positive number, got {value!r}")
             values[name] = value

@@ -25,6 +25,7 @@ from modelseal.core.rules import make_finding
 from modelseal.integrity import LOCKFILE as LOCKFILE  # re-exported: where callers look for it
 from modelseal.integrity.diff import Difference, diff_digests
 from modelseal.integrity.manifest import DEFAULT_IGNORE, Manifest, manifest_digest, manifest_for
+from modelseal.sources.resolve import source_key as source_key  # re-exported for lockfile users
 
 VERSION = 1
 _HEADER = "# Pins models by content. Written by `modelseal lock`; review changes to it like code.\n"
@@ -58,15 +59,6 @@ class Lockfile:
         """Add or replace the entry of the same source; entries stay sorted."""
         rest = [e for e in self.entries if e.source != entry.source]
         return Lockfile(tuple(sorted([*rest, entry], key=lambda e: e.source)))
-
-
-def source_key(target: str) -> str:
-    """The entry a target is looked up by: ``hf://org/name`` without its revision, or the path as typed."""
-    if target.startswith("hf://"):
-        from modelseal.sources.hf import parse_hf
-
-        return parse_hf(target).source
-    return Path(target).as_posix()
 
 
 def lock_entry(

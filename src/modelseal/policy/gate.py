@@ -90,8 +90,7 @@ def _resolve(model: str) -> tuple[Artifact, str, str | None, str | None]:
     from modelseal.sources.resolve import resolve
 
     found = resolve(model)
-    key = f"hf://{found.model_id}" if found.model_id else Path(model).as_posix()
-    return found.artifact, key, found.revision, found.model_id
+    return found.artifact, found.lock_key, found.revision, found.model_id
 
 
 def _signature(req: GateRequest, artifact: Artifact) -> SignatureFact:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from modelseal.core.artifact import Artifact
 from modelseal.sources.local import resolve_local
@@ -13,17 +14,34 @@ HF_SCHEME = "hf://"
 @dataclass(frozen=True)
 class Resolved:
     artifact: Artifact
+    lock_key: str
+    """The key of this model in ``modelseal.lock``: ``hf://org/name`` (no revision) or the path as typed."""
     model_id: str | None = None
     """``org/name`` for hub targets: what name checks and reputation look at."""
     revision: str | None = None
     """The commit a hub revision resolved to."""
     repo_uid: str | None = None
+    snapshot: Path | None = None
+    """The Hugging Face cache snapshot folder of a hub target."""
 
 
-def resolve(target: str, *, max_files: int = 1_000_000, offline: bool = False) -> Resolved:
+def source_key(target: str) -> str:
+    """The lockfile key of a target: ``hf://org/name`` without its revision, or the path as typed."""
+    if target.startswith(HF_SCHEME):
+        from modelseal.sources.hf import parse_hf
+
+        return parse_hf(target).source
+    return Path(target).as_posix()
+
+
+def resolve(
+    target: str, *, max_files: int = 1_000_000, offline: bool = False, cache_dir: Path | None = None
+) -> Resolved:
     if target.startswith(HF_SCHEME):
         from modelseal.sources.hf import resolve_hf
 
-        hub = resolve_hf(target, offline=offline)
-        return Resolved(hub.artifact, hub.ref.repo_id, hub.commit, hub.repo_uid)
-    return Resolved(resolve_local(target, max_files=max_files))
+        hub = resolve_hf(target, offline=offline, cache_dir=cache_dir)
+        return Resolved(
+            hub.artifact, source_key(target), hub.ref.repo_id, hub.commit, hub.repo_uid, hub.snapshot
+        )
+    return Resolved(resolve_local(target, max_files=max_files), source_key(target))
