@@ -9,7 +9,6 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Iterable, Sequence
 
-HASH_SIZE = 32
 
 
 def leaf_hash(data: bytes) -> bytes:

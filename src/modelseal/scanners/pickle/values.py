@@ -13,15 +13,6 @@ from typing import Any
 KEEP_ITEMS = 64
 
 
-class Mark:
-    """The MARK sentinel."""
-
-    __slots__ = ()
-
-
-MARK = Mark()
-
-
 @dataclass(eq=False)
 class Global:
     module: str
