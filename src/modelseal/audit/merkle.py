@@ -10,7 +10,6 @@ import hashlib
 from collections.abc import Iterable, Sequence
 
 
-
 def leaf_hash(data: bytes) -> bytes:
     """MTH({d}) = SHA-256(0x00 || d): the prefix keeps leaves and inner nodes apart."""
     return hashlib.sha256(b"\x00" + data).digest()
