@@ -32,14 +32,20 @@ AREAS: dict[str, tuple[str, ...]] = {
 }
 
 
-def _root(
-    version: bool = typer.Option(False, "--version", help="Print the version and exit.", is_eager=True),
-) -> None:
-    if version:
+def _print_version(value: bool) -> None:
+    if value:
         from modelseal import __version__
 
         typer.echo(f"modelseal {__version__}")
         raise typer.Exit(EXIT_OK)
+
+
+def _root(
+    version: bool = typer.Option(
+        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+    ),
+) -> None:
+    """Options that apply before any command."""
 
 
 def build_app(command: str | None = None) -> typer.Typer:
