@@ -10,9 +10,8 @@ from modelseal.core.errors import Truncated
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
+from modelseal.scanners.pickle.dtypes import code_itemsize
 from modelseal.scanners.pickle.scanner import scan_pickle_stream
-
-_SIMPLE = {"?": 1, "b": 1, "B": 1, "O": 8}
 
 
 def _itemsize(descr: Any, depth: int = 0) -> tuple[int, bool] | None:
@@ -20,15 +19,7 @@ def _itemsize(descr: Any, depth: int = 0) -> tuple[int, bool] | None:
     if depth > 16:
         return None
     if isinstance(descr, str):
-        code = descr.lstrip("<>|=")
-        if not code:
-            return None
-        kind, digits = code[0], code[1:].split("[", 1)[0]
-        if kind == "O":
-            return 8, True
-        if digits.isdigit():
-            return int(digits) * (4 if kind == "U" else 1), False
-        return (_SIMPLE[kind], False) if kind in _SIMPLE else None
+        return code_itemsize(descr)
     if isinstance(descr, list):
         total, has_object = 0, False
         for field in descr:

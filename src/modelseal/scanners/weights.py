@@ -394,18 +394,19 @@ class WeightsScanner(ArtifactScanner):
         ]
         if not weighty:
             return ()
-        if not ctx.weight_statistics:  # architecture checks need headers only, not numpy or the weights
-            return tuple(self._structure(artifact, ctx, *self._headers(weighty, ctx)))
-        try:
-            import numpy as np  # optional: only models with weights pay for it
-        except ImportError:
-            return (
-                make_finding(
-                    "MS-FORMAT-NOT-ANALYSED",
-                    "weight statistics not computed: install modelseal[numpy]",
-                    severity=Severity.LOW,
-                ),
-            )
+        np: Any = None
+        if ctx.weight_statistics:
+            try:
+                import numpy as np  # optional: only models with weights pay for it
+            except ImportError:
+                return (
+                    make_finding(
+                        "MS-FORMAT-NOT-ANALYSED",
+                        "weight statistics not computed: install modelseal[numpy]",
+                        severity=Severity.LOW,
+                    ),
+                )
+        # Architecture checks need the safetensors headers only; statistics (opt-in) read the weights.
         measured: list[Measured] = []
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
         headers: dict[str, set[str]] = {}
@@ -415,24 +416,11 @@ class WeightsScanner(ArtifactScanner):
                 headers[entry.relpath] = set(tensors)
                 shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
                 measured.extend(found)
-            elif head[:4] == b"PK\x03\x04":
+            elif np is not None and signatures.zip_archive(head):
                 measured.extend(_guarded(_torch_zip, np, entry))
-            else:
+            elif np is not None:
                 measured.extend(_guarded(_npy, np, entry))
         return tuple(_stat_findings(measured) + self._structure(artifact, ctx, shapes, headers))
-
-    @staticmethod
-    def _headers(
-        weighty: list[tuple[FileEntry, bytes]], ctx: ScanContext
-    ) -> tuple[dict[str, dict[str, tuple[int, ...]]], dict[str, set[str]]]:
-        shapes: dict[str, dict[str, tuple[int, ...]]] = {}
-        headers: dict[str, set[str]] = {}
-        for entry, head in weighty:
-            if signatures.safetensors(head):
-                _, tensors = _safetensors(None, entry, ctx)
-                headers[entry.relpath] = set(tensors)
-                shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
-        return shapes, headers
 
     def _structure(
         self,

@@ -16,6 +16,20 @@ _DEFAULT = {"?": 1, "b": 1, "B": 1, "M": 8, "m": 8, "O": 8}
 MAX_NBYTES = 1 << 62
 
 
+def code_itemsize(code: str) -> tuple[int, bool] | None:
+    """(itemsize, has_object) of a NumPy type code such as ``<f8``, ``U7``, ``|O`` or ``M8[ns]``; the one
+    place both npy headers and joblib's pickled dtypes are sized."""
+    m = _CODE.match(code)
+    if not m:
+        return None
+    kind, digits = m.group(1), m.group(2)
+    if kind == "O":
+        return 8, True
+    if digits:
+        return int(digits) * (4 if kind == "U" else 1), False
+    return (_DEFAULT[kind], False) if kind in _DEFAULT else None
+
+
 def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
     """(itemsize, has_object) of a symbolic ``numpy.dtype(code, align, copy)`` call with its BUILD state."""
     if depth > 8 or not isinstance(dtype, Call) or not isinstance(dtype.callee, Global):
@@ -30,8 +44,6 @@ def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
         return None
     kind, digits = m.group(1), m.group(2)
     state = dtype.state.items if isinstance(dtype.state, Seq) else []
-    if kind == "O":
-        return 8, True
     if kind == "V":
         has_object = False
         fields = state[4] if len(state) > 4 else None
@@ -46,12 +58,7 @@ def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
         if isinstance(elsize, int) and elsize >= 0:
             return elsize, has_object
         return (int(digits), has_object) if digits else None
-    if digits:
-        size = int(digits) * (4 if kind == "U" else 1)
-        return size, False
-    if kind in _DEFAULT:
-        return _DEFAULT[kind], False
-    return None
+    return code_itemsize(code)
 
 
 def array_nbytes(shape: Any, dtype: Any) -> tuple[int, bool] | None:

@@ -256,18 +256,7 @@ class Machine:
             severity=max(worst, Severity.HIGH),
             evidence=f"payload at offset {offset}, {length} bytes",
         )
-        for f in intent:
-            self.findings.append(
-                Finding(
-                    f.rule_id,
-                    f.severity,
-                    f.message,
-                    f.file,
-                    Location(f.location.member, f.location.offset),
-                    f.evidence,
-                    f.remediation,
-                )
-            )
+        self.findings.extend(intent)
         return outcome
 
     def _payload(self, p: LargePayload) -> Blob:
