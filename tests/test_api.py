@@ -43,11 +43,27 @@ def test_progress_counts_every_file(tmp_path: Path) -> None:
     assert seen == [("config.json", 1, 2), ("weights.pkl", 2, 2)]
 
 
-def test_no_digests(tmp_path: Path) -> None:
+def test_without_digests_only_files_with_findings_are_hashed(tmp_path: Path) -> None:
     model = make_model(tmp_path / "m")
+    (model / "extra.pkl").write_bytes(b"\x80\x04\x95")  # truncated: a finding
     result = scan([model], digests=False)
+    files = {f.path: f for f in result.targets[0].files}
     assert result.targets[0].manifest_digest is None
-    assert all(f.digest is None for f in result.targets[0].files)
+    assert files["config.json"].digest is None and files["weights.pkl"].digest is None
+    assert files["extra.pkl"].findings
+    assert files["extra.pkl"].digest == manifest_for(resolve_local(str(model))).digests()["extra.pkl"]
+
+
+def test_a_lockfile_entry_makes_every_file_hashed(tmp_path: Path) -> None:
+    from modelseal.integrity.lockfile import Lockfile, lock_entry, write_lock
+
+    model = make_model(tmp_path / "m")
+    lockfile = tmp_path / "modelseal.lock"
+    write_lock(lockfile, Lockfile((lock_entry(str(model), manifest_for(resolve_local(str(model)))),)))
+    (model / "weights.pkl").write_bytes(pickle.dumps({"w": [3.0]}, protocol=4))  # swapped after locking
+    result = scan([model], digests=False, lockfile=lockfile)
+    assert result.targets[0].lock == "mismatch"
+    assert all(f.digest for f in result.targets[0].files)
 
 
 def _hub_cache(tmp_path: Path, monkeypatch: object, repo: str) -> None:

@@ -6,11 +6,11 @@ The CLI and the service are thin shells over these functions.
 from __future__ import annotations
 
 import os
+import posixpath
 import time
 from collections.abc import Callable, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, BinaryIO
+from pathlib import Path
+from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from modelseal import __version__
 from modelseal.core.artifact import Artifact, FileEntry
@@ -20,13 +20,16 @@ from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.integrity import LOCKFILE
-from modelseal.integrity.manifest import hash_file
+from modelseal.parallel import default_jobs, scan_each
+from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.registry import dispatch, run_artifact_scanners
 from modelseal.sources.resolve import Resolved, resolve
 
 if TYPE_CHECKING:
+    from concurrent.futures import Future
+
     from modelseal.integrity.lockfile import Lockfile
     from modelseal.policy.gate import GateOutcome, GateRequest
 
@@ -57,18 +60,48 @@ def _allowlist(config: Config) -> Allowlist:
 
 def scan_file(entry: FileEntry, ctx: ScanContext) -> tuple[str, list[Finding]]:
     """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names)."""
+    ctx = ctx.for_file()
     try:
         fh = open(entry.path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
     except OSError as exc:
         return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")]
     with fh:
         item = ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh)
+        head = item.head
         outcome = dispatch(item, ctx)
         findings = list(outcome.findings)
         if outcome.format not in _ZIP_FORMATS:
             findings.extend(_polyglot(fh, entry, outcome, ctx))
+        if outcome.format in _FREE_FORM_HEADS and signatures.pickle_with_proto(head):
+            findings.extend(_pickle_in_front(fh, entry, outcome, ctx))
     findings.extend(_extension_mismatch(entry.relpath, outcome.format))
     return outcome.format, findings
+
+
+# Formats whose first bytes are free-form (a tar file starts with its first member's name), so they can
+# also be a pickle: torch.load reads such a file as a tar, pickle.load runs the pickle in front.
+_FREE_FORM_HEADS = ("tar",)
+
+
+def _pickle_in_front(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanContext) -> list[Finding]:
+    """Read the start of the file as a pickle too. Only findings that show intent count: the first bytes of
+    a legitimate tar name may look like a pickle's PROTO by chance, never like an import and a call."""
+    from modelseal.scanners.pickle.machine import INTENT_RULES
+    from modelseal.scanners.pickle.scanner import scan_pickle_stream
+
+    fh.seek(0)
+    reading = scan_pickle_stream(ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size), ctx)
+    intent = [f for f in reading.findings if f.rule_id in INTENT_RULES]
+    if not intent:
+        return []
+    return [
+        make_finding(
+            "MS-POLYGLOT",
+            f"file is a {outcome.format} and also starts with a pickle",
+            evidence="pickle PROTO opcode at offset 0 of an archive",
+        ),
+        *intent,
+    ]
 
 
 # A zip's end-of-central-directory record sits in the last 22 bytes plus at most a 64 KiB comment.
@@ -106,7 +139,7 @@ def _polyglot(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanCon
 
 
 def _extension_mismatch(relpath: str, fmt: str) -> list[Finding]:
-    promised = _PROMISED.get(PurePosixPath(relpath).suffix.lower())
+    promised = _PROMISED.get(posixpath.splitext(relpath)[1].lower())
     if promised is None or fmt.startswith(promised) or fmt in ("empty", "unreadable"):
         return []
     severity = Severity.HIGH if any(k in fmt for k in _CODE_CAPABLE) else Severity.MEDIUM
@@ -137,13 +170,18 @@ def scan(
     offline: bool = False,
     dynamic: bool = False,
     weight_statistics: bool = False,
+    jobs: int | None = None,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
-    ``lockfile`` (default: ``modelseal.lock`` in the working folder, when present; ``False``: none) is
-    consulted for every target that has an entry; a difference is a finding. ``dynamic`` also loads each
-    file that can run code inside the sandbox and adds what it attempted (``MS-DYNAMIC-*``);
-    ``weight_statistics`` streams every tensor for value statistics (NaN/Inf, outliers). Raises
+    ``digests`` hashes every file (on threads, while the scan runs) and computes the manifest digest;
+    without it only files with findings are hashed (their digest keys stable fingerprints), unless a
+    lockfile entry pins the target, which needs every digest. ``lockfile`` (default: ``modelseal.lock`` in
+    the working folder, when present; ``False``: none) is consulted for every target that has an entry; a
+    difference is a finding. ``dynamic`` also loads each file that can run code inside the sandbox and adds
+    what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor for value statistics
+    (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large folder (default: the
+    CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -155,13 +193,29 @@ def scan(
     names = [os.fspath(t) for t in targets]
     resolved = [resolve(n, max_files=config.limits.max_files, offline=offline) for n in names]
     lock = _read_lockfile(lockfile)
-    counter = _Counter(sum(len(r.artifact.files) for r in resolved), progress)
-    with ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1))) as pool:
-        reports = tuple(
-            _scan_target(res, ctx, pool if digests else None, lock, counter, config, dynamic)
-            for res in resolved
-        )
+    run = _Run(
+        ctx,
+        config,
+        lock,
+        _Counter(sum(len(r.artifact.files) for r in resolved), progress),
+        digests,
+        dynamic,
+        1 if dynamic else (jobs or default_jobs()),  # sandbox runs are not forked from workers
+    )
+    reports = tuple(_scan_target(res, run) for res in resolved)
     return ScanResult(reports, __version__, time.monotonic() - started)
+
+
+class _Run(NamedTuple):
+    """What every target of one scan shares."""
+
+    ctx: ScanContext
+    config: Config
+    lock: Lockfile | None
+    counter: _Counter
+    digests: bool
+    dynamic: bool
+    jobs: int
 
 
 class _Counter:
@@ -186,28 +240,24 @@ def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
     return read_lock(path)
 
 
-def _scan_target(
-    res: Resolved,
-    ctx: ScanContext,
-    pool: ThreadPoolExecutor | None,
-    lock: Lockfile | None,
-    counter: _Counter,
-    config: Config,
-    dynamic: bool = False,
-) -> TargetReport:
-    """Hash (on the pool) while scanning each file, then the checks over the whole artifact."""
-    artifact = res.artifact
-    hashes: list[Future[str]] = [pool.submit(hash_file, e.path) for e in artifact.files] if pool else []
-    scanned = []
-    for entry in artifact.files:
+def _scan_target(res: Resolved, run: _Run) -> TargetReport:
+    """Scan each file (hashing all of them on threads meanwhile when asked), then the checks over the
+    whole artifact."""
+    artifact, ctx, config, lock = res.artifact, run.ctx, run.config, run.lock
+    pinned = lock.get(res.lock_key) if lock else None
+    hashing = _Hashing(artifact.files, run.digests or pinned is not None)
+
+    def scan_one(entry: FileEntry) -> tuple[str, list[Finding], float]:
         t0 = time.monotonic()
         fmt, findings = scan_file(entry, ctx)
-        if dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
+        if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
-        scanned.append((entry, fmt, findings, time.monotonic() - t0))
-        counter.tick(entry.relpath)
+        return fmt, findings, time.monotonic() - t0
+
+    outcomes = scan_each(artifact.files, scan_one, run.counter.tick, run.jobs)
+    scanned = [(e, *outcome) for e, outcome in zip(artifact.files, outcomes, strict=True)]
     paths = {e.relpath for e in artifact.files}
     by_file: dict[str, list[Finding]] = {}
     loose = _resolution_findings(artifact)
@@ -218,23 +268,13 @@ def _scan_target(
     if res.model_id:
         names, tier = _provenance(res.model_id, config)
         loose.extend(names)
-    entries = [
-        FileEntry(e.relpath, e.path, e.size, _digest(hashes[i]) if hashes else None)
-        for i, e in enumerate(artifact.files)
-    ]
-    reports = tuple(
-        FileReport(
-            e.relpath,
-            e.size,
-            fmt,
-            entries[i].digest,
-            tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, []))),
-            seconds,
-        )
-        for i, (e, fmt, findings, seconds) in enumerate(scanned)
-    )
+    entries, reports = [], []
+    for i, (e, fmt, findings, seconds) in enumerate(scanned):
+        found = tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, [])))
+        entries.append(FileEntry(e.relpath, e.path, e.size, hashing.digest(i, bool(found))))
+        reports.append(FileReport(e.relpath, e.size, fmt, entries[i].digest, found, seconds))
     manifest_id, lock_state = None, ""
-    if pool:
+    if hashing.all:
         from modelseal.integrity.manifest import manifest_for
 
         unreadable = tuple((e.relpath, "cannot be read") for e in entries if e.digest is None)
@@ -247,7 +287,6 @@ def _scan_target(
         )
         manifest = manifest_for(hashed)
         manifest_id = manifest.digest
-        pinned = lock.get(res.lock_key) if lock else None
         if pinned is not None:
             from modelseal.integrity.lockfile import check_lock
 
@@ -257,8 +296,37 @@ def _scan_target(
             lock_state = "match" if check.ok else "mismatch"
             loose.extend(check.findings())
     return TargetReport(
-        artifact.source, str(artifact.root), reports, manifest_id, tuple(loose), lock_state, tier
+        artifact.source, str(artifact.root), tuple(reports), manifest_id, tuple(loose), lock_state, tier
     )
+
+
+class _Hashing:
+    """File digests for one target: every file, hashed on threads while the scan runs, or on demand (only
+    the files with findings), so a plain scan of a 50 GB checkpoint reads its pickles, not its weights."""
+
+    def __init__(self, files: Sequence[FileEntry], every_file: bool) -> None:
+        self.files = files
+        self.all = every_file
+        self.futures: list[Future[str]] = []
+        if every_file and files:
+            from concurrent.futures import ThreadPoolExecutor
+
+            from modelseal.integrity.manifest import hash_file
+
+            pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+            self.futures = [pool.submit(hash_file, e.path) for e in files]
+            pool.shutdown(wait=False)  # the submitted files still get hashed; the threads end after them
+
+    def digest(self, index: int, wanted: bool) -> str | None:
+        """The digest of file ``index`` when every file is hashed or ``wanted``; None if unreadable."""
+        if not (self.futures or wanted):
+            return None
+        from modelseal.integrity.manifest import hash_file
+
+        try:
+            return self.futures[index].result() if self.futures else hash_file(self.files[index].path)
+        except OSError:
+            return None
 
 
 def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:
@@ -269,13 +337,6 @@ def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:
     settings = ProvenanceConfig.from_config(config)
     findings = list(check_model_id(model_id, settings.internal, settings.catalogue()))
     return findings, settings.reputation().tier_of(model_id).tier
-
-
-def _digest(future: Future[str]) -> str | None:
-    try:
-        return future.result()
-    except OSError:
-        return None
 
 
 def gate(request: GateRequest) -> GateOutcome:

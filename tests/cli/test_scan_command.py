@@ -1,4 +1,4 @@
-"""``modelseal scan``: exit codes, formats, -o, --fail-on, --config, --no-digests, stdout/stderr split."""
+"""``modelseal scan``: exit codes, formats, -o, --fail-on, --config, --digests, stdout/stderr split."""
 
 from __future__ import annotations
 
@@ -83,8 +83,8 @@ def test_exit_3_when_there_is_nothing_to_scan(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "args",
-    [["--fail-on", "severe"], ["--format", "xml"], ["--no-such-flag"], []],
-    ids=["bad-severity", "bad-format", "unknown-flag", "no-path"],
+    [["--fail-on", "severe"], ["--format", "xml"], ["--no-such-flag"], ["--jobs", "0"], []],
+    ids=["bad-severity", "bad-format", "unknown-flag", "bad-jobs", "no-path"],
 )
 def test_exit_4_on_usage_errors(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str], clean: Path, args: list[str]
@@ -117,7 +117,7 @@ def test_config_allowlist_is_honoured(tmp_path: Path) -> None:
 
 
 def test_json_on_stdout_validates_against_the_schema(models: Path) -> None:
-    result = run(models, "--format", "json")
+    result = run(models, "--format", "json", "--digests")
     assert result.exit_code == 1
     doc = as_json(result)  # stdout is the report and nothing else
     jsonschema.validate(doc, json.loads(SCHEMA_PATH.read_text()), cls=jsonschema.Draft202012Validator)
@@ -132,10 +132,13 @@ def test_json_on_stdout_validates_against_the_schema(models: Path) -> None:
     assert doc["summary"]["failed"] is True
 
 
-def test_no_digests(models: Path) -> None:
-    doc = as_json(run(models, "--format", "json", "--no-digests"))
-    assert all(f["digest"] is None for f in doc["files"])
-    assert doc["targets"][0]["manifest_digest"] is None
+def test_digests_only_on_request(models: Path) -> None:
+    plain = as_json(run(models, "--format", "json"))
+    assert plain["targets"][0]["manifest_digest"] is None
+    assert all((f["digest"] is not None) == bool(f["findings"]) for f in plain["files"])
+    hashed = as_json(run(models, "--format", "json", "--digests"))
+    assert hashed["targets"][0]["manifest_digest"].startswith("sha256:")
+    assert all(f["digest"].startswith("sha256:") for f in hashed["files"])
 
 
 def test_output_file(models: Path, tmp_path: Path) -> None:

@@ -240,6 +240,24 @@ case("tar_gz_nested_zip.tar.gz")(lambda: _tar_gz({"inner.zip": zip_bytes({"deep/
 case("tar_link_escape.tar")(lambda: _tar_link())
 
 
+@case("polyglot_pickle_tar.pt")
+def _pickle_named_tar() -> bytes:
+    """A valid tar (what torch.load reads) whose first member's name field is a pickle (what pickle.load
+    runs): the header checksum is recomputed over the new name."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        info = tarfile.TarInfo("placeholder")
+        info.size = 5
+        tf.addfile(info, io.BytesIO(b"hello"))
+    data = bytearray(buf.getvalue())
+    front = evil(2)
+    assert len(front) < 100
+    data[0:100] = front.ljust(100, b"\0")
+    data[148:156] = b" " * 8
+    data[148:156] = b"%06o\0 " % sum(data[:512])
+    return bytes(data)
+
+
 def _tar_link() -> bytes:
     buf = io.BytesIO()
     with tarfile.open(fileobj=buf, mode="w") as tf:

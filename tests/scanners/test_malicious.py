@@ -24,6 +24,7 @@ EXPECTED = {
     "pickle_named_json.json": "MS-FORMAT-EXTENSION-MISMATCH",
     "pickle_named_safetensors.safetensors": "MS-FORMAT-EXTENSION-MISMATCH",
     "polyglot_pickle_then_zip.pt": "MS-POLYGLOT",
+    "polyglot_pickle_tar.pt": "MS-POLYGLOT",
     "tar_link_escape.tar": "MS-FILE-LINK-ESCAPE",
     "torchscript_code_open.pt": "MS-TORCHSCRIPT-CODE",
     "torchscript_custom_op.pt": "MS-TORCHSCRIPT-CODE",

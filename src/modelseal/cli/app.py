@@ -1,7 +1,8 @@
 """Entry point. Each command group lives in its own module and registers itself here.
 
-Only the group of the command being run is imported (typer inspects every registered command at start-up,
-and `modelseal scan` must start fast); ``--help`` without a command registers them all.
+Only the group of the command being run is imported (typer inspects every registered command at start-up);
+``--help`` without a command registers them all. ``modelseal scan``, whose start-up is a budget, does not
+import typer at all: its module parses its own flags (see :mod:`modelseal.cli.scan`).
 
 Exit codes are a contract shared by every command: 0 pass, 1 findings/violations, 2 error,
 3 nothing to scan (``gate``: review needed), 4 usage error.
@@ -11,9 +12,10 @@ from __future__ import annotations
 
 import sys
 from importlib import import_module
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import typer
+if TYPE_CHECKING:
+    import typer
 
 EXIT_OK = 0
 EXIT_FINDINGS = 1
@@ -33,6 +35,8 @@ AREAS: dict[str, tuple[str, ...]] = {
 
 
 def _print_version(value: bool) -> None:
+    import typer
+
     if value:
         from modelseal import __version__
 
@@ -40,16 +44,17 @@ def _print_version(value: bool) -> None:
         raise typer.Exit(EXIT_OK)
 
 
-def _root(
-    version: bool = typer.Option(
-        False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
-    ),
-) -> None:
-    """Options that apply before any command."""
-
-
 def build_app(command: str | None = None) -> typer.Typer:
     """The CLI with the group of ``command`` registered, or every group when it names none of them."""
+    import typer
+
+    def root(
+        version: bool = typer.Option(
+            False, "--version", help="Print the version and exit.", is_eager=True, callback=_print_version
+        ),
+    ) -> None:
+        """Options that apply before any command."""
+
     app = typer.Typer(
         name="modelseal",
         help="Decide whether a model is safe to load, prove where it came from, and gate its deployment.",
@@ -57,7 +62,7 @@ def build_app(command: str | None = None) -> typer.Typer:
         add_completion=False,
         pretty_exceptions_enable=False,
     )
-    app.callback()(_root)
+    app.callback()(root)
     areas = [area for area, commands in AREAS.items() if command in commands] or list(AREAS)
     for area in areas:
         import_module(f"modelseal.cli.{area}").register(app)
@@ -72,6 +77,12 @@ def __getattr__(name: str) -> Any:
 
 def main() -> None:
     """Run the CLI; click's usage errors (exit 2) become exit 4 so that 2 always means a scan error."""
+    if sys.argv[1:2] == ["scan"]:
+        from modelseal.cli.scan import main as scan
+
+        sys.exit(scan(sys.argv[2:]))
+    import typer
+
     command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
     try:
         code = build_app(command)(standalone_mode=False)

@@ -25,6 +25,9 @@ CONFIG_NAMES = ("modelseal.toml", ".modelseal.toml")
 
 @dataclass(frozen=True)
 class Config:
+    """The user's settings: allowlist additions, waivers of dangerous callables, limits, and the raw table
+    for the areas that read their own keys."""
+
     allow: tuple[str, ...] = ()
     waive: tuple[tuple[str, str], ...] = ()
     """(callable, reason) pairs: dangerous callables explicitly accepted."""
@@ -72,12 +75,16 @@ def load_config(path: Path | None = None, start: Path | None = None) -> Config:
 
 
 def _read(path: Path, explicit: bool) -> Config | None:
-    from modelseal.core import toml  # only when a configuration file exists
-
     try:
-        data = toml.loads(path.read_text(encoding="utf-8"))
+        text = path.read_text(encoding="utf-8")
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read configuration: {exc.strerror}") from None
+    if path.name == "pyproject.toml" and "modelseal" not in text:
+        return Config() if explicit else None  # no [tool.modelseal] table: skip parsing the project's file
+    from modelseal.core import toml  # only when there is a configuration to read
+
+    try:
+        data = toml.loads(text)
     except toml.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: invalid TOML: {exc}") from None
     if path.name == "pyproject.toml":

@@ -17,6 +17,8 @@ MiB = 1 << 20
 
 @dataclass(frozen=True)
 class Limits:
+    """Every bound a scan observes; exceeding one is a finding (``MS-LIMIT-EXCEEDED``), never a pass."""
+
     max_nesting_depth: int = 8
     """Containers inside containers (zip in tar in gzip ...), and pickles inside pickles."""
     max_members: int = 100_000

@@ -40,6 +40,8 @@ class TargetReport:
 
 @dataclass(frozen=True)
 class ScanResult:
+    """The answer to one scan: a report per target, in the order they were named."""
+
     targets: tuple[TargetReport, ...]
     tool_version: str
     seconds: float = 0.0

@@ -12,6 +12,8 @@ from modelseal.core.findings import Finding, Location, Severity
 
 @dataclass(frozen=True)
 class Rule:
+    """One rule: its stable id, what it means, its default severity and how to remedy it."""
+
     id: str
     title: str
     severity: Severity

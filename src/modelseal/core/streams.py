@@ -78,45 +78,61 @@ class _WindowRaw:
 
 
 class ByteSource:
-    """Buffered reader with exact reads, peeks, bounded line reads and cheap skips."""
+    """Buffered reader with exact reads, peeks, bounded line reads and cheap skips.
+
+    ``buf``, ``pos`` and ``base`` (the buffered bytes, the read position in them, the absolute offset of
+    ``buf[0]``) are public for decoders of many small fields, such as pickle opcodes: they index ``buf``
+    in place, set ``pos`` past what they used (never past ``len(buf)``) and call :meth:`buffered` when
+    they need more, instead of paying a method call per field.
+    """
 
     def __init__(self, raw: RawReader | BinaryIO, base_offset: int = 0) -> None:
         self._raw: RawReader = raw if hasattr(raw, "skip") else FileRaw(raw)  # type: ignore[arg-type]
-        self._buf = b""
-        self._pos = 0
-        self._consumed = base_offset  # absolute offset of _buf[0]
+        self.buf = b""
+        self.pos = 0
+        self.base = base_offset  # absolute offset of buf[0]
+        self._ended = False
 
     @classmethod
     def from_bytes(cls, data: bytes, base_offset: int = 0) -> ByteSource:
         return cls(io.BytesIO(data), base_offset)
 
     def tell(self) -> int:
-        return self._consumed + self._pos
+        return self.base + self.pos
 
     def _available(self) -> int:
-        return len(self._buf) - self._pos
+        return len(self.buf) - self.pos
 
     def _fill(self, n: int) -> bool:
         """Make at least ``n`` bytes available; False when the source ends first."""
         if self._available() >= n:
             return True
-        rest = self._buf[self._pos :]
-        self._consumed += self._pos
+        if self._ended:
+            return False
+        rest = self.buf[self.pos :]
+        self.base += self.pos
         parts = [rest]
         have = len(rest)
         while have < n:
             got = self._raw.read(max(CHUNK, n - have))
             if not got:
+                self._ended = True  # files, windows and decompressors do not grow back
                 break
             parts.append(got)
             have += len(got)
-        self._buf = b"".join(parts)
-        self._pos = 0
+        self.buf = b"".join(parts)
+        self.pos = 0
         return have >= n
+
+    def buffered(self, n: int) -> tuple[bytes, int, int]:
+        """``(buf, pos, base)`` with ``n`` bytes after ``pos`` when the source still has them."""
+        if len(self.buf) - self.pos < n:
+            self._fill(n)
+        return self.buf, self.pos, self.base
 
     def peek(self, n: int) -> bytes:
         self._fill(n)
-        return self._buf[self._pos : self._pos + n]
+        return self.buf[self.pos : self.pos + n]
 
     def at_eof(self) -> bool:
         return not self._fill(1)
@@ -124,37 +140,37 @@ class ByteSource:
     def read(self, n: int) -> bytes:
         """Exactly ``n`` bytes, or :class:`Truncated`. Callers bound ``n`` before asking."""
         if n <= self._available() or self._fill(n):
-            data = self._buf[self._pos : self._pos + n]
-            self._pos += n
+            data = self.buf[self.pos : self.pos + n]
+            self.pos += n
             return data
         got = self._available()
-        self._pos = len(self._buf)
+        self.pos = len(self.buf)
         raise Truncated(f"needed {n} bytes at offset {self.tell() - got}, stream ended after {got}")
 
     def read_byte(self) -> int:
-        if self._pos < len(self._buf) or self._fill(1):
-            b = self._buf[self._pos]
-            self._pos += 1
+        if self.pos < len(self.buf) or self._fill(1):
+            b = self.buf[self.pos]
+            self.pos += 1
             return b
         raise Truncated(f"stream ended at offset {self.tell()}")
 
     def read_upto(self, n: int) -> bytes:
         self._fill(min(n, CHUNK))
-        data = self._buf[self._pos : self._pos + n]
-        self._pos += len(data)
+        data = self.buf[self.pos : self.pos + n]
+        self.pos += len(data)
         return data
 
     def skip_upto(self, n: int) -> int:
         buffered = min(n, self._available())
-        self._pos += buffered
+        self.pos += buffered
         if buffered == n:
             return n
         # Buffer is exhausted: hand the rest of the skip to the raw reader.
-        self._consumed += self._pos
-        self._buf = b""
-        self._pos = 0
+        self.base += self.pos
+        self.buf = b""
+        self.pos = 0
         done = self._raw.skip(n - buffered)
-        self._consumed += done
+        self.base += done
         return buffered + done
 
     def skip(self, n: int) -> None:
@@ -164,21 +180,21 @@ class ByteSource:
 
     def readline(self, max_len: int) -> bytes:
         """Bytes up to and excluding the next newline; Truncated past ``max_len`` or at the end."""
-        start = self._pos
+        start = self.pos
         while True:
-            nl = self._buf.find(b"\n", start)
+            nl = self.buf.find(b"\n", start)
             if nl >= 0:
-                line = self._buf[self._pos : nl]
+                line = self.buf[self.pos : nl]
                 if len(line) > max_len:
                     raise Truncated(f"a text line longer than {max_len} bytes at offset {self.tell()}")
-                self._pos = nl + 1
+                self.pos = nl + 1
                 return line
             if self._available() > max_len:
                 raise Truncated(f"a text line longer than {max_len} bytes at offset {self.tell()}")
             scanned = self._available()
             if not self._fill(scanned + 1):
                 raise Truncated(f"a text line is not terminated before the end, at offset {self.tell()}")
-            start = self._pos + scanned
+            start = self.pos + scanned
 
     def drain(self) -> int:
         """Consume whatever is left (of a window: up to its end); returns the bytes skipped."""

@@ -20,9 +20,9 @@ from modelseal.reports.interface import JsonDocumentWriter
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT_KEY = "modelsealContentHash/v1"
-"""Fingerprint from the file digest; used when the scan hashed files (the default)."""
+"""Fingerprint from the file digest; every file with findings is hashed, so this is the usual key."""
 PATH_FINGERPRINT_KEY = "modelsealPathHash/v1"
-"""Fallback from the file path, for ``--no-digests`` runs and target-level findings (no file content)."""
+"""Fallback from the file path, for target-level findings and files without a digest (no file content)."""
 
 _LEVEL = {
     Severity.CRITICAL: "error",

@@ -76,7 +76,7 @@ def _layout(result: ScanResult, fail_on: Severity) -> _Layout:
         ("Findings", " · ".join(f"{n} {label}" for label, n in counts.items())),
     ]
     for i, t in enumerate(result.targets):
-        digest = t.manifest_digest or "not computed (--no-digests)"
+        digest = t.manifest_digest or "not computed (--digests computes it)"
         summary.append(
             ("Manifest" if i == 0 else "", digest if len(result.targets) == 1 else f"{digest}  {t.target}")
         )

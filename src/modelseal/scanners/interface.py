@@ -74,11 +74,13 @@ class ArtifactScanner(abc.ABC):
         """Analyse the artifact as a whole; never raise on hostile input."""
 
 
-@dataclass
 class Budget:
     """Resources shared by everything nested in one top-level file."""
 
-    decompressed: int = 0
+    __slots__ = ("decompressed",)
+
+    def __init__(self) -> None:
+        self.decompressed = 0
 
     def add_decompressed(self, n: int, limits: Limits) -> None:
         self.decompressed += n
@@ -104,6 +106,11 @@ class ScanContext:
         return ScanContext(
             self.limits, self.dispatch, self.allowlist, self.depth + 1, self.budget, self.weight_statistics
         )
+
+    def for_file(self) -> ScanContext:
+        """The context of the next top-level file: depth 0 and a budget of its own, so that many large
+        archives in one folder do not add up to one file's limit."""
+        return ScanContext(self.limits, self.dispatch, self.allowlist, 0, Budget(), self.weight_statistics)
 
     def nested(self, item: ScanInput) -> ScanOutcome:
         """Sniff and scan nested content; findings come back located inside ``item.name``."""

@@ -9,9 +9,7 @@ hostile input is contained: whatever a scanner raises becomes a finding, never a
 from __future__ import annotations
 
 import functools
-import lzma
-import zipfile
-import zlib
+import sys
 from collections.abc import Callable, Mapping, Sequence
 from importlib import import_module
 from typing import Any
@@ -47,27 +45,30 @@ FILE_SCANNERS: tuple[tuple[Sniff | str, str], ...] = (
 )
 
 _WEIGHT_FORMATS = frozenset({"safetensors", "pytorch-zip", "npy", "npz"})
-# (applies to the artifact, given its relative paths and sniffed formats; scanner). The predicates are
-# supersets of what each scanner looks at: they only save importing scanners with nothing to do.
-ARTIFACT_SCANNERS: tuple[tuple[Callable[[Sequence[str], Mapping[str, str]], bool], str], ...] = (
+Applies = Callable[[Sequence[str], Mapping[str, str], ScanContext], bool]
+# (applies to the artifact, given its relative paths, sniffed formats and the context; scanner). The
+# predicates are supersets of what each scanner looks at: they only save importing scanners with nothing
+# to do.
+ARTIFACT_SCANNERS: tuple[tuple[Applies, str], ...] = (
     (
-        lambda paths, _: any(p.endswith((".json", ".jinja")) for p in paths),
+        lambda paths, _, __: any(p.endswith((".json", ".jinja")) for p in paths),
         "modelseal.scanners.hfrepo:RepoScanner",
     ),
     (
-        lambda paths, _: any(p.endswith((".py", ".pyw")) for p in paths),
+        lambda paths, _, __: any(p.endswith((".py", ".pyw")) for p in paths),
         "modelseal.scanners.pycode:PythonCodeScanner",
     ),
     (
-        lambda paths, _: any(p.endswith(".json") for p in paths),
+        lambda paths, _, __: any(p.endswith(".json") for p in paths),
         "modelseal.scanners.tokenizer:TokenizerScanner",
     ),
     (
-        lambda paths, _: any(p.endswith((".txt", ".in")) for p in paths),
+        lambda paths, _, __: any(p.endswith((".txt", ".in")) for p in paths),
         "modelseal.scanners.requirements:RequirementsScanner",
     ),
-    (
-        lambda _, formats: bool(_WEIGHT_FORMATS & set(formats.values())),
+    (  # architecture checks read safetensors headers; every other weight format only feeds statistics
+        lambda _, formats, ctx: "safetensors" in formats.values()
+        or (ctx.weight_statistics and bool(_WEIGHT_FORMATS & set(formats.values()))),
         "modelseal.scanners.weights:WeightsScanner",
     ),
 )
@@ -94,7 +95,7 @@ def run_artifact_scanners(artifact: Artifact, ctx: ScanContext, formats: Mapping
     paths = [e.relpath for e in artifact.files]
     out: list[Finding] = []
     for applies, target in ARTIFACT_SCANNERS:
-        if not applies(paths, formats):
+        if not applies(paths, formats, ctx):
             continue
         scanner: ArtifactScanner = _load(target)
         try:
@@ -129,15 +130,15 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         return ScanOutcome(scanner.format, (make_finding("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}"),))
     except LimitExceeded as exc:
         return ScanOutcome(scanner.format, (make_finding("MS-LIMIT-EXCEEDED", f"analysis stopped: {exc}"),))
-    except (Truncated, EOFError, zlib.error, lzma.LZMAError, zipfile.BadZipFile) as exc:
-        return ScanOutcome(
-            scanner.format, (make_finding("MS-ARCHIVE-MALFORMED", f"content is damaged: {exc}"),)
-        )
     except RecursionError:
         return ScanOutcome(
             scanner.format, (make_finding("MS-LIMIT-EXCEEDED", "structure nested too deeply"),)
         )
     except Exception as exc:  # fail closed: a scanner bug on hostile input is a finding, not a crash
+        if isinstance(exc, _damage_errors()):
+            return ScanOutcome(
+                scanner.format, (make_finding("MS-ARCHIVE-MALFORMED", f"content is damaged: {exc}"),)
+            )
         return ScanOutcome(
             scanner.format,
             (
@@ -146,3 +147,17 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
                 ),
             ),
         )
+
+
+_DECODER_ERRORS = (("zlib", "error"), ("lzma", "LZMAError"), ("zipfile", "BadZipFile"))
+
+
+def _damage_errors() -> tuple[type[BaseException], ...]:
+    """What damaged content raises: ours, and the errors of the decoders that scanners use. Taken from the
+    decoder modules already imported (a module never imported raised nothing), so that dispatching a
+    pickle does not import zipfile, lzma and zlib."""
+    errors: list[type[BaseException]] = [Truncated, EOFError]
+    for module, name in _DECODER_ERRORS:
+        if module in sys.modules:
+            errors.append(getattr(sys.modules[module], name))
+    return tuple(errors)

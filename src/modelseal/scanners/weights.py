@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 import re
-import statistics
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -162,6 +161,8 @@ def _groups(measured: list[Measured]) -> dict[str, list[Measured]]:
 
 def _outlier_findings(measured: list[Measured]) -> list[Finding]:
     """Extreme values: far beyond the tensor's own spread, or far beyond the peaks of its siblings."""
+    import statistics  # with statistics only (scan --weights)
+
     sibling_peak = {
         m.tensor: statistics.median(_peak(x.stats) for x in members)
         for members in _groups(measured).values()
@@ -190,6 +191,8 @@ def _outlier_findings(measured: list[Measured]) -> list[Finding]:
 
 def _sibling_findings(measured: list[Measured]) -> list[Finding]:
     """Tensors of the same kind in different layers should have spreads of the same order."""
+    import statistics  # with statistics only (scan --weights)
+
     out = []
     for kind, members in _groups(measured).items():
         median = statistics.median(m.stats.std for m in members)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import stat
 from pathlib import Path
 
 from modelseal.core.artifact import Artifact, FileEntry
@@ -33,34 +34,49 @@ def resolve_local(target: str, *, max_files: int = 1_000_000) -> Artifact:
     boundary = _containing_cache(real_root) or real_root
     files: list[FileEntry] = []
     rejected: list[tuple[str, str]] = []
-    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
-        dirnames.sort()
-        here = Path(dirpath)
-        for name in sorted(filenames) + [d for d in dirnames if (here / d).is_symlink()]:
-            path = here / name
-            rel = path.relative_to(root).as_posix()
-            if path.is_symlink():
+    folders = [(os.fspath(root), "")]
+    while folders:  # os.scandir: the file type comes with the listing, one stat per file gives its size
+        folder, prefix = folders.pop()
+        try:
+            with os.scandir(folder) as listing:
+                entries = sorted(listing, key=lambda e: e.name)
+        except OSError as exc:
+            rejected.append((prefix.rstrip("/") or ".", f"cannot list folder: {exc.strerror}"))
+            continue
+        for entry in entries:
+            rel = prefix + entry.name
+            if not entry.is_symlink() and entry.is_dir(follow_symlinks=False):
+                folders.append((entry.path, rel + "/"))
+                continue
+            reason = _link_problem(Path(entry.path), boundary) if entry.is_symlink() else None
+            if reason is None:
                 try:
-                    real = path.resolve(strict=True)
-                except (OSError, RuntimeError):
-                    rejected.append((rel, "link target does not exist or loops"))
-                    continue
-                if not real.is_relative_to(boundary):
-                    rejected.append((rel, f"link points outside the model, to {real}"))
-                    continue
-                if real.is_dir():
-                    rejected.append((rel, "link to a folder is not followed"))
-                    continue
-            try:
-                size = path.stat().st_size
-            except OSError as exc:
-                rejected.append((rel, f"cannot stat: {exc.strerror}"))
-                continue
-            if not path.is_file():
-                rejected.append((rel, "not a regular file (device, socket or pipe)"))
-                continue
-            files.append(FileEntry(rel, path, size))
-            if len(files) > max_files:
-                raise SourceError(f"{target}: more than {max_files} files; raise limits.max_files to scan it")
+                    st = entry.stat()
+                except OSError as exc:
+                    reason = f"cannot stat: {exc.strerror}"
+                else:
+                    if stat.S_ISREG(st.st_mode):
+                        files.append(FileEntry(rel, Path(entry.path), st.st_size))
+                        if len(files) > max_files:
+                            raise SourceError(
+                                f"{target}: more than {max_files} files; raise limits.max_files to scan it"
+                            )
+                        continue
+                    reason = "not a regular file (device, socket or pipe)"
+            rejected.append((rel, reason))
     files.sort(key=lambda e: e.relpath)
+    rejected.sort()
     return Artifact(root=root, files=tuple(files), source=target, rejected=tuple(rejected))
+
+
+def _link_problem(path: Path, boundary: Path) -> str | None:
+    """Why a link inside the model is not followed, or None for a link to a file inside the boundary."""
+    try:
+        real = path.resolve(strict=True)
+    except (OSError, RuntimeError):
+        return "link target does not exist or loops"
+    if not real.is_relative_to(boundary):
+        return f"link points outside the model, to {real}"
+    if real.is_dir():
+        return "link to a folder is not followed"
+    return None

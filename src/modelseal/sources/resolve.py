@@ -13,6 +13,8 @@ HF_SCHEME = "hf://"
 
 @dataclass(frozen=True)
 class Resolved:
+    """A target resolved into files, with what resolution learned about where they came from."""
+
     artifact: Artifact
     lock_key: str
     """The key of this model in ``modelseal.lock``: ``hf://org/name`` (no revision) or the path as typed."""

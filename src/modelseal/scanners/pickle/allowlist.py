@@ -9,10 +9,10 @@ from __future__ import annotations
 
 import fnmatch
 import functools
-import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from modelseal.core.errors import ConfigError
 
@@ -41,8 +41,9 @@ class Classification:
     """The reason a dangerous callable was waived, when it was."""
 
 
-@dataclass(frozen=True)
-class _Gadgets:
+class _Gadgets(NamedTuple):
+    """The gadget table (``gadgets.toml``): what makes a callable dangerous, and why."""
+
     modules: tuple[tuple[str, str, str], ...]  # (module prefix, category, explanation)
     names: Mapping[str, tuple[str, str]]  # "module:qualname" -> (category, explanation)
     walk_attrs: frozenset[str]
@@ -107,6 +108,9 @@ def _gadgets() -> _Gadgets:
 
 @functools.cache
 def _shipped() -> frozenset[tuple[str, str]]:
+    """Read on the first imported name, not before: pure-data pickles never need it."""
+    import json
+
     data = json.loads(_data("allowlist.json"))
     pairs: set[tuple[str, str]] = set()
     for section in data["libraries"].values():
@@ -134,7 +138,6 @@ class Allowlist:
         waivers: Mapping[str, str] | None = None,
         origin: str = "configuration",
     ) -> None:
-        self._exact = _shipped()
         self._patterns = tuple(_split(e, origin) for e in extra)
         self._waivers: dict[tuple[str, str], str] = {}
         for entry, reason in (waivers or {}).items():
@@ -153,7 +156,7 @@ class Allowlist:
         return hit
 
     def _classify(self, module: str, qualname: str) -> Classification:
-        if (module, qualname) in self._exact:  # the shipped list holds no gadget (a test keeps it so)
+        if (module, qualname) in _shipped():  # the shipped list holds no gadget (a test keeps it so)
             return Classification(True, False)
         gadget = _gadgets().match(module, qualname)
         if gadget:

@@ -8,8 +8,7 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
 from modelseal.core.findings import Finding, Location, Severity
@@ -18,6 +17,7 @@ from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.opcodes import (
+    NAMES,
     LargePayload,
     MalformedPickle,
     Op,
@@ -56,26 +56,28 @@ _SCANNED_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
 _JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"})
 
 
-@dataclass
 class _Import:
-    module: str
-    name: str
-    offset: int
-    count: int = 1
-    only_indirect_ok: bool = False
+    """Working record of one imported name: where first, how often, and whether only in a form that is
+    accepted (arguments of an allowlisted importer, a scanned-clean loader)."""
+
+    __slots__ = ("count", "module", "name", "offset", "only_indirect_ok")
+
+    def __init__(self, module: str, name: str, offset: int) -> None:
+        self.module, self.name, self.offset = module, name, offset
+        self.count = 1
+        self.only_indirect_ok = False
 
 
-@dataclass
-class PickleReport:
+class PickleReport(NamedTuple):
     """One pickle's outcome: findings, the top-of-stack value at STOP, and how far it got."""
 
     findings: list[Finding]
     result: Any
     complete: bool
     end_offset: int
-    joblib_arrays: int = 0
-    globals_named: list[tuple[str, str]] = field(default_factory=list)
-    ran_out: bool = False
+    joblib_arrays: int
+    globals_named: list[tuple[str, str]]
+    ran_out: bool
     """It stopped only because the input ended (as opposed to invalid opcodes or stack misuse)."""
 
 
@@ -182,9 +184,6 @@ class Machine:
         items = self.stack
         self.stack = self.metastack.pop()
         return items
-
-    def _push(self, value: Any) -> None:
-        self.stack.append(value)
 
     # -- semantics -------------------------------------------------------------------------------------
     def _call(self, callee: Any, args: Any, op: Op) -> Call:
@@ -344,199 +343,248 @@ class Machine:
         return self._import_findings()
 
     def _run(self) -> Any:
+        """The opcode loop. The frequent opcodes (constants, memo, MARK, containers) are handled inline by
+        kind, looked up by opcode byte; the others go through :meth:`_other`."""
         limits = self.limits
         reader = OpcodeReader(self.src, max_line=limits.max_pickle_line, max_inline=limits.max_inline_bytes)
         deadline = time.monotonic() + limits.max_seconds_per_file
+        memo = self.memo
+        max_memo = limits.max_pickle_memo
         ops = 0
-        push = self._push
-        for op in reader:
-            ops += 1
-            if ops & 0xFFFF == 0:
-                if ops > limits.max_pickle_ops:
-                    raise LimitExceeded("opcodes in one pickle", limits.max_pickle_ops, ops)
-                if time.monotonic() > deadline:
-                    raise LimitExceeded("seconds spent on one pickle", int(limits.max_seconds_per_file))
-                if len(self.stack) + len(self.metastack) > limits.max_pickle_stack:
-                    raise LimitExceeded("pickle stack depth", limits.max_pickle_stack)
-            name = op.name
-            arg = op.arg
-            if isinstance(arg, LargePayload):
-                push(self._payload(arg))
-            elif name in _CONST_OPS:
-                if name in (
-                    "STRING",
-                    "SHORT_BINSTRING",
-                    "BINSTRING",
-                    "BINBYTES",
-                    "SHORT_BINBYTES",
-                    "BINBYTES8",
-                    "BYTEARRAY8",
-                ):
-                    self._nested_bytes(arg, op.offset)
-                elif isinstance(arg, str) and arg[:1] == "\x80":
-                    self._nested_bytes(arg.encode("latin-1", "replace"), op.offset)
-                push(self._keep(arg))
-            elif name == "NONE":
-                push(None)
-            elif name == "NEWTRUE":
-                push(True)
-            elif name == "NEWFALSE":
-                push(False)
-            elif name in ("PROTO", "FRAME", "READONLY_BUFFER"):
-                continue
-            elif name == "MARK":
-                self.metastack.append(self.stack)
-                self.stack = []
-                if len(self.metastack) > limits.max_pickle_stack:
-                    raise LimitExceeded("pickle MARK depth", limits.max_pickle_stack)
-            elif name == "STOP":
-                return self._pop(op)
-            elif name == "POP":
-                if self.stack:
-                    self.stack.pop()
-                else:
-                    self._pop_mark(op)
-            elif name == "POP_MARK":
-                self._pop_mark(op)
-            elif name == "DUP":
-                push(self._top(op))
-            elif name in ("GLOBAL", "INST"):
-                module, qualname = arg
-                g = self._import(module, qualname, op.offset)
-                if name == "GLOBAL":
-                    push(g)
-                else:
-                    items = self._pop_mark(op)
-                    push(self._call(g, Seq("tuple", items[:64]), op))
-            elif name == "STACK_GLOBAL":
-                qualname = self._pop(op)
-                module = self._pop(op)
-                if isinstance(module, str) and isinstance(qualname, str):
-                    push(self._import(module, qualname, op.offset))
-                else:
-                    self._emit(
-                        "MS-PICKLE-UNKNOWN-CALLABLE",
-                        "STACK_GLOBAL names a callable with computed values, not strings",
-                        op.offset,
-                        evidence=f"module={describe(module)} name={describe(qualname)}",
-                    )
-                    push(Opaque("computed global"))
-            elif name == "REDUCE":
-                args = self._pop(op)
-                callee = self._pop(op)
-                push(self._call(callee, args, op))
-            elif name == "NEWOBJ":
-                args = self._pop(op)
-                cls = self._pop(op)
-                push(self._call(cls, args, op))
-            elif name == "NEWOBJ_EX":
-                self._pop(op)  # kwargs
-                args = self._pop(op)
-                cls = self._pop(op)
-                push(self._call(cls, args, op))
-            elif name == "OBJ":
-                items = self._pop_mark(op)
-                if not items:
-                    raise MalformedPickle("OBJ without a class", op.offset)
-                push(self._call(items[0], Seq("tuple", items[1:65]), op))
-            elif name == "BUILD":
-                state = self._pop(op)
-                inst = self._top(op)
-                self._mutate(inst, op)
-                if isinstance(inst, Call):
-                    inst.state = state
-                self._after_build(inst, op)
-            elif name in ("EXT1", "EXT2", "EXT4"):
-                self._emit(
-                    "MS-PICKLE-UNRESOLVED-EXT",
-                    f"{name} refers to extension code {arg}",
-                    op.offset,
-                    evidence=f"{name} {arg} at offset {op.offset}",
-                )
-                push(Opaque(f"extension {arg}"))
-            elif name == "PERSID":
-                push(Persistent(arg))
-            elif name == "BINPERSID":
-                push(Persistent(self._pop(op)))
-            elif name in ("GET", "BINGET", "LONG_BINGET"):
-                if arg not in self.memo:
-                    raise MalformedPickle(f"{name} of memo entry {arg}, which was never stored", op.offset)
-                push(self.memo[arg])
-            elif name in ("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"):
-                index = len(self.memo) if name == "MEMOIZE" else arg
-                if index < 0:
-                    raise MalformedPickle(f"negative memo index {index}", op.offset)
-                if len(self.memo) >= limits.max_pickle_memo and index not in self.memo:
-                    raise LimitExceeded("pickle memo entries", limits.max_pickle_memo)
-                self.memo[index] = self._top(op)
-            elif name in ("EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_DICT", "EMPTY_SET"):
-                push(Dict() if name == "EMPTY_DICT" else Seq(_SEQ_KIND[name]))
-            elif name in ("LIST", "TUPLE", "FROZENSET"):
-                items = self._pop_mark(op)
-                seq = Seq(_SEQ_KIND[name])
-                seq.add(items)
-                push(seq)
-            elif name in ("TUPLE1", "TUPLE2", "TUPLE3"):
-                n = int(name[-1])
-                if len(self.stack) < n:
-                    raise MalformedPickle(f"{name} with fewer than {n} items", op.offset)
-                items = self.stack[-n:]
-                del self.stack[-n:]
-                push(Seq("tuple", items))
-            elif name == "DICT":
-                items = self._pop_mark(op)
-                d = Dict()
-                d.add(list(zip(items[::2], items[1::2], strict=False)))
-                push(d)
-            elif name in ("APPEND", "APPENDS", "ADDITEMS"):
-                items = [self._pop(op)] if name == "APPEND" else self._pop_mark(op)
-                target = self._top(op)
-                self._mutate(target, op)
-                if isinstance(target, Seq):
-                    target.add(items)
-            elif name in ("SETITEM", "SETITEMS"):
-                if name == "SETITEM":
-                    value = self._pop(op)
-                    key = self._pop(op)
-                    pairs = [(key, value)]
-                else:
-                    items = self._pop_mark(op)
-                    pairs = list(zip(items[::2], items[1::2], strict=False))
-                target = self._top(op)
-                self._mutate(target, op)
-                if isinstance(target, Dict):
-                    target.add(pairs)
-            elif name == "NEXT_BUFFER":
-                push(Opaque("out-of-band buffer"))
-            else:  # pragma: no cover - every opcode in NAMES is handled above
-                raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+        stack = self.stack  # the current frame; MARK and whatever pops a mark replace it
+        for batch in reader.batches(_PAUSE_AFTER):
+            ops += len(batch)
+            self._check_budget(ops, deadline)
+            for op in batch:
+                code, name, arg, offset = op
+                kind = _KINDS[code]
+                if kind == _NUMBER:
+                    stack.append(arg)
+                elif kind == _PAYLOAD:
+                    if arg.__class__ is LargePayload:
+                        stack.append(self._payload(arg))
+                    elif len(arg) > 256 or arg[:1] in _SUSPECT_HEADS:
+                        stack.append(self._constant(arg, name, offset))
+                    else:
+                        stack.append(arg)
+                elif kind == _PUT:
+                    index = len(memo) if arg is None else arg  # MEMOIZE has no argument
+                    if index < 0:
+                        raise MalformedPickle(f"negative memo index {index}", offset)
+                    if len(memo) >= max_memo and index not in memo:
+                        raise LimitExceeded("pickle memo entries", max_memo)
+                    memo[index] = self._top(op)
+                elif kind == _GET:
+                    if arg not in memo:
+                        raise MalformedPickle(f"{name} of memo entry {arg}, which was never stored", offset)
+                    stack.append(memo[arg])
+                elif kind == _MARK:
+                    self.metastack.append(stack)
+                    stack = self.stack = []
+                    if len(self.metastack) > limits.max_pickle_stack:
+                        raise LimitExceeded("pickle MARK depth", limits.max_pickle_stack)
+                elif kind == _EMPTY:
+                    stack.append(Dict() if name == "EMPTY_DICT" else Seq(_SEQ_KIND[name]))
+                elif kind == _SMALL_TUPLE:
+                    n = code - _TUPLE1 + 1
+                    if len(stack) < n:
+                        raise MalformedPickle(f"{name} with fewer than {n} items", offset)
+                    items = stack[-n:]
+                    del stack[-n:]
+                    stack.append(Seq("tuple", items))
+                elif kind == _SINGLETON:
+                    stack.append(_SINGLETONS[name])
+                elif kind == _IGNORED:
+                    continue
+                elif kind == _STOP:
+                    return self._pop(op)
+                else:  # these may pop a mark, which replaces the frame
+                    if kind == _MARKED_SEQ:
+                        seq = Seq(_SEQ_KIND[name])
+                        seq.add(self._pop_mark(op))
+                        self.stack.append(seq)
+                    elif kind == _ADD_ITEMS:
+                        self._add_items(op)
+                    elif kind == _SET_ITEMS:
+                        self._set_items(op)
+                    else:
+                        self._other(op)
+                    stack = self.stack
         raise MalformedPickle("stream ends without STOP", self.src.tell())
 
+    def _check_budget(self, ops: int, deadline: float) -> None:
+        limits = self.limits
+        if ops > limits.max_pickle_ops:
+            raise LimitExceeded("opcodes in one pickle", limits.max_pickle_ops, ops)
+        if time.monotonic() > deadline:
+            raise LimitExceeded("seconds spent on one pickle", int(limits.max_seconds_per_file))
+        if len(self.stack) + len(self.metastack) > limits.max_pickle_stack:
+            raise LimitExceeded("pickle stack depth", limits.max_pickle_stack)
 
-_CONST_OPS = frozenset(
-    {
-        "INT",
-        "BININT",
-        "BININT1",
-        "BININT2",
-        "LONG",
-        "LONG1",
-        "LONG4",
-        "FLOAT",
-        "BINFLOAT",
-        "STRING",
-        "BINSTRING",
-        "SHORT_BINSTRING",
-        "UNICODE",
-        "BINUNICODE",
-        "SHORT_BINUNICODE",
-        "BINUNICODE8",
-        "BINBYTES",
-        "SHORT_BINBYTES",
-        "BINBYTES8",
-        "BYTEARRAY8",
-    }
-)
+    def _constant(self, value: bytes | str, name: str, offset: int) -> Any:
+        """A string constant that may be a nested pickle or archive, or too long to keep whole."""
+        if isinstance(value, bytes):
+            self._nested_bytes(value, offset)
+        elif value[:1] == "\x80":
+            self._nested_bytes(value.encode("latin-1", "replace"), offset)
+        return self._keep(value)
+
+    def _add_items(self, op: Op) -> None:
+        """APPEND, APPENDS, ADDITEMS."""
+        items = [self._pop(op)] if op.name == "APPEND" else self._pop_mark(op)
+        target = self._top(op)
+        self._mutate(target, op)
+        if isinstance(target, Seq):
+            target.add(items)
+
+    def _set_items(self, op: Op) -> None:
+        """SETITEM, SETITEMS, and DICT (which builds a new dict from marked pairs)."""
+        if op.name == "SETITEM":
+            value = self._pop(op)
+            key = self._pop(op)
+            pairs = [(key, value)]
+        else:
+            items = self._pop_mark(op)
+            pairs = list(zip(items[::2], items[1::2], strict=False))
+            if op.name == "DICT":
+                d = Dict()
+                d.add(pairs)
+                self.stack.append(d)
+                return
+        target = self._top(op)
+        self._mutate(target, op)
+        if isinstance(target, Dict):
+            target.add(pairs)
+
+    def _other(self, op: Op) -> None:
+        """The opcodes that import, call, build or refer: fewer, and each worth more care."""
+        name, arg = op.name, op.arg
+        push = self.stack.append
+        if name == "POP":
+            if self.stack:
+                self.stack.pop()
+            else:
+                self._pop_mark(op)
+        elif name == "POP_MARK":
+            self._pop_mark(op)
+        elif name == "DUP":
+            push(self._top(op))
+        elif name in ("GLOBAL", "INST"):
+            module, qualname = arg
+            g = self._import(module, qualname, op.offset)
+            if name == "GLOBAL":
+                push(g)
+            else:
+                items = self._pop_mark(op)
+                self.stack.append(self._call(g, Seq("tuple", items[:64]), op))
+        elif name == "STACK_GLOBAL":
+            qualname = self._pop(op)
+            module = self._pop(op)
+            if isinstance(module, str) and isinstance(qualname, str):
+                push(self._import(module, qualname, op.offset))
+            else:
+                self._emit(
+                    "MS-PICKLE-UNKNOWN-CALLABLE",
+                    "STACK_GLOBAL names a callable with computed values, not strings",
+                    op.offset,
+                    evidence=f"module={describe(module)} name={describe(qualname)}",
+                )
+                push(Opaque("computed global"))
+        elif name in ("REDUCE", "NEWOBJ"):
+            args = self._pop(op)
+            callee = self._pop(op)
+            push(self._call(callee, args, op))
+        elif name == "NEWOBJ_EX":
+            self._pop(op)  # kwargs
+            args = self._pop(op)
+            cls = self._pop(op)
+            push(self._call(cls, args, op))
+        elif name == "OBJ":
+            items = self._pop_mark(op)
+            if not items:
+                raise MalformedPickle("OBJ without a class", op.offset)
+            self.stack.append(self._call(items[0], Seq("tuple", items[1:65]), op))
+        elif name == "BUILD":
+            state = self._pop(op)
+            inst = self._top(op)
+            self._mutate(inst, op)
+            if isinstance(inst, Call):
+                inst.state = state
+            self._after_build(inst, op)
+        elif name in ("EXT1", "EXT2", "EXT4"):
+            self._emit(
+                "MS-PICKLE-UNRESOLVED-EXT",
+                f"{name} refers to extension code {arg}",
+                op.offset,
+                evidence=f"{name} {arg} at offset {op.offset}",
+            )
+            push(Opaque(f"extension {arg}"))
+        elif name == "PERSID":
+            push(Persistent(arg))
+        elif name == "BINPERSID":
+            push(Persistent(self._pop(op)))
+        elif name == "NEXT_BUFFER":
+            push(Opaque("out-of-band buffer"))
+        else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
+            raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+
+
+# What the loop does with each opcode, indexed by opcode byte.
+(
+    _OTHER,
+    _NUMBER,
+    _PAYLOAD,
+    _PUT,
+    _GET,
+    _MARK,
+    _EMPTY,
+    _SMALL_TUPLE,
+    _MARKED_SEQ,
+    _ADD_ITEMS,
+    _SET_ITEMS,
+    _SINGLETON,
+    _IGNORED,
+    _STOP,
+) = range(14)
+_KIND_OF: dict[str, int] = {
+    **dict.fromkeys(
+        ("INT", "BININT", "BININT1", "BININT2", "LONG", "LONG1", "LONG4", "FLOAT", "BINFLOAT"), _NUMBER
+    ),
+    **dict.fromkeys(
+        (
+            "STRING",
+            "BINSTRING",
+            "SHORT_BINSTRING",
+            "BINBYTES",
+            "SHORT_BINBYTES",
+            "BINBYTES8",
+            "BYTEARRAY8",
+            "UNICODE",
+            "BINUNICODE",
+            "SHORT_BINUNICODE",
+            "BINUNICODE8",
+        ),
+        _PAYLOAD,
+    ),
+    **dict.fromkeys(("PUT", "BINPUT", "LONG_BINPUT", "MEMOIZE"), _PUT),
+    **dict.fromkeys(("GET", "BINGET", "LONG_BINGET"), _GET),
+    "MARK": _MARK,
+    **dict.fromkeys(("EMPTY_LIST", "EMPTY_TUPLE", "EMPTY_DICT", "EMPTY_SET"), _EMPTY),
+    **dict.fromkeys(("TUPLE1", "TUPLE2", "TUPLE3"), _SMALL_TUPLE),
+    **dict.fromkeys(("LIST", "TUPLE", "FROZENSET"), _MARKED_SEQ),
+    **dict.fromkeys(("APPEND", "APPENDS", "ADDITEMS"), _ADD_ITEMS),
+    **dict.fromkeys(("SETITEM", "SETITEMS", "DICT"), _SET_ITEMS),
+    **dict.fromkeys(("NONE", "NEWTRUE", "NEWFALSE"), _SINGLETON),
+    **dict.fromkeys(("PROTO", "FRAME", "READONLY_BUFFER"), _IGNORED),
+    "STOP": _STOP,
+}
+_KINDS: list[int] = [_KIND_OF.get(NAMES.get(code, ""), _OTHER) for code in range(256)]
+_TUPLE1 = 0x85
+_PAUSE_AFTER = frozenset({ord("b")})
+"""BUILD: a joblib array wrapper is followed by raw array bytes that the machine reads itself."""
+_SINGLETONS: dict[str, Any] = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
+_SUSPECT_HEADS = frozenset({b"\x80", b"P", "\x80"})
+"""First characters of a constant that may be a nested pickle (PROTO) or zip (PK): checked in full."""
 _SEQ_KIND = {
     "EMPTY_LIST": "list",
     "LIST": "list",

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import struct
 from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from modelseal.core.errors import Truncated
@@ -25,8 +24,7 @@ class MalformedPickle(Exception):
         super().__init__(f"{message} at offset {offset}")
 
 
-@dataclass(frozen=True)
-class LargePayload:
+class LargePayload(NamedTuple):
     """A byte or text payload too large to keep: its place and first bytes, for sniffing."""
 
     length: int
@@ -120,17 +118,18 @@ NAMES: dict[int, str] = {
     }.items()
 }
 
-# Payload opcodes: name -> (length-prefix size, text?)
-_COUNTED: dict[str, tuple[int, bool]] = {
-    "BINSTRING": (4, False),
-    "SHORT_BINSTRING": (1, False),
-    "BINBYTES": (4, False),
-    "SHORT_BINBYTES": (1, False),
-    "BINBYTES8": (8, False),
-    "BYTEARRAY8": (8, False),
-    "BINUNICODE": (4, True),
-    "SHORT_BINUNICODE": (1, True),
-    "BINUNICODE8": (8, True),
+# How each opcode's argument is encoded, indexed by opcode byte (None: not an opcode).
+_NOARG, _FIXED, _COUNTED, _SLOW, _BYTE = range(5)
+_COUNTED_PREFIX: dict[str, tuple[str, bool]] = {  # length prefix, text?
+    "BINSTRING": ("<I", False),
+    "SHORT_BINSTRING": ("<B", False),
+    "BINBYTES": ("<I", False),
+    "SHORT_BINBYTES": ("<B", False),
+    "BINBYTES8": ("<Q", False),
+    "BYTEARRAY8": ("<Q", False),
+    "BINUNICODE": ("<I", True),
+    "SHORT_BINUNICODE": ("<B", True),
+    "BINUNICODE8": ("<Q", True),
 }
 _FIXED_FORMATS: dict[str, str] = {
     "BININT": "<i",
@@ -147,9 +146,31 @@ _FIXED_FORMATS: dict[str, str] = {
     "PROTO": "<B",
     "FRAME": "<Q",
 }
-_SIZE_PREFIX = {1: "<B", 4: "<I", 8: "<Q"}
-_FIXED: dict[str, struct.Struct] = {name: struct.Struct(fmt) for name, fmt in _FIXED_FORMATS.items()}
-_PREFIX: dict[int, struct.Struct] = {width: struct.Struct(fmt) for width, fmt in _SIZE_PREFIX.items()}
+# Arguments read through the source rather than in place: text lines (protocol 0, GLOBAL, INST) and the
+# variable-length LONG1/LONG4. Rare in model files, so they take the slower general path.
+_SLOW_ARGS = frozenset(
+    {"LONG1", "LONG4", "GLOBAL", "INST", "INT", "LONG", "FLOAT", "STRING", "UNICODE", "GET", "PUT", "PERSID"}
+)
+_LONG_PREFIX = {"LONG1": struct.Struct("<B"), "LONG4": struct.Struct("<I")}
+
+
+def _spec(name: str) -> tuple[str, int, struct.Struct | None, bool]:
+    if name in ("BININT1", "BINGET", "BINPUT"):  # the most frequent arguments: one byte, read by index
+        return name, _BYTE, None, False
+    if name in _FIXED_FORMATS:
+        return name, _FIXED, struct.Struct(_FIXED_FORMATS[name]), False
+    if name in _COUNTED_PREFIX:
+        prefix, is_text = _COUNTED_PREFIX[name]
+        return name, _COUNTED, struct.Struct(prefix), is_text
+    return name, _SLOW if name in _SLOW_ARGS else _NOARG, None, False
+
+
+_SPECS: list[tuple[str, int, struct.Struct | None, bool] | None] = [
+    _spec(NAMES[code]) if code in NAMES else None for code in range(256)
+]
+_LOOKAHEAD = 9
+"""Bytes that hold any opcode with a fixed-size argument or a length prefix (FRAME, BINBYTES8: 1 + 8)."""
+_PROTO, _STOP, _BINSTRING = 0x80, ord("."), ord("T")
 
 
 def looks_like_pickle(head: bytes) -> bool:
@@ -158,7 +179,11 @@ def looks_like_pickle(head: bytes) -> bool:
 
 
 class OpcodeReader:
-    """Iterates opcodes of one pickle (up to and including STOP)."""
+    """Iterates opcodes of one pickle (up to and including STOP), one by one or in batches.
+
+    Fields are decoded in place from the source's buffer (one opcode costs a few index operations, not a
+    read call per field).
+    """
 
     def __init__(self, src: ByteSource, *, max_line: int, max_inline: int) -> None:
         self.src = src
@@ -169,7 +194,21 @@ class OpcodeReader:
     def _line(self) -> bytes:
         return self.src.readline(self.max_line)
 
-    def _text_arg(self, name: str, offset: int) -> Any:
+    def _slow_arg(self, name: str, offset: int) -> Any:
+        """The argument of an opcode in :data:`_SLOW_ARGS`, read through the source."""
+        if name in _LONG_PREFIX:
+            prefix = _LONG_PREFIX[name]
+            n = prefix.unpack(self.src.read(prefix.size))[0]
+            if n > self.max_line:
+                raise MalformedPickle(f"{name} of {n} bytes", offset)
+            return int.from_bytes(self.src.read(n), "little", signed=True)
+        if name in ("GLOBAL", "INST"):
+            module = self._line()
+            qualname = self._line()
+            try:
+                return module.decode("utf-8"), qualname.decode("utf-8")
+            except UnicodeDecodeError:
+                raise MalformedPickle(f"{name} with undecodable name", offset) from None
         line = self._line()
         try:
             if name == "INT":
@@ -186,66 +225,133 @@ class OpcodeReader:
                 return line.decode("raw-unicode-escape")
             if name in ("GET", "PUT"):
                 return int(line)
-            if name == "PERSID":
-                return line.decode("ascii")
+            return line.decode("ascii")  # PERSID
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedPickle(f"bad {name} argument {line[:40]!r}: {exc}", offset) from None
-        raise AssertionError(name)
+
+    def _resume(self) -> tuple[bytes, int, int, int, bool]:
+        """Take up the source's buffer: ``buf, pos, base``, its end, and whether it holds all that is left
+        of the source (then running short of bytes means the stream is cut off)."""
+        buf, pos, base = self.src.buffered(_LOOKAHEAD)
+        return buf, pos, base, len(buf), len(buf) - pos < _LOOKAHEAD
 
     def __iter__(self) -> Iterator[Op]:
+        """One opcode at a time, for consumers that never read from the source themselves."""
+        for batch in self.batches():
+            yield from batch
+
+    def batches(self, pause_after: frozenset[int] = frozenset()) -> Iterator[list[Op]]:
+        """The opcodes in lists, so a consumer's loop runs over a list rather than resuming a generator
+        per opcode. A list ends after an opcode in ``pause_after`` or a large payload (the consumer may then
+        read from the source itself), at STOP, and at :data:`BATCH_OPS` opcodes or :data:`BATCH_BYTES`
+        bytes of payloads. A stream that breaks off first yields the opcodes read before the break, then
+        raises, so nothing that was read goes unseen."""
         src = self.src
-        while True:
-            offset = src.tell()
-            try:
-                code = src.read_byte()
-            except Truncated:
-                raise Truncated(f"stream ends without STOP at offset {offset}") from None
-            name = NAMES.get(code)
-            if name is None:
-                raise MalformedPickle(f"unknown opcode 0x{code:02x}", offset)
-            arg: Any = None
-            fixed = _FIXED.get(name)
-            if fixed is not None:
-                arg = fixed.unpack(src.read(fixed.size))[0]
-                if name == "PROTO":
-                    if arg > 5:
-                        raise MalformedPickle(f"unsupported protocol {arg}", offset)
-                    self.protocol = arg
-            elif name in _COUNTED:
-                width, is_text = _COUNTED[name]
-                length = _PREFIX[width].unpack(src.read(width))[0]
-                if name == "BINSTRING" and length > 0x7FFFFFFF:
-                    raise MalformedPickle("negative BINSTRING length", offset)
-                start = src.tell()
-                if length <= self.max_inline:
-                    raw = src.read(length)
-                    arg = _decode(raw, offset) if is_text else raw
+        max_inline = self.max_inline
+        new_op = tuple.__new__
+        handover = pause_after | {_STOP}
+        batch: list[Op] = []
+        add = batch.append
+        room = BATCH_OPS  # opcodes left in this batch; set to 1 to hand the batch over after this opcode
+        held = 0
+        buf, pos, base, end, ended = self._resume()
+        try:
+            while True:
+                if end - pos < _LOOKAHEAD:
+                    if not ended:
+                        src.pos = pos
+                        buf, pos, base, end, ended = self._resume()
+                    if pos >= end:
+                        raise Truncated(f"stream ends without STOP at offset {base + pos}")
+                code = buf[pos]
+                spec = _SPECS[code]
+                offset = base + pos
+                if spec is None:
+                    raise MalformedPickle(f"unknown opcode 0x{code:02x}", offset)
+                name, kind, fmt, is_text = spec
+                if kind == _BYTE:
+                    if pos + 1 >= end:
+                        src.pos = end
+                        raise _cut_off(name, offset)
+                    arg: Any = buf[pos + 1]
+                    pos += 2
+                elif kind == _NOARG:
+                    arg = None
+                    pos += 1
+                elif kind == _SLOW:
+                    src.pos = pos + 1
+                    arg = self._slow_arg(name, offset)
+                    buf, pos, base, end, ended = self._resume()
                 else:
-                    yield Op(code, name, LargePayload(length, start, src.peek(64), is_text), offset)
-                    # Whatever the consumer did (nothing, or a nested scan in place), land after the payload.
-                    left = start + length - src.tell()
-                    if left < 0:
-                        raise MalformedPickle("nested content ran past its payload", start)
-                    src.skip(left)
+                    assert fmt is not None
+                    field_end = pos + 1 + fmt.size
+                    if field_end > end:
+                        src.pos = end
+                        raise _cut_off(name, offset)
+                    value = fmt.unpack_from(buf, pos + 1)[0]
+                    pos = field_end
+                    if kind == _FIXED:
+                        arg = value
+                        if code == _PROTO:
+                            if value > 5:
+                                raise MalformedPickle(f"unsupported protocol {value}", offset)
+                            self.protocol = value
+                    elif code == _BINSTRING and value > 0x7FFFFFFF:
+                        raise MalformedPickle("negative BINSTRING length", offset)
+                    elif value <= max_inline:
+                        if end - pos >= value:
+                            raw = buf[pos : pos + value]
+                            pos += value
+                        else:
+                            src.pos = pos
+                            raw = src.read(value)
+                            buf, pos, base, end, ended = self._resume()
+                        arg = _decode(raw, offset) if is_text else raw
+                        held += value
+                        if held > BATCH_BYTES:
+                            room = 1
+                    else:
+                        src.pos = pos
+                        start = base + pos
+                        payload = LargePayload(value, start, src.peek(64), is_text)
+                        add(new_op(Op, (code, name, payload, offset)))
+                        yield batch
+                        batch = []
+                        add = batch.append
+                        room, held = BATCH_OPS, 0
+                        # Whatever the consumer did (nothing, or a nested scan in place), land after it.
+                        left = start + value - src.tell()
+                        if left < 0:
+                            raise MalformedPickle("nested content ran past its payload", start)
+                        src.skip(left)
+                        buf, pos, base, end, ended = self._resume()
+                        continue
+                add(new_op(Op, (code, name, arg, offset)))
+                room -= 1
+                if room and code not in handover:
                     continue
-            elif name in ("LONG1", "LONG4"):
-                width = 1 if name == "LONG1" else 4
-                n = _PREFIX[width].unpack(src.read(width))[0]
-                if n > self.max_line:
-                    raise MalformedPickle(f"{name} of {n} bytes", offset)
-                arg = int.from_bytes(src.read(n), "little", signed=True)
-            elif name in ("GLOBAL", "INST"):
-                module = self._line()
-                qualname = self._line()
-                try:
-                    arg = (module.decode("utf-8"), qualname.decode("utf-8"))
-                except UnicodeDecodeError:
-                    raise MalformedPickle(f"{name} with undecodable name", offset) from None
-            elif name in ("INT", "LONG", "FLOAT", "STRING", "UNICODE", "GET", "PUT", "PERSID"):
-                arg = self._text_arg(name, offset)
-            yield Op(code, name, arg, offset)
-            if name == "STOP":
-                return
+                src.pos = pos
+                yield batch
+                if code == _STOP:
+                    return
+                batch = []
+                add = batch.append
+                room, held = BATCH_OPS, 0
+                if src.pos != pos or src.buf is not buf:  # the consumer read from the source
+                    buf, pos, base, end, ended = self._resume()
+        except (MalformedPickle, Truncated):
+            if batch:
+                yield batch
+            raise
+
+
+BATCH_OPS = 1024
+BATCH_BYTES = 1 << 20
+"""Payload bytes one batch may hold before it is handed over (the consumer bounds what it keeps)."""
+
+
+def _cut_off(name: str, offset: int) -> Truncated:
+    return Truncated(f"{name} at offset {offset} is cut off by the end of the stream")
 
 
 def _decode(raw: bytes, offset: int) -> str:

@@ -6,39 +6,42 @@ or calling is represented by a record of what would have been imported or called
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Any
 
 # Containers keep this many items for analysis; the rest are counted, not stored, so memory stays bounded.
 KEEP_ITEMS = 64
 
+# Plain slotted classes rather than dataclasses: the machine makes one per container or call of a pickle
+# (millions in a large one), and they are working state, compared by identity, never results.
 
-@dataclass(eq=False)
+
 class Global:
-    module: str
-    name: str
-    offset: int
+    __slots__ = ("module", "name", "offset")
+
+    def __init__(self, module: str, name: str, offset: int) -> None:
+        self.module, self.name, self.offset = module, name, offset
 
     @property
     def dotted(self) -> str:
         return f"{self.module}.{self.name}"
 
 
-@dataclass(eq=False)
 class Call:
     """The result of REDUCE / NEWOBJ / INST / OBJ: ``callee(*args)``; ``state`` is set by BUILD."""
 
-    callee: Any
-    args: Any
-    offset: int
-    state: Any = None
+    __slots__ = ("args", "callee", "offset", "state")
+
+    def __init__(self, callee: Any, args: Any, offset: int, state: Any = None) -> None:
+        self.callee, self.args, self.offset, self.state = callee, args, offset, state
 
 
-@dataclass(eq=False)
 class Seq:
-    kind: str  # list, tuple, set, frozenset
-    items: list[Any] = field(default_factory=list)
-    dropped: int = 0
+    __slots__ = ("dropped", "items", "kind")
+
+    def __init__(self, kind: str, items: list[Any] | None = None) -> None:
+        self.kind = kind  # list, tuple, set, frozenset
+        self.items: list[Any] = [] if items is None else items
+        self.dropped = 0
 
     def add(self, values: list[Any]) -> None:
         room = KEEP_ITEMS - len(self.items)
@@ -47,10 +50,12 @@ class Seq:
         self.dropped += max(0, len(values) - max(room, 0))
 
 
-@dataclass(eq=False)
 class Dict:
-    items: list[tuple[Any, Any]] = field(default_factory=list)
-    dropped: int = 0
+    __slots__ = ("dropped", "items")
+
+    def __init__(self) -> None:
+        self.items: list[tuple[Any, Any]] = []
+        self.dropped = 0
 
     def add(self, pairs: list[tuple[Any, Any]]) -> None:
         room = KEEP_ITEMS - len(self.items)
@@ -65,29 +70,33 @@ class Dict:
         return None
 
 
-@dataclass(eq=False)
 class Blob:
     """A payload too large to keep (see ``LargePayload``): only its length and where it is."""
 
-    length: int
-    offset: int
-    is_text: bool
-    nested: Any = None
-    """The ScanOutcome of the payload when it was scanned in place as nested content."""
+    __slots__ = ("is_text", "length", "nested", "offset")
+
+    def __init__(self, length: int, offset: int, is_text: bool) -> None:
+        self.length, self.offset, self.is_text = length, offset, is_text
+        self.nested: Any = None
+        """The ScanOutcome of the payload when it was scanned in place as nested content."""
 
 
-@dataclass(eq=False)
 class Persistent:
     """A persistent id: resolved by the loader (torch uses it for tensor storages)."""
 
-    pid: Any
+    __slots__ = ("pid",)
+
+    def __init__(self, pid: Any) -> None:
+        self.pid = pid
 
 
-@dataclass(eq=False)
 class Opaque:
     """A value whose content does not matter to the analysis (out-of-band buffers)."""
 
-    what: str
+    __slots__ = ("what",)
+
+    def __init__(self, what: str) -> None:
+        self.what = what
 
 
 def describe(value: Any, depth: int = 0) -> str:

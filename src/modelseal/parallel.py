@@ -1,0 +1,177 @@
+"""Scanning the files of a large target in parallel, in worker processes forked from this one.
+
+The scanners are pure Python and Python runs one thread of bytecode at a time, so parallel scanning takes
+processes. Forked workers start in about a millisecond with everything already imported and configured
+(spawned ones would pay the whole start-up again), scan their share of the files, and stream each file's
+result back as one JSON line; this process scans a share too and reports progress for all of them.
+
+Forking is safe only from a single-threaded process, so it is used only on Linux and only while no other
+thread runs (a scan that hashes every file meanwhile, or shows a live progress bar, stays in one process).
+A worker that dies leaves each of its unfinished files with an ``MS-SCANNER-ERROR`` finding: fail closed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import select
+import sys
+import threading
+from collections.abc import Callable, Sequence
+
+from modelseal.core.artifact import FileEntry
+from modelseal.core.findings import Finding, Location, Severity
+from modelseal.core.rules import make_finding
+
+MIN_FILES_PER_WORKER = 32
+"""Below this many files per process, forking costs more than it saves."""
+MAX_JOBS = 8
+
+Outcome = tuple[str, list[Finding], float]
+"""What scanning one file gives: its format, its findings, the seconds it took."""
+
+
+def default_jobs() -> int:
+    """Processes to scan with: the CPUs this process may use (containers and affinity count), at most 8."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except AttributeError:  # pragma: no cover - macOS, Windows: sequential anyway
+        cpus = os.cpu_count() or 1
+    return max(1, min(MAX_JOBS, cpus))
+
+
+def can_fork() -> bool:
+    return sys.platform.startswith("linux") and threading.active_count() == 1
+
+
+def scan_each(
+    files: Sequence[FileEntry],
+    scan_one: Callable[[FileEntry], Outcome],
+    tick: Callable[[str], None],
+    jobs: int,
+) -> list[Outcome]:
+    """``scan_one`` of every file, in file order; ``tick(relpath)`` after each. Up to ``jobs`` processes."""
+    workers = min(jobs, len(files) // MIN_FILES_PER_WORKER)
+    if workers < 2 or not can_fork():
+        out = []
+        for entry in files:
+            out.append(scan_one(entry))
+            tick(entry.relpath)
+        return out
+    shares = _shares(files, workers)
+    results: list[Outcome | None] = [None] * len(files)
+    children = [_fork(share, files, scan_one) for share in shares[1:]]
+    pipes = {fd: _Lines(fd) for _, fd, _ in children}
+    for index in shares[0]:
+        results[index] = scan_one(files[index])
+        tick(files[index].relpath)
+        _collect(pipes, files, results, tick, wait=False)
+    while pipes:
+        _collect(pipes, files, results, tick, wait=True)
+    for pid, _, _ in children:
+        os.waitpid(pid, 0)
+    return [r if r is not None else _lost(files[i]) for i, r in enumerate(results)]
+
+
+def _shares(files: Sequence[FileEntry], workers: int) -> list[list[int]]:
+    """File indexes per process, balanced by size (largest first onto the least loaded), each in order."""
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for index in sorted(range(len(files)), key=lambda i: -files[i].size):
+        least = loads.index(min(loads))
+        shares[least].append(index)
+        loads[least] += files[index].size + 4096  # a file costs something whatever its size
+    return [sorted(share) for share in shares]
+
+
+def _fork(
+    share: list[int], files: Sequence[FileEntry], scan_one: Callable[[FileEntry], Outcome]
+) -> tuple[int, int, list[int]]:
+    read_end, write_end = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the worker: scan, write one line per file, and leave without running this process's exit
+        os.close(read_end)
+        code = 0
+        try:
+            with os.fdopen(write_end, "w", encoding="utf-8") as out:
+                for index in share:
+                    out.write(_encode(index, scan_one(files[index])) + "\n")
+                    out.flush()
+        except BaseException:  # whatever happened, the parent reports the files left unfinished
+            code = 1
+        os._exit(code)
+    os.close(write_end)
+    return pid, read_end, share
+
+
+class _Lines:
+    """Complete lines from a worker's pipe, read as they arrive."""
+
+    def __init__(self, fd: int) -> None:
+        self.fd = fd
+        self.pending = b""
+
+    def read(self) -> tuple[list[bytes], bool]:
+        """The complete lines now available, and whether the worker closed its end."""
+        chunk = os.read(self.fd, 1 << 16)
+        self.pending += chunk
+        *lines, self.pending = self.pending.split(b"\n")
+        return lines, not chunk
+
+
+def _collect(
+    pipes: dict[int, _Lines],
+    files: Sequence[FileEntry],
+    results: list[Outcome | None],
+    tick: Callable[[str], None],
+    wait: bool,
+) -> None:
+    ready, _, _ = select.select(list(pipes), [], [], None if wait else 0)
+    for fd in ready:
+        lines, closed = pipes[fd].read()
+        for line in lines:
+            try:
+                index, outcome = _decode(line)
+            except (ValueError, TypeError, IndexError):  # a damaged line: its file stays unreported
+                continue
+            results[index] = outcome
+            tick(files[index].relpath)
+        if closed:
+            os.close(fd)
+            del pipes[fd]
+
+
+def _lost(entry: FileEntry) -> Outcome:
+    """The outcome of a file whose worker never reported on it."""
+    finding = make_finding(
+        "MS-SCANNER-ERROR", "the worker process scanning this file ended before reporting on it"
+    )
+    return "unscanned", [finding], 0.0
+
+
+def _encode(index: int, outcome: Outcome) -> str:
+    fmt, findings, seconds = outcome
+    rows = [
+        [
+            f.rule_id,
+            int(f.severity),
+            f.message,
+            f.file,
+            f.location.member,
+            f.location.offset,
+            f.location.tensor,
+            f.evidence,
+            f.remediation,
+        ]
+        for f in findings
+    ]
+    return json.dumps([index, fmt, seconds, rows])
+
+
+def _decode(line: bytes) -> tuple[int, Outcome]:
+    index, fmt, seconds, rows = json.loads(line)
+    findings = [
+        Finding(rule, Severity(sev), msg, file, Location(member, offset, tensor), evidence, remediation)
+        for rule, sev, msg, file, member, offset, tensor, evidence, remediation in rows
+    ]
+    return index, (fmt, findings, seconds)
