@@ -67,8 +67,10 @@ ARTIFACT_SCANNERS: tuple[tuple[Applies, str], ...] = (
         "modelseal.scanners.requirements:RequirementsScanner",
     ),
     (  # architecture checks read safetensors headers; every other weight format only feeds statistics
-        lambda _, formats, ctx: "safetensors" in formats.values()
-        or (ctx.weight_statistics and bool(_WEIGHT_FORMATS & set(formats.values()))),
+        lambda _, formats, ctx: (
+            "safetensors" in formats.values()
+            or (ctx.weight_statistics and bool(_WEIGHT_FORMATS & set(formats.values())))
+        ),
         "modelseal.scanners.weights:WeightsScanner",
     ),
 )
