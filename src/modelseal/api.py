@@ -19,8 +19,8 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.integrity import LOCKFILE
-from modelseal.parallel import default_jobs, scan_each
+from modelseal.integrity import AUTO_DIGEST_BYTES, LOCKFILE
+from modelseal.parallel import Outcome, default_jobs, scan_each
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
@@ -164,7 +164,7 @@ def scan(
     targets: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     config: Config | None = None,
     *,
-    digests: bool = True,
+    digests: bool | None = True,
     progress: Progress | None = None,
     lockfile: Path | bool | None = None,
     offline: bool = False,
@@ -174,14 +174,15 @@ def scan(
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
-    ``digests`` hashes every file (on threads, while the scan runs) and computes the manifest digest;
-    without it only files with findings are hashed (their digest keys stable fingerprints), unless a
-    lockfile entry pins the target, which needs every digest. ``lockfile`` (default: ``modelseal.lock`` in
-    the working folder, when present; ``False``: none) is consulted for every target that has an entry; a
-    difference is a finding. ``dynamic`` also loads each file that can run code inside the sandbox and adds
-    what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor for value statistics
-    (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large folder (default: the
-    CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
+    ``digests`` hashes every file and computes the manifest digest; ``False`` hashes only the files with
+    findings (their digests key stable fingerprints); ``None`` hashes every file of targets up to
+    :data:`~modelseal.integrity.AUTO_DIGEST_BYTES` and only those with findings beyond. A lockfile entry for
+    a target makes every file of it hashed whatever ``digests`` says. ``lockfile`` (default:
+    ``modelseal.lock`` in the working folder, when present; ``False``: none) is consulted for every target
+    that has an entry; a difference is a finding. ``dynamic`` also loads each file that can run code inside
+    the sandbox and adds what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor
+    for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
+    folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -213,7 +214,7 @@ class _Run(NamedTuple):
     config: Config
     lock: Lockfile | None
     counter: _Counter
-    digests: bool
+    digests: bool | None
     dynamic: bool
     jobs: int
 
@@ -245,23 +246,25 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
     whole artifact."""
     artifact, ctx, config, lock = res.artifact, run.ctx, run.config, run.lock
     pinned = lock.get(res.lock_key) if lock else None
-    hashing = _Hashing(artifact.files, run.digests or pinned is not None)
+    total = sum(e.size for e in artifact.files)
+    every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
+    hashing = _Hashing(artifact.files, every or pinned is not None, threaded=total > _THREADED_HASH_BYTES)
 
-    def scan_one(entry: FileEntry) -> tuple[str, list[Finding], float]:
+    def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
         fmt, findings = scan_file(entry, ctx)
         if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
-        return fmt, findings, time.monotonic() - t0
+        return fmt, findings, time.monotonic() - t0, hashing.beside_scan(entry)
 
     outcomes = scan_each(artifact.files, scan_one, run.counter.tick, run.jobs)
     scanned = [(e, *outcome) for e, outcome in zip(artifact.files, outcomes, strict=True)]
     paths = {e.relpath for e in artifact.files}
     by_file: dict[str, list[Finding]] = {}
     loose = _resolution_findings(artifact)
-    formats = {e.relpath: fmt for e, fmt, _, _ in scanned}
+    formats = {e.relpath: fmt for e, fmt, _, _, _ in scanned}
     for finding in run_artifact_scanners(artifact, ctx, formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
     tier = None
@@ -269,9 +272,9 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
         names, tier = _provenance(res.model_id, config)
         loose.extend(names)
     entries, reports = [], []
-    for i, (e, fmt, findings, seconds) in enumerate(scanned):
+    for i, (e, fmt, findings, seconds, digest) in enumerate(scanned):
         found = tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, [])))
-        entries.append(FileEntry(e.relpath, e.path, e.size, hashing.digest(i, bool(found))))
+        entries.append(FileEntry(e.relpath, e.path, e.size, digest or hashing.digest(i, bool(found))))
         reports.append(FileReport(e.relpath, e.size, fmt, entries[i].digest, found, seconds))
     manifest_id, lock_state = None, ""
     if hashing.all:
@@ -300,33 +303,46 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
     )
 
 
-class _Hashing:
-    """File digests for one target: every file, hashed on threads while the scan runs, or on demand (only
-    the files with findings), so a plain scan of a 50 GB checkpoint reads its pickles, not its weights."""
+_THREADED_HASH_BYTES = 64 << 20
+"""Past this, hashing runs on threads while the scan runs; below it the threads cost more than they save."""
 
-    def __init__(self, files: Sequence[FileEntry], every_file: bool) -> None:
+
+class _Hashing:
+    """File digests for one target: of every file (on threads during the scan for a large target; for a
+    small one by the scan of each file, right after it, in the scanning process), or on demand, only for
+    the files with findings."""
+
+    def __init__(self, files: Sequence[FileEntry], every_file: bool, threaded: bool) -> None:
         self.files = files
         self.all = every_file
-        self.futures: list[Future[str]] = []
-        if every_file and files:
+        self.beside = every_file and not threaded
+        self.futures: list[Future[str | None]] = []
+        if every_file and threaded and files:
             from concurrent.futures import ThreadPoolExecutor
 
-            from modelseal.integrity.manifest import hash_file
-
             pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
-            self.futures = [pool.submit(hash_file, e.path) for e in files]
+            self.futures = [pool.submit(_hash, e.path) for e in files]
             pool.shutdown(wait=False)  # the submitted files still get hashed; the threads end after them
+
+    def beside_scan(self, entry: FileEntry) -> str | None:
+        """The digest a file's scan adds to its outcome (so workers hash their own share)."""
+        return _hash(entry.path) if self.beside else None
 
     def digest(self, index: int, wanted: bool) -> str | None:
         """The digest of file ``index`` when every file is hashed or ``wanted``; None if unreadable."""
-        if not (self.futures or wanted):
-            return None
-        from modelseal.integrity.manifest import hash_file
+        if self.futures:
+            return self.futures[index].result()
+        return _hash(self.files[index].path) if wanted else None
 
-        try:
-            return self.futures[index].result() if self.futures else hash_file(self.files[index].path)
-        except OSError:
-            return None
+
+def _hash(path: Path) -> str | None:
+    """A file's digest; None when it cannot be read (the manifest then lists it as rejected)."""
+    from modelseal.integrity.manifest import hash_file
+
+    try:
+        return hash_file(path)
+    except OSError:
+        return None
 
 
 def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:

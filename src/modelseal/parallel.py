@@ -27,8 +27,9 @@ MIN_FILES_PER_WORKER = 32
 """Below this many files per process, forking costs more than it saves."""
 MAX_JOBS = 8
 
-Outcome = tuple[str, list[Finding], float]
-"""What scanning one file gives: its format, its findings, the seconds it took."""
+Outcome = tuple[str, list[Finding], float, str | None]
+"""What scanning one file gives: its format, its findings, the seconds it took, and its digest when the scan
+hashed it."""
 
 
 def default_jobs() -> int:
@@ -146,11 +147,11 @@ def _lost(entry: FileEntry) -> Outcome:
     finding = make_finding(
         "MS-SCANNER-ERROR", "the worker process scanning this file ended before reporting on it"
     )
-    return "unscanned", [finding], 0.0
+    return "unscanned", [finding], 0.0, None
 
 
 def _encode(index: int, outcome: Outcome) -> str:
-    fmt, findings, seconds = outcome
+    fmt, findings, seconds, digest = outcome
     rows = [
         [
             f.rule_id,
@@ -165,13 +166,13 @@ def _encode(index: int, outcome: Outcome) -> str:
         ]
         for f in findings
     ]
-    return json.dumps([index, fmt, seconds, rows])
+    return json.dumps([index, fmt, seconds, digest, rows])
 
 
 def _decode(line: bytes) -> tuple[int, Outcome]:
-    index, fmt, seconds, rows = json.loads(line)
+    index, fmt, seconds, digest, rows = json.loads(line)
     findings = [
         Finding(rule, Severity(sev), msg, file, Location(member, offset, tensor), evidence, remediation)
         for rule, sev, msg, file, member, offset, tensor, evidence, remediation in rows
     ]
-    return index, (fmt, findings, seconds)
+    return index, (fmt, findings, seconds, digest)

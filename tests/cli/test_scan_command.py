@@ -132,13 +132,21 @@ def test_json_on_stdout_validates_against_the_schema(models: Path) -> None:
     assert doc["summary"]["failed"] is True
 
 
-def test_digests_only_on_request(models: Path) -> None:
-    plain = as_json(run(models, "--format", "json"))
-    assert plain["targets"][0]["manifest_digest"] is None
-    assert all((f["digest"] is not None) == bool(f["findings"]) for f in plain["files"])
-    hashed = as_json(run(models, "--format", "json", "--digests"))
-    assert hashed["targets"][0]["manifest_digest"].startswith("sha256:")
-    assert all(f["digest"].startswith("sha256:") for f in hashed["files"])
+def test_digests_for_small_targets_and_on_request(models: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def doc(*flags: str) -> dict[str, Any]:
+        return as_json(run(models, "--format", "json", *flags))
+
+    small = doc()
+    assert small["targets"][0]["manifest_digest"].startswith("sha256:")
+    assert all(f["digest"].startswith("sha256:") for f in small["files"])
+    only_findings = doc("--no-digests")
+    assert only_findings["targets"][0]["manifest_digest"] is None
+    assert all((f["digest"] is not None) == bool(f["findings"]) for f in only_findings["files"])
+    monkeypatch.setattr("modelseal.api.AUTO_DIGEST_BYTES", 100)  # the target is now "large"
+    large = doc()
+    assert large["targets"][0]["manifest_digest"] is None
+    assert [f["digest"] for f in large["files"]] == [f["digest"] for f in only_findings["files"]]
+    assert all(f["digest"] for f in doc("--digests")["files"])
 
 
 def test_output_file(models: Path, tmp_path: Path) -> None:

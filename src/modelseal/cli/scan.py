@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from modelseal.core.findings import Severity
+from modelseal.integrity import AUTO_DIGEST_BYTES
 from modelseal.reports import FORMATS
 
 if TYPE_CHECKING:
@@ -127,9 +128,11 @@ def build_parser(prog: str = "modelseal scan") -> argparse.ArgumentParser:
     add(
         "--digests",
         action=argparse.BooleanOptionalAction,
-        default=False,
-        help="Hash every file and report the manifest digest. Without it, only files with findings are "
-        "hashed (for stable SARIF fingerprints), and every file when a lockfile pins the target.",
+        default=None,
+        help="Hash every file and report the manifest digest (default: for targets up to "
+        f"{AUTO_DIGEST_BYTES >> 20} MiB). "
+        "--no-digests hashes only files with findings (stable SARIF fingerprints). A lockfile entry for "
+        "the target makes every file hashed.",
     )
     add("--lockfile", type=Path, help="Lockfile to compare with (default: ./modelseal.lock when present).")
     add(

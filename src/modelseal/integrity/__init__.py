@@ -9,3 +9,7 @@ huggingface_hub, blake3) are imported inside functions, so importing this packag
 
 LOCKFILE = "modelseal.lock"
 """The lockfile's default name, in the working folder."""
+AUTO_DIGEST_BYTES = 256 << 20
+"""``modelseal scan`` hashes a target whole by default up to this size (a fraction of a second); a larger
+one only where there are findings, so that a plain scan of a 50 GB checkpoint reads its pickles, not its
+weights."""

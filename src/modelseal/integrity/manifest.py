@@ -11,7 +11,6 @@ import hashlib
 import os
 import threading
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -136,6 +135,8 @@ def hash_ranges(ranges: Sequence[Range], algorithm: str = "sha256", workers: int
         for i in order:
             run(i)
         return results
+    from concurrent.futures import ThreadPoolExecutor
+
     with ThreadPoolExecutor(max_workers=n, thread_name_prefix="modelseal-hash") as pool:
         for future in [pool.submit(run, i) for i in order]:
             future.result()
