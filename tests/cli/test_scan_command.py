@@ -232,11 +232,13 @@ def test_scan_path_imports_nothing_heavy(clean: Path, fmt: str) -> None:
     assert done.stderr.strip().splitlines()[-1] == "0 []"
 
 
-def test_closed_stdout_is_an_error_not_a_result(tmp_path: Path) -> None:
-    """`modelseal scan ... | head`: the report was not delivered, so the exit code must not say 0 or 1."""
+@pytest.mark.parametrize("entry", ["main", "console"])
+def test_closed_stdout_is_an_error_not_a_result(tmp_path: Path, entry: str) -> None:
+    """`modelseal scan ... | head`: the report was not delivered, so the exit code must not say 0 or 1 (also
+    through the console script, which leaves without the interpreter's teardown)."""
     for i in range(60):
         (tmp_path / f"m{i}.pkl").write_bytes(malicious_pickle())
-    code = "import sys\nfrom modelseal.cli.app import main\nsys.argv[0] = 'modelseal'\nmain()\n"
+    code = f"import sys\nfrom modelseal.cli.app import {entry}\nsys.argv[0] = 'modelseal'\n{entry}()\n"
     with subprocess.Popen(
         [sys.executable, "-c", code, "scan", str(tmp_path), "-f", "sarif"],
         stdout=subprocess.PIPE,
@@ -283,3 +285,13 @@ def test_weights_flag_turns_on_statistics(tmp_path: Path) -> None:
     deep = runner.invoke(build_app("scan"), ["scan", str(path), "--format", "json", "--weights"])
     assert "MS-WEIGHTS-NONFINITE" not in quick.stdout
     assert "MS-WEIGHTS-NONFINITE" in deep.stdout and deep.exit_code == 1
+
+
+def test_console_script_delivers_the_whole_report(models: Path) -> None:
+    """The console script skips the interpreter's teardown: the report must still be complete."""
+    code = "import sys\nfrom modelseal.cli.app import console\nsys.argv[0] = 'modelseal'\nconsole()\n"
+    done = subprocess.run(
+        [sys.executable, "-c", code, "scan", str(models), "-f", "json"], capture_output=True, check=False
+    )
+    assert done.returncode == 1
+    assert json.loads(done.stdout)["summary"]["files"] == 3

@@ -10,6 +10,7 @@ Exit codes are a contract shared by every command: 0 pass, 1 findings/violations
 
 from __future__ import annotations
 
+import os
 import sys
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
@@ -76,16 +77,38 @@ def __getattr__(name: str) -> Any:
 
 
 def main() -> None:
-    """Run the CLI; click's usage errors (exit 2) become exit 4 so that 2 always means a scan error."""
-    if sys.argv[1:2] == ["scan"]:
+    """Run the CLI and exit with its code (``SystemExit``, for tests and embedding)."""
+    sys.exit(run(sys.argv[1:]))
+
+
+def console() -> None:
+    """The ``modelseal`` console script: :func:`main`, except that ``scan`` leaves without the interpreter's
+    teardown once its output is flushed (as mypy does): freeing every module and object costs about as much
+    as scanning a small file, and a finished scan holds nothing that needs closing."""
+    args = sys.argv[1:]
+    code = run(args)
+    if args[:1] != ["scan"]:
+        sys.exit(code)
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except (BrokenPipeError, ValueError):  # the reader left: the report was not delivered
+        code = EXIT_ERROR
+    os._exit(code)
+
+
+def run(args: list[str]) -> int:
+    """The exit code of one command line; click's usage errors (exit 2) become exit 4 so that 2 always
+    means a scan error."""
+    if args[:1] == ["scan"]:
         from modelseal.cli.scan import main as scan
 
-        sys.exit(scan(sys.argv[2:]))
+        return scan(args[1:])
     import typer
 
-    command = next((arg for arg in sys.argv[1:] if not arg.startswith("-")), None)
+    command = next((arg for arg in args if not arg.startswith("-")), None)
     try:
-        code = build_app(command)(standalone_mode=False)
+        code = build_app(command)(args, standalone_mode=False)
     except typer.Abort:
         code = EXIT_ERROR
     except typer.Exit as exc:
@@ -95,4 +118,4 @@ def main() -> None:
         if show is not None:
             show()
         code = EXIT_USAGE if getattr(exc, "exit_code", 1) == 2 else EXIT_ERROR
-    sys.exit(code if isinstance(code, int) else EXIT_OK)
+    return code if isinstance(code, int) else EXIT_OK
