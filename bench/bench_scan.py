@@ -36,11 +36,12 @@ MEASURE = (
 
 
 def ensure_peers() -> Path:
+    pip = str(PEERS / "bin" / "pip")
     if not (PEERS / "bin" / "picklescan").exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "picklescan", "modelscan"], check=True)
-    if not (PEERS / "bin" / "modelseal").exists():
-        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "-e", str(HERE.parent)], check=True)
+        subprocess.run([pip, "install", "-q", "picklescan", "modelscan", "-e", str(HERE.parent)], check=True)
+    else:  # the checkout's entry points may have changed since the environment was made
+        subprocess.run([pip, "install", "-q", "--no-deps", "-e", str(HERE.parent)], check=True)
     return PEERS / "bin"
 
 
@@ -101,6 +102,10 @@ def main() -> int:
             "picklescan": lambda p: [str(peers / "picklescan"), "--path", str(p)],
             "modelscan": lambda p: [str(peers / "modelscan"), "-p", str(p)],
         }
+        versions = subprocess.run(
+            [str(peers / "pip"), "list", "--format", "freeze"], capture_output=True, text=True, check=True
+        ).stdout.split()
+        print("peers:", ", ".join(v for v in versions if v.split("==")[0] in ("picklescan", "modelscan")))
         print(f"{'case':28} {'tool':24} {'wall s':>8} {'MB/s':>9} {'peak MB':>8}  exit")
         for case, path in cases.items():
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
