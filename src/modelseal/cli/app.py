@@ -4,8 +4,7 @@ Only the group of the command being run is imported (typer inspects every regist
 ``--help`` without a command registers them all. ``modelseal scan``, whose start-up is a budget, does not
 import typer at all: its module parses its own flags (see :mod:`modelseal.cli.scan`).
 
-Exit codes are a contract shared by every command: 0 pass, 1 findings/violations, 2 error,
-3 nothing to scan (``gate``: review needed), 4 usage error.
+Exit codes are shared by every command (:mod:`modelseal.cli`).
 """
 
 from __future__ import annotations
@@ -18,11 +17,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     import typer
 
-EXIT_OK = 0
-EXIT_FINDINGS = 1
-EXIT_ERROR = 2
-EXIT_NOTHING = 3
-EXIT_USAGE = 4
+from modelseal.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
 
 # Command group module -> the top-level commands it registers (a test keeps this true).
 AREAS: dict[str, tuple[str, ...]] = {

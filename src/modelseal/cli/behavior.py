@@ -14,10 +14,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+
 if TYPE_CHECKING:
     from modelseal.behavior.loading import LoadedModel, Samples
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 Model = Annotated[
     Path, typer.Argument(help="TorchScript (.pt) or ONNX classifier; pickled checkpoints are refused.")

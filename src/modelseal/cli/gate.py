@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from modelseal.core.errors import ModelsealError
 
 if TYPE_CHECKING:
@@ -20,7 +21,7 @@ if TYPE_CHECKING:
     from modelseal.inventory.model import Reference
     from modelseal.policy.evaluate import Decision
 
-EXIT_OK, EXIT_BLOCK, EXIT_ERROR, EXIT_REVIEW, EXIT_USAGE = 0, 1, 2, 3, 4
+EXIT_BLOCK, EXIT_REVIEW = EXIT_FINDINGS, EXIT_NOTHING
 
 AuditLogOpt = Annotated[
     Path | None,

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from modelseal.core.errors import ModelsealError
 from modelseal.integrity.diff import Difference
 
@@ -19,7 +20,7 @@ if TYPE_CHECKING:
     from modelseal.integrity.oms import Serialization
     from modelseal.sources.resolve import Resolved
 
-EXIT_OK, EXIT_DIFF, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 4
+EXIT_DIFF = EXIT_FINDINGS
 
 
 def _resolve(target: str, offline: bool, cache_dir: Path | None) -> Resolved:

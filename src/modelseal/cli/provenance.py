@@ -10,11 +10,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+
 if TYPE_CHECKING:
     from modelseal.core.findings import Finding
     from modelseal.provenance.config import ProvenanceConfig
-
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR = 0, 1, 2
 
 
 class BomFormat(str, enum.Enum):

@@ -13,10 +13,12 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+
 if TYPE_CHECKING:
     from modelseal.sandbox import SandboxConfig
 
-EXIT_OK, EXIT_FAILED, EXIT_ERROR, EXIT_USAGE = 0, 1, 2, 4
+EXIT_FAILED = EXIT_FINDINGS
 MiB = 1 << 20
 
 MemoryMb = Annotated[int, typer.Option("--memory-mb", help="Address space per process, MiB.", min=16)]

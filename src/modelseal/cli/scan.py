@@ -18,6 +18,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from modelseal.core.findings import Severity
 from modelseal.integrity import AUTO_DIGEST_BYTES
 from modelseal.reports import FORMATS
@@ -28,7 +29,6 @@ if TYPE_CHECKING:
 
     from modelseal.core.result import ScanResult
 
-EXIT_OK, EXIT_FINDINGS, EXIT_ERROR, EXIT_NOTHING, EXIT_USAGE = 0, 1, 2, 3, 4
 PROGRESS_MIN_FILES = 8
 """A bar for fewer files only flickers; below this the scan is over before it would help."""
 SUMMARY = "Scan model files without loading them."
