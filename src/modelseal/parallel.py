@@ -62,16 +62,16 @@ def scan_each(
     shares = _shares(files, workers)
     results: list[Outcome | None] = [None] * len(files)
     children = [_fork(share, files, scan_one) for share in shares[1:]]
-    pipes = {fd: _Lines(fd) for _, fd, _ in children}
+    pipes = {fd: _Lines(fd) for _, fd in children}
     for index in shares[0]:
         results[index] = scan_one(files[index])
         tick(files[index].relpath)
         _collect(pipes, files, results, tick, wait=False)
     while pipes:
         _collect(pipes, files, results, tick, wait=True)
-    for pid, _, _ in children:
+    for pid, _ in children:
         os.waitpid(pid, 0)
-    return [r if r is not None else _lost(files[i]) for i, r in enumerate(results)]
+    return [r if r is not None else _lost() for r in results]
 
 
 def _shares(files: Sequence[FileEntry], workers: int) -> list[list[int]]:
@@ -87,7 +87,8 @@ def _shares(files: Sequence[FileEntry], workers: int) -> list[list[int]]:
 
 def _fork(
     share: list[int], files: Sequence[FileEntry], scan_one: Callable[[FileEntry], Outcome]
-) -> tuple[int, int, list[int]]:
+) -> tuple[int, int]:
+    """Start a worker on ``share``; returns its pid and the read end of its pipe."""
     read_end, write_end = os.pipe()
     pid = os.fork()
     if pid == 0:  # the worker: scan, write one line per file, and leave without running this process's exit
@@ -102,7 +103,7 @@ def _fork(
             code = 1
         os._exit(code)
     os.close(write_end)
-    return pid, read_end, share
+    return pid, read_end
 
 
 class _Lines:
@@ -142,7 +143,7 @@ def _collect(
             del pipes[fd]
 
 
-def _lost(entry: FileEntry) -> Outcome:
+def _lost() -> Outcome:
     """The outcome of a file whose worker never reported on it."""
     finding = make_finding(
         "MS-SCANNER-ERROR", "the worker process scanning this file ended before reporting on it"
