@@ -5,6 +5,7 @@ The CLI and the service are thin shells over these functions.
 
 from __future__ import annotations
 
+import io
 import os
 import posixpath
 import time
@@ -58,24 +59,44 @@ def _allowlist(config: Config) -> Allowlist:
     return Allowlist(extra=config.allow, waivers=dict(config.waive), origin=config.origin)
 
 
-def scan_file(entry: FileEntry, ctx: ScanContext) -> tuple[str, list[Finding]]:
-    """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names)."""
+SMALL_FILE_BYTES = 1 << 20
+"""Files up to this size are read whole, once: the scan works from memory, and a digest asked for is of
+exactly the bytes that were scanned."""
+
+
+def scan_file(
+    entry: FileEntry, ctx: ScanContext, *, digest: bool = False
+) -> tuple[str, list[Finding], str | None]:
+    """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names).
+    Returns the format, the findings and, when ``digest`` is asked for, the file's digest (None if it could
+    not be read)."""
     ctx = ctx.for_file()
     try:
         fh = open(entry.path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
     except OSError as exc:
-        return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")]
+        return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")], None
     with fh:
-        item = ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh)
+        data = fh.read(entry.size + 1) if entry.size <= SMALL_FILE_BYTES else None
+        if data is not None and len(data) > entry.size:  # it grew since it was listed: stream it instead
+            data = None
+        view: BinaryIO = fh if data is None else io.BytesIO(data)
+        view.seek(0)
+        where = os.fspath(entry.path)
+        item = ScanInput(ByteSource(FileRaw(view)), entry.relpath, entry.size, fileobj=view, disk_path=where)
         head = item.head
         outcome = dispatch(item, ctx)
         findings = list(outcome.findings)
         if outcome.format not in _ZIP_FORMATS:
-            findings.extend(_polyglot(fh, entry, outcome, ctx))
+            findings.extend(_polyglot(view, entry, outcome, ctx))
         if outcome.format in _FREE_FORM_HEADS and signatures.pickle_with_proto(head):
-            findings.extend(_pickle_in_front(fh, entry, outcome, ctx))
+            findings.extend(_pickle_in_front(view, entry, outcome, ctx))
     findings.extend(_extension_mismatch(entry.relpath, outcome.format))
-    return outcome.format, findings
+    found = None
+    if digest:
+        from modelseal.integrity.manifest import hash_bytes
+
+        found = _hash(entry.path) if data is None else hash_bytes(data)
+    return outcome.format, findings, found
 
 
 # Formats whose first bytes are free-form (a tar file starts with its first member's name), so they can
@@ -252,12 +273,12 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
-        fmt, findings = scan_file(entry, ctx)
+        fmt, findings, digest = scan_file(entry, ctx, digest=hashing.beside)
         if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
-        return fmt, findings, time.monotonic() - t0, hashing.beside_scan(entry)
+        return fmt, findings, time.monotonic() - t0, digest
 
     outcomes = scan_each(artifact.files, scan_one, run.counter.tick, run.jobs)
     scanned = [(e, *outcome) for e, outcome in zip(artifact.files, outcomes, strict=True)]
@@ -323,10 +344,6 @@ class _Hashing:
             pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
             self.futures = [pool.submit(_hash, e.path) for e in files]
             pool.shutdown(wait=False)  # the submitted files still get hashed; the threads end after them
-
-    def beside_scan(self, entry: FileEntry) -> str | None:
-        """The digest a file's scan adds to its outcome (so workers hash their own share)."""
-        return _hash(entry.path) if self.beside else None
 
     def digest(self, index: int, wanted: bool) -> str | None:
         """The digest of file ``index`` when every file is hashed or ``wanted``; None if unreadable."""

@@ -85,6 +85,13 @@ def hash_range(
     return f"{algorithm}:{h.hexdigest()}"
 
 
+def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
+    """``"<algorithm>:<hex>"`` of bytes already in memory (a small file read whole by the scan)."""
+    h = new_hasher(algorithm)
+    h.update(memoryview(data))
+    return f"{algorithm}:{h.hexdigest()}"
+
+
 def hash_file(path: Path, algorithm: str = "sha256") -> str:
     """``"<algorithm>:<hex>"`` of a file, read with a bounded buffer."""
     return hash_range(path, 0, None, algorithm)

@@ -34,6 +34,9 @@ class ScanInput:
     fileobj: BinaryIO | None = None
     """A seekable view of the same bytes when one exists (files, stored zip members); containers that need
     random access use :meth:`ScanContext.seekable` instead of reading it directly."""
+    disk_path: str | None = None
+    """The file on disk these bytes are, for formats that refer to sibling files (ONNX external data); None
+    for archive members and streams, whose siblings are not files on disk."""
 
     @property
     def head(self) -> bytes:

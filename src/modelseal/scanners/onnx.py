@@ -7,7 +7,6 @@ publisher shipped.
 
 from __future__ import annotations
 
-import io
 import os
 import posixpath
 from collections.abc import Iterator
@@ -251,10 +250,8 @@ def _tensor_findings(model: Any, model_dir: str | None) -> list[Finding]:
 
 def _model_dir(item: ScanInput) -> str | None:
     """The folder of the model on disk (for external data), when the input is a plain file."""
-    if not isinstance(item.fileobj, io.BufferedReader):
-        return None  # an archive member or a stream: its siblings are not files on disk
-    name = getattr(item.fileobj, "name", None)
-    return os.path.dirname(os.path.abspath(name)) if isinstance(name, str) and os.path.isfile(name) else None
+    path = item.disk_path
+    return os.path.dirname(os.path.abspath(path)) if path is not None and os.path.isfile(path) else None
 
 
 class OnnxScanner(Scanner):
