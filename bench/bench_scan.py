@@ -6,7 +6,8 @@ All three tools run from one separate environment (``bench/.venv-peers``, create
 modelscan from PyPI, modelseal from this checkout), so that interpreter start-up costs the same for each.
 Every tool runs in its own process, from the work folder (no project configuration is picked up), with
 bytecode caching on (as in any installed package) and after one unmeasured warm-up run, so that all three
-read their inputs from the page cache. Peak memory is the largest resident set size of the tool's processes.
+read their inputs from the page cache; the measured runs go round robin over the tools, and the median is
+shown. Peak memory is the largest resident set size of the tool's processes.
 ``modelseal --digests`` also hashes every byte of every file (what ``lock``/``verify`` need); the plain scan
 hashes only files with findings.
 
@@ -109,9 +110,12 @@ def main() -> int:
         print(f"{'case':28} {'tool':24} {'wall s':>8} {'MB/s':>9} {'peak MB':>8}  exit")
         for case, path in cases.items():
             size = sum(f.stat().st_size for f in path.rglob("*")) if path.is_dir() else path.stat().st_size
-            for tool, cmd in tools.items():
+            for cmd in tools.values():
                 measure(cmd(path), work)  # warm-up: bytecode caches and page cache
-                runs = [measure(cmd(path), work) for _ in range(args.repeat)]
+            # Round robin, so that a burst of noise on a shared machine hits every tool alike.
+            rounds = [[measure(cmd(path), work) for cmd in tools.values()] for _ in range(args.repeat)]
+            for i, tool in enumerate(tools):
+                runs = [r[i] for r in rounds]
                 wall = statistics.median(r[0] for r in runs)
                 peak = max(r[1] for r in runs)
                 print(
