@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 from modelseal import __version__
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.config import Config
+from modelseal.core.cpus import usable_cpus
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
@@ -52,7 +53,6 @@ _PROMISED = {
     ".yml": "text",
 }
 _CODE_CAPABLE = ("pickle", "pytorch", "joblib", "npy-object", "torchscript")
-_ZIP_FORMATS = ("zip", "pytorch-zip", "torchscript", "npz", "keras")
 
 
 def _allowlist(config: Config) -> Allowlist:
@@ -86,9 +86,9 @@ def scan_file(
         head = item.head
         outcome = dispatch(item, ctx)
         findings = list(outcome.findings)
-        if outcome.format not in _ZIP_FORMATS:
+        if not signatures.zip_archive(head):
             findings.extend(_polyglot(view, entry, outcome, ctx))
-        if outcome.format in _FREE_FORM_HEADS and signatures.pickle_with_proto(head):
+        if signatures.tar(head) and signatures.pickle_with_proto(head):
             findings.extend(_pickle_in_front(view, entry, outcome, ctx))
     findings.extend(_extension_mismatch(entry.relpath, outcome.format))
     found = None
@@ -99,14 +99,10 @@ def scan_file(
     return outcome.format, findings, found
 
 
-# Formats whose first bytes are free-form (a tar file starts with its first member's name), so they can
-# also be a pickle: torch.load reads such a file as a tar, pickle.load runs the pickle in front.
-_FREE_FORM_HEADS = ("tar",)
-
-
 def _pickle_in_front(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanContext) -> list[Finding]:
-    """Read the start of the file as a pickle too. Only findings that show intent count: the first bytes of
-    a legitimate tar name may look like a pickle's PROTO by chance, never like an import and a call."""
+    """A tar starts with its first member's name, so it can also be a pickle: torch.load reads such a file
+    as a tar, pickle.load runs the pickle in front. Read the start as a pickle too; only findings that show
+    intent count, since a legitimate name may look like a PROTO by chance, never like an import and a call."""
     from modelseal.scanners.pickle.machine import INTENT_RULES
     from modelseal.scanners.pickle.scanner import scan_pickle_stream
 
@@ -251,9 +247,9 @@ class _Counter:
 
 
 def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
-    if path is False or path is True:
-        return None if path is False else _read_lockfile(None)
-    if path is None:
+    if path is False:
+        return None
+    if path is None or path is True:
         path = Path(LOCKFILE)
         if not path.is_file():
             return None
@@ -341,7 +337,7 @@ class _Hashing:
         if every_file and threaded and files:
             from concurrent.futures import ThreadPoolExecutor
 
-            pool = ThreadPoolExecutor(max_workers=max(1, min(4, os.cpu_count() or 1)))
+            pool = ThreadPoolExecutor(max_workers=min(4, usable_cpus()))
             self.futures = [pool.submit(_hash, e.path) for e in files]
             pool.shutdown(wait=False)  # the submitted files still get hashed; the threads end after them
 

@@ -20,6 +20,7 @@ import threading
 from collections.abc import Callable, Sequence
 
 from modelseal.core.artifact import FileEntry
+from modelseal.core.cpus import usable_cpus
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 
@@ -33,12 +34,8 @@ hashed it."""
 
 
 def default_jobs() -> int:
-    """Processes to scan with: the CPUs this process may use (containers and affinity count), at most 8."""
-    try:
-        cpus = len(os.sched_getaffinity(0))
-    except AttributeError:  # pragma: no cover - macOS, Windows: sequential anyway
-        cpus = os.cpu_count() or 1
-    return max(1, min(MAX_JOBS, cpus))
+    """Processes to scan with: the CPUs this process may use, at most :data:`MAX_JOBS`."""
+    return min(MAX_JOBS, usable_cpus())
 
 
 def can_fork() -> bool:

@@ -24,7 +24,13 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.behavior.loading import BehaviorError, Samples, check_samples
 from modelseal.behavior.probe import Features, activations, penultimate
-from modelseal.behavior.trigger import MAD_SCALE, InversionConfig, TriggerReport, invert_triggers
+from modelseal.behavior.trigger import (
+    InversionConfig,
+    TriggerReport,
+    apply_trigger,
+    invert_triggers,
+    median_spread,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -93,8 +99,7 @@ def _votes(acts: np.ndarray, stamped: np.ndarray, seed: int) -> tuple[np.ndarray
     spectral_side = _side(_two_way(spectral[:, None], seed), spectral)
     signature_side = _side(_two_way(signature[:, None], seed), signature)
     votes = clustering.astype(int) + spectral_side.astype(int) + signature_side.astype(int)
-    med = np.median(signature)
-    spread = max(MAD_SCALE * float(np.median(np.abs(signature - med))), 1e-9)
+    med, spread = median_spread(signature, 1e-9)
     return votes >= 2, (signature - med) / spread
 
 
@@ -134,7 +139,7 @@ def find_poison(
         c = entry.label
         members = np.flatnonzero(train.y == c)
         others = clean.x[clean.y != c]
-        stamped_x = (1 - trig.masks[c]) * others + trig.masks[c] * trig.patterns[c]
+        stamped_x = apply_trigger(others, trig.masks[c], trig.patterns[c])
         stamped = activations(feats, stamped_x.astype(np.float32))
         flagged, score = _votes(acts[members], stamped, cfg.seed)
         found.append(ClassPoison(c, len(members), int(flagged.sum()), entry.score))

@@ -1,4 +1,4 @@
-"""Run a loaded classifier: batched logits, and the penultimate layer the data-level detectors need."""
+"""Run a loaded classifier: the penultimate layer the data-level detectors need, and its activations."""
 
 from __future__ import annotations
 
@@ -12,23 +12,6 @@ if TYPE_CHECKING:
     import torch
 
 Features = Callable[["torch.Tensor"], "torch.Tensor"]
-
-
-def predict_logits(module: torch.nn.Module, x: np.ndarray, batch_size: int = 256) -> np.ndarray:
-    """Logits for a whole array, computed in batches without gradients."""
-    import numpy as np
-    import torch
-
-    out = []
-    with torch.no_grad():
-        for start in range(0, len(x), batch_size):
-            out.append(module(torch.as_tensor(x[start : start + batch_size])).float().numpy())
-    logits = np.concatenate(out)
-    if logits.ndim != 2:
-        raise BehaviorError(
-            f"the model returns shape {logits.shape[1:]} per input; a classifier returns logits"
-        )
-    return logits
 
 
 def _is_linear(m: torch.nn.Module) -> bool:

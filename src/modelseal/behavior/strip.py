@@ -9,7 +9,7 @@ clean inputs, so the operator chooses how many clean requests may be rejected.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from modelseal.behavior.loading import BehaviorError
@@ -74,9 +74,7 @@ class StripDetector:
                     float(clean.min()), float(clean.max()), seed)  # fmt: skip
         scores = draft.entropies(clean[order[half:]])
         threshold = float(np.quantile(scores, false_alarm))
-        return cls(
-            module, draft.overlays, threshold, false_alarm, blends, weight, draft.low, draft.high, seed
-        )
+        return replace(draft, threshold=threshold)
 
     def entropies(self, x: np.ndarray) -> np.ndarray:
         """Mean per-blend entropy for each input of a batch."""
@@ -86,11 +84,11 @@ class StripDetector:
         x = np.asarray(x, dtype=np.float32)
         rng = np.random.default_rng(self.seed)
         picks = rng.integers(len(self.overlays), size=self.blends)
+        over = torch.as_tensor(self.overlays[picks])
         out = np.zeros(len(x))
         with torch.no_grad():
             for start in range(0, len(x), 64):
                 chunk = torch.as_tensor(x[start : start + 64])
-                over = torch.as_tensor(self.overlays[picks])
                 mixed = (chunk.unsqueeze(1) + self.weight * over.unsqueeze(0)).clamp(self.low, self.high)
                 logp = torch.log_softmax(self.module(mixed.flatten(0, 1)).float(), dim=1)
                 ent = -(logp.exp() * logp).sum(1).reshape(len(chunk), self.blends)

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelseal.behavior.loading import BehaviorError, Samples
-from modelseal.behavior.trigger import MAD_SCALE, robust_low_z
+from modelseal.behavior.trigger import median_spread, robust_low_z
 
 if TYPE_CHECKING:
     import numpy as np
@@ -129,8 +129,7 @@ def onion_filter(
     gains = lm.removal_gains(live)
     if len(gains) == 0:
         return tokens.copy(), []
-    med = float(np.median(gains))
-    spread = MAD_SCALE * float(np.median(np.abs(gains - med)))
+    med, spread = median_spread(gains, 0.0)
     removed = [int(i) for i in np.flatnonzero((gains > min_gain) & (gains > med + z * spread))]
     kept = np.delete(live, removed)
     out = np.zeros_like(tokens)
@@ -200,13 +199,14 @@ def search_trigger_tokens(
                 other = y != c
                 flips[tokens, c] = (pred[:, other] == c).mean(1) if other.any() else 0.0
     scores = np.stack([robust_low_z(-flips[1:, c], cfg.mad_floor) for c in range(k)], 1)
+    clean_perplexity = [lm.log_perplexity(sentence) for sentence in x]
     candidates: list[TokenTrigger] = []
     for flat in np.argsort(-scores, axis=None)[:5]:
         row, c = divmod(int(flat), k)
         token = row + 1
         inserted = insert(np.array([token]))
         gain = float(
-            np.mean([lm.log_perplexity(a) - lm.log_perplexity(b) for a, b in zip(inserted, x, strict=True)])
+            np.mean([lm.log_perplexity(a) - b for a, b in zip(inserted, clean_perplexity, strict=True)])
         )
         candidates.append(TokenTrigger(token, c, float(flips[token, c]), float(scores[row, c]), gain))
     found = tuple(t for t in candidates if t.flip_rate >= cfg.min_flip and t.score > cfg.threshold)

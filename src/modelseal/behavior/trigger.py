@@ -81,13 +81,25 @@ class TriggerReport:
     seconds: float = 0.0
 
 
+def median_spread(values: np.ndarray, floor: float) -> tuple[Any, float]:
+    """The median of ``values`` and their robust standard deviation (scaled MAD), at least ``floor``."""
+    import numpy as np
+
+    med = np.median(values)
+    return med, max(MAD_SCALE * float(np.median(np.abs(values - med))), floor)
+
+
 def robust_low_z(values: np.ndarray, floor: float) -> np.ndarray:
     """How far below the median each value lies, in robust standard deviations (MAD), never negative."""
     import numpy as np
 
-    med = np.median(values)
-    spread = max(MAD_SCALE * float(np.median(np.abs(values - med))), floor)
+    med, spread = median_spread(values, floor)
     return np.clip((med - values) / spread, 0.0, None)  # type: ignore[no-any-return]
+
+
+def apply_trigger(x: Any, mask: Any, pattern: Any) -> Any:
+    """Stamp a trigger on inputs: ``(1 - mask) * x + mask * pattern`` (torch tensors or numpy arrays)."""
+    return (1 - mask) * x + mask * pattern
 
 
 def _mask_shape(x: np.ndarray) -> tuple[int, ...]:
@@ -135,7 +147,7 @@ def invert_triggers(
         mask = torch.sigmoid(mask_raw)
         pat = lo + (hi - lo) * torch.sigmoid(pat_raw)
         m = mask.unsqueeze(1)
-        stamped = (1 - m) * xb.unsqueeze(0) + m * pat.unsqueeze(1)
+        stamped = apply_trigger(xb.unsqueeze(0), m, pat.unsqueeze(1))
         logits = module(stamped.reshape(k * cfg.batch_size, *x.shape[1:])).reshape(k, cfg.batch_size, k)
         ce = torch.nn.functional.cross_entropy(
             logits.reshape(-1, k), targets.repeat_interleave(cfg.batch_size), reduction="none"
@@ -190,7 +202,7 @@ def _score(
     size, change, success = np.zeros(k), np.zeros(k), np.zeros(k)
     with torch.no_grad():
         for c in range(k):
-            stamped = (1 - masks[c]) * held + masks[c] * patterns[c]
+            stamped = apply_trigger(held, masks[c], patterns[c])
             other = held_y != c
             pred = module(stamped[other]).argmax(1) if bool(other.any()) else torch.zeros(0)
             size[c] = float(masks[c].mean())

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 
@@ -29,3 +30,9 @@ class Artifact:
     """Paths left out of the manifest on purpose, listed so nothing is skipped silently."""
     rejected: tuple[tuple[str, str], ...] = field(default=())
     """(relpath, reason) of entries refused while resolving (links leaving the root, unreadable)."""
+
+    def with_digests(self, digests: Mapping[str, str | None]) -> Artifact:
+        """The same files carrying the digests already computed for them (relpath → digest), so that a
+        manifest, a lock check or a signature check reuses them instead of reading the files again."""
+        files = tuple(replace(e, digest=digests.get(e.relpath) or e.digest) for e in self.files)
+        return replace(self, files=files)

@@ -37,6 +37,12 @@ class TargetReport:
     publisher_tier: int | None = None
     """Reputation tier (1 best … 5 unknown) of a hub target's publisher; None for local targets."""
 
+    def iter_findings(self) -> Iterator[Finding]:
+        """The target's own findings, then each file's."""
+        yield from self.findings
+        for report in self.files:
+            yield from report.findings
+
 
 @dataclass(frozen=True)
 class ScanResult:
@@ -48,9 +54,7 @@ class ScanResult:
 
     def iter_findings(self) -> Iterator[Finding]:
         for target in self.targets:
-            yield from target.findings
-            for report in target.files:
-                yield from report.findings
+            yield from target.iter_findings()
 
     @property
     def findings(self) -> tuple[Finding, ...]:

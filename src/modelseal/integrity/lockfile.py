@@ -8,23 +8,24 @@ weights" then shows up as a changed file, whatever the hub or mirror says.
 
 from __future__ import annotations
 
-import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # Python 3.10
-    import tomli as tomllib
-
+from modelseal.core import toml
 from modelseal.core.artifact import Artifact
 from modelseal.core.errors import ConfigError, ModelsealError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity import LOCKFILE as LOCKFILE  # re-exported: where callers look for it
 from modelseal.integrity.diff import Difference, diff_digests
-from modelseal.integrity.manifest import DEFAULT_IGNORE, Manifest, manifest_digest, manifest_for
+from modelseal.integrity.manifest import (
+    DEFAULT_IGNORE,
+    Manifest,
+    manifest_digest,
+    manifest_for,
+    with_digests_of,
+)
 from modelseal.sources.resolve import source_key as source_key  # re-exported for lockfile users
 
 VERSION = 1
@@ -124,8 +125,8 @@ def read_lock(path: Path) -> Lockfile:
     except (OSError, UnicodeDecodeError) as exc:
         raise ConfigError(f"{path}: cannot read the lockfile ({exc})") from None
     try:
-        data: dict[str, Any] = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data: dict[str, Any] = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         raise ConfigError(f"{path}: not valid TOML ({exc})") from None
     if data.get("version") != VERSION:
         raise ConfigError(f"{path}: lockfile version {data.get('version')!r}; this modelseal reads {VERSION}")
@@ -196,13 +197,13 @@ def check_lock(
 ) -> LockCheck:
     """Compare a resolved model with a lock entry (its own, or its origin's for a mirror check).
 
-    ``manifest`` is reused when it was hashed the way the entry was; digests on the artifact's files are
-    reused otherwise. ``revision``/``repo_uid``/``signer`` are what resolution and signature verification
-    found, compared when the entry pins them.
+    The digests of ``manifest`` (and of the artifact's files) are reused, with the entry's ignore patterns.
+    ``revision``/``repo_uid``/``signer`` are what resolution and signature verification found, compared
+    when the entry pins them.
     """
-    if manifest is None or manifest.algorithm != entry.algorithm or manifest.ignore_patterns != entry.ignore:
-        manifest = manifest_for(artifact, entry.algorithm, ignore=entry.ignore)
-    differences = [Difference("rejected", rel, reason) for rel, reason in manifest.rejected]
+    hashed = with_digests_of(artifact, manifest, entry.algorithm)
+    current = manifest_for(hashed, entry.algorithm, ignore=entry.ignore)
+    differences = [Difference("rejected", rel, reason) for rel, reason in current.rejected]
     pinned = dict(entry.files)
     if manifest_digest(list(entry.files), entry.algorithm) != entry.manifest_digest:
         differences.append(Difference("entry", entry.source, "its manifest_digest does not match its files"))
@@ -215,8 +216,8 @@ def check_lock(
     if entry.signer and signer != entry.signer:
         found = f"signed by {signer}" if signer else "no verified signature"
         differences.append(Difference("signer", entry.signer, f"expected; {found}"))
-    differences += diff_digests(pinned, manifest.digests())
-    return LockCheck(entry.source, manifest.digest, tuple(differences))
+    differences += diff_digests(pinned, current.digests())
+    return LockCheck(entry.source, current.digest, tuple(differences))
 
 
 def check_mirror(mirror: Artifact, origin: Artifact | LockEntry, *, algorithm: str = "sha256") -> LockCheck:

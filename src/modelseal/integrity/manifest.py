@@ -8,7 +8,6 @@ pool, largest first, because hashlib and blake3 release the GIL while they diges
 from __future__ import annotations
 
 import hashlib
-import os
 import threading
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -16,6 +15,7 @@ from pathlib import Path
 from typing import Protocol
 
 from modelseal.core.artifact import Artifact
+from modelseal.core.cpus import usable_cpus
 from modelseal.core.errors import ModelsealError
 
 BUFFER = 1 << 20
@@ -105,14 +105,6 @@ def manifest_digest(entries: list[tuple[str, str]], algorithm: str = "sha256") -
     return f"{algorithm}:{h.hexdigest()}"
 
 
-def default_workers() -> int:
-    """Cores this process may run on (not the machine's count, which containers and affinity reduce)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # pragma: no cover - macOS, Windows
-        return max(1, os.cpu_count() or 1)
-
-
 @dataclass(frozen=True)
 class Range:
     """A unit of hashing work: bytes ``[start, end)`` of one file (to its end when ``end`` is None)."""
@@ -132,7 +124,7 @@ def hash_ranges(ranges: Sequence[Range], algorithm: str = "sha256", workers: int
     new_hasher(algorithm)  # fail early on an unknown or missing algorithm
     order = sorted(range(len(ranges)), key=lambda i: ranges[i].weight, reverse=True)
     results: list[str] = [""] * len(ranges)
-    n = min(workers or default_workers(), max(1, len(ranges)))
+    n = min(workers or usable_cpus(), max(1, len(ranges)))
 
     def run(i: int) -> None:
         r = ranges[i]
@@ -189,6 +181,15 @@ class Manifest:
 
     def digests(self) -> dict[str, str]:
         return {f.relpath: f.digest for f in self.files}
+
+
+def with_digests_of(artifact: Artifact, manifest: Manifest | None, algorithm: str) -> Artifact:
+    """The artifact with the digests of ``manifest`` on its files, so that :func:`manifest_for` reuses them
+    whatever it ignores. Unchanged when there is no manifest or it was hashed with another algorithm (the
+    digests already on the files are then kept)."""
+    if manifest is None or manifest.algorithm != algorithm:
+        return artifact
+    return artifact.with_digests(manifest.digests())
 
 
 def manifest_for(

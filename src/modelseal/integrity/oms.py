@@ -27,6 +27,7 @@ from modelseal.integrity.manifest import (
     is_ignored,
     manifest_for,
     shard_ranges,
+    with_digests_of,
 )
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
@@ -224,15 +225,14 @@ def statement_for(
     manifest: Manifest | None = None,
     workers: int | None = None,
 ) -> Statement:
-    """The statement of a local model. ``files`` reuses the manifest's digests when its algorithm matches."""
+    """The statement of a local model. ``files`` reuses the digests of ``manifest`` (and of the artifact)."""
     ignore = serialization.ignore_paths
     kept = [e for e in artifact.files if not is_ignored(e.relpath, ignore)]
     algorithm = serialization.resource_algorithm
     resources: list[Resource] = []
     if serialization.method == "files":
-        if manifest is None or manifest.algorithm != serialization.hash_type:
-            manifest = manifest_for(artifact, serialization.hash_type, ignore=ignore, workers=workers)
-        digests = manifest.digests()
+        hashed = with_digests_of(artifact, manifest, serialization.hash_type)
+        digests = manifest_for(hashed, serialization.hash_type, ignore=ignore, workers=workers).digests()
         for e in kept:
             resources.append(
                 Resource(_oms_name(artifact, e.relpath), algorithm, digests[e.relpath].split(":", 1)[1])

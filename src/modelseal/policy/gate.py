@@ -150,6 +150,7 @@ def gather(req: GateRequest) -> tuple[EvaluationContext, ScanResult]:
     target = result.targets[0]
     files, findings = facts_from_target(target)
     artifact, key, commit, model_id = _resolve(req.model)
+    artifact = artifact.with_digests({f.path: f.digest for f in target.files})  # hashed once, by the scan
     signature = _signature(req, artifact)
     lock = _lock(req, artifact, key, commit, signature.signers[0] if signature.state == "verified" else None)
     repo = model_id or cache_repo_id(artifact.root)

@@ -9,20 +9,15 @@ from __future__ import annotations
 import hashlib
 import os
 import re
-import sys
 from collections.abc import Callable
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, NoReturn
 
+from modelseal.core import toml
 from modelseal.core.errors import ConfigError
 from modelseal.core.findings import Severity
 from modelseal.policy.model import Check, Environment, Expression, Mode, Policy, Rule, Verdict, Waiver
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 MAX_POLICY_BYTES = 1 << 20
 ENV_POLICY = "MODELSEAL_POLICY"
@@ -135,8 +130,8 @@ def _nesting_guard(parse: Callable[[], tuple[Any, Callable[[Path_], int | None]]
 
 def _toml(text: str, source: str, pyproject: bool) -> tuple[Any, Callable[[Path_], int | None]]:
     try:
-        data: Any = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data: Any = toml.loads(text)
+    except toml.TOMLDecodeError as exc:
         raise ConfigError(f"{source}: not valid TOML ({exc})") from None
     if pyproject:
         data = data.get("tool", {}).get("modelseal", {}).get("policy")
@@ -192,8 +187,8 @@ def find_policy(explicit: Path | None, cwd: Path) -> Path:
     pyproject = cwd / "pyproject.toml"
     if pyproject.is_file():
         try:
-            has = "policy" in tomllib.loads(read_text(pyproject)).get("tool", {}).get("modelseal", {})
-        except tomllib.TOMLDecodeError as exc:
+            has = "policy" in toml.loads(read_text(pyproject)).get("tool", {}).get("modelseal", {})
+        except toml.TOMLDecodeError as exc:
             raise ConfigError(f"{pyproject}: not valid TOML ({exc})") from None
         if has:
             return pyproject

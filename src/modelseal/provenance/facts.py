@@ -18,7 +18,7 @@ from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.findings import Finding
 from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
-from modelseal.integrity.manifest import hash_file, manifest_digest
+from modelseal.integrity.manifest import manifest_for
 from modelseal.provenance.card import ModelCard, Observed, consistency_findings, licence_family, read_card
 from modelseal.provenance.config import ProvenanceConfig
 from modelseal.provenance.names import HubId, check_model_id
@@ -100,8 +100,9 @@ def collect(
     found = hub_identity(artifact.root)
     if model_id is None and found:
         model_id, revision = found[0], revision or found[1]
-    files = tuple(f if f.digest else replace(f, digest=hash_file(f.path)) for f in artifact.files)
-    digest = manifest_digest([(f.relpath, f.digest or "") for f in files])
+    manifest = manifest_for(artifact, ignore=())  # a BOM lists every file, .git included
+    digests = manifest.digests()
+    files = tuple(replace(f, digest=digests[f.relpath]) for f in artifact.files)
     reading = read_card(artifact)
     observed = observe(artifact, limits)
     # entries the resolver refused are left out of the BOM, and said so
@@ -118,7 +119,7 @@ def collect(
     root = artifact.root
     name = model_id.rsplit("/", 1)[-1] if model_id else (root.name if root.is_dir() else root.stem)
     return ModelFacts(
-        root, name, model_id, revision, files, digest, reading.card, observed, tier, tuple(findings)
+        root, name, model_id, revision, files, manifest.digest, reading.card, observed, tier, tuple(findings)
     )
 
 

@@ -26,9 +26,7 @@ class JsonReport(JsonDocumentWriter):
     def document(self, result: ScanResult) -> dict[str, Any]:
         worst = result.max_severity()
         findings = [
-            _finding(f, index)
-            for index, target in enumerate(result.targets)
-            for f in (*target.findings, *(f for r in target.files for f in r.findings))
+            _finding(f, index) for index, target in enumerate(result.targets) for f in target.iter_findings()
         ]
         return {
             "schema": SCHEMA_ID,

@@ -60,7 +60,7 @@ class SarifReport(JsonDocumentWriter):
                 artifacts.append(
                     _artifact(_location(base, target, report.path), report.size, report.digest, report.format)
                 )
-            for finding in (*target.findings, *(f for r in target.files for f in r.findings)):
+            for finding in target.iter_findings():
                 loc = _location(base, target, finding.file)
                 if finding.file in artifact_index:
                     loc = {**loc, "index": artifact_index[finding.file]}

@@ -7,7 +7,6 @@ can only infer, such as a payload reaching for the network. It never runs outsid
 from __future__ import annotations
 
 import signal
-import tempfile
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -15,8 +14,8 @@ from pathlib import Path
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.sandbox.config import SandboxConfig
-from modelseal.sandbox.result import Event, SandboxResult
-from modelseal.sandbox.runner import python_module, run
+from modelseal.sandbox.result import RESOURCE_LIMIT_SIGNALS, Event, SandboxResult
+from modelseal.sandbox.runner import output_folder, python_module, run
 
 EVIDENCE_FILE = "evidence.jsonl"
 _RULE_BY_KIND = {
@@ -28,11 +27,7 @@ _RULE_BY_KIND = {
     "tampered": "MS-DYNAMIC-EVIDENCE-TAMPERED",
     "limit": "MS-DYNAMIC-EVIDENCE-TAMPERED",
 }
-_RESOURCE_SIGNALS: dict[int | None, str] = {
-    signal.SIGXCPU: "CPU time",
-    signal.SIGXFSZ: "file size",
-    signal.SIGKILL: "a hard limit",
-}
+_RESOURCE_SIGNALS: dict[int, str] = {**RESOURCE_LIMIT_SIGNALS, signal.SIGKILL: "a hard limit"}
 
 
 def load_in_sandbox(
@@ -41,7 +36,7 @@ def load_in_sandbox(
     """Load ``target`` with its real loader inside the sandbox, recording what the load attempts."""
     config = config or SandboxConfig()
     path = Path(target).resolve()
-    output = config.output_dir or Path(tempfile.mkdtemp(prefix="modelseal-dynamic-"))
+    output = output_folder(config, "modelseal-dynamic-")
     command = python_module(
         "modelseal.sandbox.probe", "--loader", loader, "--evidence", str(output / EVIDENCE_FILE), str(path)
     )
@@ -70,9 +65,8 @@ def evidence_findings(result: SandboxResult, file: str = "") -> tuple[Finding, .
     ]
     found.extend(_attempts(result.events, file))
     outcome = [e for e in result.events if e.kind == "load" and e.action in ("load.ok", "load.error")]
-    stopped = result.killed_for or (
-        f"{_RESOURCE_SIGNALS[result.signal]} limit" if result.signal in _RESOURCE_SIGNALS else ""
-    )
+    limit = _RESOURCE_SIGNALS.get(result.signal, "") if result.signal is not None else ""
+    stopped = result.killed_for or (f"{limit} limit" if limit else "")
     if stopped:
         found.append(
             make_finding(

@@ -9,6 +9,9 @@ from typing import Any
 
 from modelseal.sandbox.layers import IsolationLevel, Layer
 
+RESOURCE_LIMIT_SIGNALS: dict[int, str] = {signal.SIGXCPU: "CPU time", signal.SIGXFSZ: "file size"}
+"""Signals the kernel sends when a resource limit is reached, and the limit each one means."""
+
 
 @dataclass(frozen=True)
 class Event:
@@ -59,8 +62,8 @@ class SandboxResult:
         if self.killed_for:
             return f"killed by the supervisor: {self.killed_for}"
         if self.signal is not None:
-            reasons: dict[int, str] = {signal.SIGXCPU: "CPU time limit", signal.SIGXFSZ: "file size limit"}
-            reason = reasons.get(self.signal, "")
+            limit = RESOURCE_LIMIT_SIGNALS.get(self.signal, "")
+            reason = f"{limit} limit" if limit else ""
             try:
                 name = signal.Signals(self.signal).name
             except ValueError:

@@ -41,6 +41,16 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-I", "-c", boot, *args]
 
 
+def output_folder(config: SandboxConfig, prefix: str) -> Path:
+    """The run's output folder, created and made absolute: ``config.output_dir``, else a new temporary one.
+
+    Absolute because the command runs inside it, so a relative path given to the command would not resolve.
+    """
+    output = config.output_dir or Path(tempfile.mkdtemp(prefix=prefix))
+    output.mkdir(parents=True, exist_ok=True)
+    return output.resolve()
+
+
 def _minimal_env(config: SandboxConfig, home: str) -> dict[str, str]:
     path_dirs = [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
     env = {
@@ -125,9 +135,7 @@ def run(command: Sequence[str], config: SandboxConfig | None = None, events_file
     config = config or SandboxConfig()
     if not command:
         raise SandboxError("no command to run")
-    output = config.output_dir or Path(tempfile.mkdtemp(prefix="modelseal-sandbox-out-"))
-    output.mkdir(parents=True, exist_ok=True)
-    output = output.resolve()
+    output = output_folder(config, "modelseal-sandbox-out-")
     private = Path(tempfile.mkdtemp(prefix="modelseal-sandbox-"))
     home = private / "home"
     home.mkdir()

@@ -8,6 +8,7 @@ Chat templates in tokenizer configs and ``*.jinja`` files get the analysis of :m
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 from modelseal.core.artifact import Artifact, FileEntry
@@ -15,7 +16,7 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.jinja_template import template_findings
-from modelseal.scanners.repofiles import basename, dirname, read_json, read_text
+from modelseal.scanners.repofiles import read_json, read_text
 
 TEMPLATE_FILES = ("chat_template.json",)
 MAX_REFERENCES = 50
@@ -43,7 +44,7 @@ def _remote_code(doc: dict[str, Any], entry: FileEntry, files: set[str]) -> list
             if isinstance(v, dict) and isinstance(v.get("impl"), str)
         ]
     out: list[Finding] = []
-    folder = dirname(entry.relpath)
+    folder = posixpath.dirname(entry.relpath)
     for key, ref in refs[:MAX_REFERENCES]:
         if "--" in ref:
             out.append(
@@ -108,7 +109,7 @@ class RepoScanner(ArtifactScanner):
         files = {e.relpath for e in artifact.files}
         out: list[Finding] = []
         for entry in artifact.files:
-            base = basename(entry.relpath)
+            base = posixpath.basename(entry.relpath)
             if base.endswith(".jinja"):
                 text, problems = read_text(entry, ctx.limits, "MS-TEMPLATE-SUSPICIOUS")
                 out.extend(problems)

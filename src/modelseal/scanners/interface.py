@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import IO, BinaryIO
 
 from modelseal.core.artifact import Artifact
@@ -106,14 +106,12 @@ class ScanContext:
     """Stream every tensor's values for statistics (reads all weight bytes; off by default)."""
 
     def deeper(self) -> ScanContext:
-        return ScanContext(
-            self.limits, self.dispatch, self.allowlist, self.depth + 1, self.budget, self.weight_statistics
-        )
+        return replace(self, depth=self.depth + 1)
 
     def for_file(self) -> ScanContext:
         """The context of the next top-level file: depth 0 and a budget of its own, so that many large
         archives in one folder do not add up to one file's limit."""
-        return ScanContext(self.limits, self.dispatch, self.allowlist, 0, Budget(), self.weight_statistics)
+        return replace(self, depth=0, budget=Budget())
 
     def nested(self, item: ScanInput) -> ScanOutcome:
         """Sniff and scan nested content; findings come back located inside ``item.name``."""

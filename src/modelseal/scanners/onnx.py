@@ -15,6 +15,7 @@ from typing import Any
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
+from modelseal.scanners.repofiles import unsafe_member_name
 
 STANDARD_DOMAINS = frozenset({"", "ai.onnx", "ai.onnx.ml", "ai.onnx.preview", "ai.onnx.preview.training"})
 # Contrib operators compiled into ONNX Runtime itself: not standard, but they load no extra library.
@@ -139,10 +140,9 @@ def _typed_count(t: Any) -> int:
 
 def _escape(location: str, model_dir: str | None) -> str:
     """Why an external-data location would read outside the model's folder, or ``""``."""
-    if location.startswith(("/", "\\")) or (len(location) > 1 and location[1] == ":"):
-        return "an absolute path"
-    if ".." in location.replace("\\", "/").split("/"):
-        return "a parent-directory component"
+    why = unsafe_member_name(location)
+    if why:
+        return f"{'an' if why[0] in 'aeiou' else 'a'} {why}"
     if model_dir is not None:
         target = os.path.realpath(os.path.join(model_dir, location))
         root = os.path.realpath(model_dir)

@@ -78,9 +78,12 @@ def analyse_texts(
     return tuple(out)
 
 
-def basename(relpath: str) -> str:
-    return relpath.rsplit("/", 1)[-1]
-
-
-def dirname(relpath: str) -> str:
-    return relpath.rsplit("/", 1)[0] if "/" in relpath else ""
+def unsafe_member_name(name: str) -> str:
+    """Why a relative path inside a model (an archive member, an external-data location) would escape the
+    folder it is relative to, or ``""``."""
+    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
+        return "absolute path"
+    parts = name.replace("\\", "/").split("/")
+    if ".." in parts:
+        return "parent-directory component"
+    return ""

@@ -7,13 +7,16 @@ dependency confusion).
 
 from __future__ import annotations
 
+import posixpath
 import re
+
+from rapidfuzz.distance import OSA
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
-from modelseal.scanners.repofiles import analyse_texts, basename
+from modelseal.scanners.repofiles import analyse_texts
 
 # Packages a model repository commonly requires: the names squatters imitate.
 POPULAR = frozenset(
@@ -118,22 +121,6 @@ def normalise(name: str) -> str:
     return re.sub(r"[-_.]+", "-", name).lower()
 
 
-def edit_distance(a: str, b: str, cap: int = 3) -> int:
-    """Optimal-string-alignment distance (insert, delete, substitute, swap neighbours), capped at ``cap``."""
-    if abs(len(a) - len(b)) >= cap:
-        return cap
-    prev2: list[int] = []
-    prev = list(range(len(b) + 1))
-    for i, ca in enumerate(a, 1):
-        cur = [i] + [0] * len(b)
-        for j, cb in enumerate(b, 1):
-            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + (ca != cb))
-            if i > 1 and j > 1 and ca == b[j - 2] and a[i - 2] == cb:
-                cur[j] = min(cur[j], prev2[j - 2] + 1)
-        prev2, prev = prev, cur
-    return min(prev[-1], cap)
-
-
 def lookalike(name: str) -> str | None:
     """The popular package ``name`` imitates, if it is one or two edits away (one for short names)."""
     norm = normalise(name)
@@ -142,7 +129,8 @@ def lookalike(name: str) -> str | None:
     flat = norm.replace("-", "")
     for popular in sorted(POPULAR):
         allowed = 1 if len(popular) <= 6 else 2
-        if edit_distance(norm, popular) <= allowed or (flat == popular.replace("-", "") and norm != popular):
+        near = OSA.distance(norm, popular, score_cutoff=allowed) <= allowed  # swaps count as one edit
+        if near or (flat == popular.replace("-", "") and norm != popular):
             return popular
     return None
 
@@ -204,7 +192,7 @@ def requirement_findings(text: str, relpath: str) -> list[Finding]:
 
 
 def is_requirements_file(relpath: str) -> bool:
-    base = basename(relpath).lower()
+    base = posixpath.basename(relpath).lower()
     return (base.startswith("requirements") and base.endswith((".txt", ".in"))) or base == "constraints.txt"
 
 

@@ -10,7 +10,7 @@ from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
-from modelseal.scanners.zip import unsafe_member_name
+from modelseal.scanners.repofiles import unsafe_member_name
 
 
 class SevenZipScanner(Scanner):

@@ -9,6 +9,7 @@ shadow a vocabulary entry with another id.
 
 from __future__ import annotations
 
+import posixpath
 import re
 import unicodedata
 from collections.abc import Iterator
@@ -18,7 +19,7 @@ from modelseal.core.artifact import Artifact
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
-from modelseal.scanners.repofiles import basename, read_json
+from modelseal.scanners.repofiles import read_json
 
 TOKENIZER_FILES = frozenset({"tokenizer.json", "tokenizer_config.json", "added_tokens.json"})
 _WORD = re.compile(r"^[^\W\d_]{2,}$")
@@ -116,13 +117,13 @@ class TokenizerScanner(ArtifactScanner):
     def scan_artifact(self, artifact: Artifact, ctx: ScanContext) -> tuple[Finding, ...]:
         out: list[Finding] = []
         for entry in artifact.files:
-            if basename(entry.relpath) not in TOKENIZER_FILES:
+            if posixpath.basename(entry.relpath) not in TOKENIZER_FILES:
                 continue
             doc, problems = read_json(entry, ctx.limits)
             out.extend(problems)
             if not isinstance(doc, dict):
                 continue
-            if basename(entry.relpath) == "added_tokens.json":
+            if posixpath.basename(entry.relpath) == "added_tokens.json":
                 tokens = ((v, {"content": k}) for k, v in doc.items() if isinstance(v, int))
                 out.extend(_token_findings(tokens, {}, entry.relpath))
                 continue

@@ -10,6 +10,7 @@ A statistic is evidence, not proof: statistical anomalies are medium at most; st
 from __future__ import annotations
 
 import math
+import posixpath
 import re
 import zipfile
 from collections.abc import Callable, Iterator
@@ -24,7 +25,7 @@ from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.pickle.opcodes import MalformedPickle
-from modelseal.scanners.repofiles import basename, dirname, read_json
+from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
 from modelseal.scanners.torchstorages import storage_dtypes
 
@@ -289,7 +290,7 @@ def _index_findings(index: dict[str, Any], entry: FileEntry, headers: dict[str, 
     weight_map = index.get("weight_map")
     if not isinstance(weight_map, dict):
         return [make_finding("MS-WEIGHTS-ARCH-MISMATCH", "shard index has no weight_map", file=entry.relpath)]
-    folder = dirname(entry.relpath)
+    folder = posixpath.dirname(entry.relpath)
     for tensor, shard in list(weight_map.items()):
         path = "/".join(p for p in (folder, str(shard)) if p)
         if path not in headers:
@@ -417,7 +418,9 @@ class WeightsScanner(ArtifactScanner):
             if signatures.safetensors(head):
                 found, tensors = _safetensors(np, entry, ctx)
                 headers[entry.relpath] = set(tensors)
-                shapes.setdefault(dirname(entry.relpath), {}).update({n: t.shape for n, t in tensors.items()})
+                shapes.setdefault(posixpath.dirname(entry.relpath), {}).update(
+                    {n: t.shape for n, t in tensors.items()}
+                )
                 measured.extend(found)
             elif np is not None and signatures.zip_archive(head):
                 measured.extend(_guarded(_torch_zip, np, entry))
@@ -434,11 +437,13 @@ class WeightsScanner(ArtifactScanner):
     ) -> list[Finding]:
         out: list[Finding] = []
         for entry in artifact.files:
-            base = basename(entry.relpath)
-            if base == "config.json" and dirname(entry.relpath) in shapes:
+            base = posixpath.basename(entry.relpath)
+            if base == "config.json" and posixpath.dirname(entry.relpath) in shapes:
                 config, _ = read_json(entry, ctx.limits)  # parse problems are reported by the repo scanner
                 if isinstance(config, dict):
-                    out.extend(architecture_findings(config, shapes[dirname(entry.relpath)], entry.relpath))
+                    out.extend(
+                        architecture_findings(config, shapes[posixpath.dirname(entry.relpath)], entry.relpath)
+                    )
             elif base.endswith(".safetensors.index.json"):
                 index, _ = read_json(entry, ctx.limits)
                 if isinstance(index, dict):

@@ -21,20 +21,11 @@ from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOu
 from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
+from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.torchscript import scan_torchscript_code
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
 _LOCAL_SIG = b"PK\x03\x04"
-
-
-def unsafe_member_name(name: str) -> str:
-    """Why an archive member name would escape the extraction folder, or ``""``."""
-    if name.startswith(("/", "\\")) or (len(name) > 1 and name[1] == ":"):
-        return "absolute path"
-    parts = name.replace("\\", "/").split("/")
-    if ".." in parts:
-        return "parent-directory component"
-    return ""
 
 
 def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:

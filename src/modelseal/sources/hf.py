@@ -9,7 +9,7 @@ record to check against before a lock or a signature is: a changed blob no longe
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from modelseal.core.artifact import Artifact
@@ -18,9 +18,9 @@ from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity.diff import Difference
 from modelseal.integrity.manifest import Range, hash_range, hash_ranges
+from modelseal.sources import HF_SCHEME, is_hf
 from modelseal.sources.local import resolve_local
 
-SCHEME = "hf://"
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
 
@@ -34,18 +34,14 @@ class HFRef:
     @property
     def source(self) -> str:
         """The revision-free name a lockfile entry is keyed by."""
-        return f"{SCHEME}{self.repo_id}"
-
-
-def is_hf(target: str) -> bool:
-    return target.startswith(SCHEME)
+        return f"{HF_SCHEME}{self.repo_id}"
 
 
 def parse_hf(target: str) -> HFRef:
     """``hf://org/name[@revision]`` → :class:`HFRef`, the repo id checked by huggingface_hub's own rules."""
     if not is_hf(target):
         raise SourceError(f"{target}: not an hf:// reference")
-    body = target[len(SCHEME) :]
+    body = target[len(HF_SCHEME) :]
     repo_id, _, revision = body.partition("@")
     try:
         from huggingface_hub.errors import HFValidationError
@@ -93,8 +89,7 @@ def resolve_hf(target: str, *, cache_dir: Path | None = None, offline: bool = Fa
     except (HfHubHTTPError, OSError, ValueError) as exc:
         raise SourceError(f"{target}: cannot resolve on the Hugging Face hub ({exc})") from None
     repo_uid = None if offline else _repo_uid(ref, snapshot.name)
-    artifact = resolve_local(str(snapshot))
-    artifact = Artifact(artifact.root, artifact.files, target, artifact.ignored, artifact.rejected)
+    artifact = replace(resolve_local(str(snapshot)), source=target)
     return HFResolved(ref, snapshot.name, snapshot, artifact, repo_uid)
 
 

@@ -6,9 +6,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from modelseal.core.artifact import Artifact
+from modelseal.sources import is_hf
 from modelseal.sources.local import resolve_local
-
-HF_SCHEME = "hf://"
 
 
 @dataclass(frozen=True)
@@ -29,7 +28,7 @@ class Resolved:
 
 def source_key(target: str) -> str:
     """The lockfile key of a target: ``hf://org/name`` without its revision, or the path as typed."""
-    if target.startswith(HF_SCHEME):
+    if is_hf(target):
         from modelseal.sources.hf import parse_hf
 
         return parse_hf(target).source
@@ -39,11 +38,9 @@ def source_key(target: str) -> str:
 def resolve(
     target: str, *, max_files: int = 1_000_000, offline: bool = False, cache_dir: Path | None = None
 ) -> Resolved:
-    if target.startswith(HF_SCHEME):
-        from modelseal.sources.hf import resolve_hf
+    if is_hf(target):
+        from modelseal.sources.hf import resolve_hf  # the hub code only for hub targets
 
         hub = resolve_hf(target, offline=offline, cache_dir=cache_dir)
-        return Resolved(
-            hub.artifact, source_key(target), hub.ref.repo_id, hub.commit, hub.repo_uid, hub.snapshot
-        )
+        return Resolved(hub.artifact, hub.ref.source, hub.ref.repo_id, hub.commit, hub.repo_uid, hub.snapshot)
     return Resolved(resolve_local(target, max_files=max_files), source_key(target))
