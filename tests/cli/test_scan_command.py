@@ -142,7 +142,7 @@ def test_digests_for_small_targets_and_on_request(models: Path, monkeypatch: pyt
     only_findings = doc("--no-digests")
     assert only_findings["targets"][0]["manifest_digest"] is None
     assert all((f["digest"] is not None) == bool(f["findings"]) for f in only_findings["files"])
-    monkeypatch.setattr("modelseal.api.AUTO_DIGEST_BYTES", 100)  # the target is now "large"
+    monkeypatch.setattr("modelseal.api.scanning.AUTO_DIGEST_BYTES", 100)  # the target is now "large"
     large = doc()
     assert large["targets"][0]["manifest_digest"] is None
     assert [f["digest"] for f in large["files"]] == [f["digest"] for f in only_findings["files"]]

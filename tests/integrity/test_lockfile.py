@@ -146,7 +146,7 @@ def test_missing_lockfile_is_empty(tmp_path: Path) -> None:
 
 
 def test_source_key() -> None:
-    from modelseal.integrity.lockfile import source_key
+    from modelseal.sources.resolve import source_key
 
     assert source_key("hf://acme/tiny-bert@v1") == "hf://acme/tiny-bert"
     assert source_key("./models/bert/") == "models/bert"

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from modelseal.core.errors import ConfigError, SourceError
-from modelseal.inventory import report
+from modelseal.reports import inventory as report
 from modelseal.inventory.discover import discover
 from modelseal.inventory.model import Reference
 from modelseal.inventory.risk import Usage, UsageRule, assess, load_usage_rules, usage_for
@@ -93,7 +93,7 @@ def test_usage_rules(tmp_path: Path) -> None:
 def test_reports_agree(tmp_path: Path) -> None:
     refs = discover([str(make_cache(tmp_path / "hub"))])
     assessed = [assess(r, lambda _: None, Usage()) for r in refs]
-    doc = json.loads(report.to_json(assessed))
+    doc = json.loads(report.InventoryJson().render(assessed))
     (row,) = list(csv.DictReader(io.StringIO(report.to_csv(assessed))))
     assert doc["models"][0]["model"] == row["model"] == "acme/tiny-bert"
     assert doc["models"][0]["revision"] == row["revision"] == COMMIT

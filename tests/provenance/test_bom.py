@@ -19,9 +19,9 @@ from typer.testing import CliRunner
 
 from modelseal.cli.provenance import register
 from modelseal.integrity.manifest import hash_file, manifest_digest
-from modelseal.provenance.bom_cyclonedx import cyclonedx_json
-from modelseal.provenance.bom_spdx import spdx_json
-from modelseal.provenance.facts import collect
+from modelseal.reports.cyclonedx import cyclonedx_json
+from modelseal.reports.spdx import spdx_json
+from modelseal.api.provenance import facts_of as collect
 from tests.provenance.conftest import COMMIT, safetensors_bytes, write_model
 
 

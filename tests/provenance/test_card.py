@@ -8,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from modelseal.core.config import Config
 from modelseal.core.limits import Limits
 from modelseal.provenance.card import read_card, size_in_name
-from modelseal.provenance.facts import collect
+from modelseal.api.provenance import facts_of as collect
 from modelseal.sources.local import resolve_local
 from tests.provenance.conftest import (
     LLAMA_TENSORS,
@@ -178,7 +179,7 @@ def test_hostile_weight_headers_are_unverifiable_not_fatal(tmp_path: Path, weigh
 
 def test_header_limit_is_respected(tmp_path: Path) -> None:
     folder = _variant(tmp_path, **{"config.json": json.dumps({"model_type": "llama", "pad": "x" * 5000})})
-    facts = collect(str(folder), limits=Limits(max_header_bytes=1024))
+    facts = collect(str(folder), config=Config(limits=Limits(max_header_bytes=1024)))
     assert {f.rule_id for f in facts.findings} == {"MS-CARD-UNVERIFIABLE"}
     assert facts.observed.parameter_count is None or facts.observed.parameter_count == sum(
         a * b for a, b in LLAMA_TENSORS.values()

@@ -34,6 +34,8 @@ CREATE TABLE IF NOT EXISTS checkpoints (size INTEGER PRIMARY KEY, note TEXT NOT 
 class AuditLogError(ModelsealError):
     """The audit log cannot be opened, read or written; the gate fails closed on it."""
 
+    hint = "run `modelseal audit verify`, or point --audit-log / MODELSEAL_AUDIT_LOG at a writable log"
+
 
 def default_log_path() -> Path:
     """``MODELSEAL_AUDIT_LOG``, else ``audit.sqlite`` in the user's data directory."""

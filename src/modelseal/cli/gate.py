@@ -1,4 +1,5 @@
-"""``modelseal gate``, ``inventory``, ``reverify`` and ``audit``: thin shells over policy, inventory, audit.
+"""``modelseal gate``, ``inventory``, ``reverify`` and ``audit``: build requests for :mod:`modelseal.api`,
+render the results with the writers of :mod:`modelseal.reports`.
 
 Gate exit codes: 0 allow, 1 block (also when the audit log is unusable), 3 review needed, 2 error, 4 usage.
 """
@@ -6,22 +7,22 @@ Gate exit codes: 0 allow, 1 block (also when the audit log is unusable), 3 revie
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
-from modelseal.core.errors import ModelsealError
+from modelseal.core.errors import ModelsealError, UsageError
 
 if TYPE_CHECKING:
-    from modelseal.audit.log import LogContents
+    from modelseal.api.audit import LogContents
     from modelseal.core.result import ScanResult
-    from modelseal.inventory.model import Reference
-    from modelseal.policy.evaluate import Decision
 
 EXIT_BLOCK, EXIT_REVIEW = EXIT_FINDINGS, EXIT_NOTHING
+_RANK = {EXIT_OK: 0, EXIT_REVIEW: 1, EXIT_BLOCK: 2}
+"""Block beats review beats allow."""
 
 AuditLogOpt = Annotated[
     Path | None,
@@ -37,29 +38,24 @@ def _err(message: str) -> None:
     Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
 
 
-def _exit_code(decision: Decision) -> int:
-    from modelseal.policy.model import Verdict
+def _error(exc: ModelsealError) -> typer.Exit:
+    """The error and what to do next, on stderr; exit 2."""
+    _err(f"error: {exc}")
+    _err(f"hint: {exc.diagnostics()}")
+    return typer.Exit(EXIT_ERROR)
 
-    return {Verdict.ALLOW: EXIT_OK, Verdict.REVIEW: EXIT_REVIEW, Verdict.BLOCK: EXIT_BLOCK}[decision.verdict]
+
+def _usage(message: str) -> typer.Exit:
+    _err(f"usage: {message}")
+    return typer.Exit(EXIT_USAGE)
 
 
-def _render(decision: Decision, audit: str) -> None:
-    head = f"{decision.verdict.label.upper()} {decision.model} (environment {decision.environment})"
-    typer.echo(head)
-    if decision.bypass is not None:
-        typer.echo(
-            f"  EMERGENCY BYPASS by {decision.bypass.identity}: {decision.bypass.reason} "
-            f"(policy said {decision.evaluated.label})"
-        )
-    for r in decision.reasons:
-        typer.echo(f"  [{r.outcome}] {r.rule_id}: {r.message}")
-    for f, w in decision.waived_findings:
-        typer.echo(
-            f"  [waived] {f.rule_id} in {f.file or 'model'}: approved by {w.approver} until {w.expires}"
-        )
-    for w in decision.expired_waivers:
-        typer.echo(f"  [expired waiver] {w.rule} (approved by {w.approver}) expired on {w.expires}")
-    typer.echo(f"  digest {decision.digest or '-'}; policy {decision.policy}; {audit}")
+def _choose(document: str, name: str) -> None:
+    """Exit 4 unless ``name`` is one of the document's formats."""
+    from modelseal.reports import DOCUMENTS
+
+    if name not in DOCUMENTS[document]:
+        raise _usage(f"--format is {' or '.join(DOCUMENTS[document])}")
 
 
 def gate_command(
@@ -93,25 +89,24 @@ def gate_command(
     ] = None,
 ) -> None:
     """Decide whether models may be deployed to an environment: exit 0 allow, 1 block, 3 review."""
-    from modelseal.policy.evaluate import Bypass
-    from modelseal.policy.gate import GateBlocked, GateRequest, run_gate
-    from modelseal.policy.load import find_policy, load_policy
+    from modelseal.api.gating import Bypass, GateBlocked, GateRequest, gate, load_gate_policy
+    from modelseal.reports import writer_for
+    from modelseal.reports.gate import GateVerdict
 
     if output_format not in ("text", "json"):
-        _err("usage: --format is text or json")
-        raise typer.Exit(EXIT_USAGE)
+        raise _usage("--format is text or json")
     bypass = None
     if bypass_reason or bypass_identity:
         try:
             bypass = Bypass(bypass_reason, bypass_identity)
         except ValueError as exc:
-            _err(f"usage: {exc} (--bypass-reason and --bypass-identity)")
-            raise typer.Exit(EXIT_USAGE) from None
+            raise _usage(f"{exc} (--bypass-reason and --bypass-identity)") from None
     codes: list[int] = []
-    docs: list[dict[str, object]] = []
+    verdicts: list[GateVerdict] = []
     scans: list[ScanResult] = []
+    writer = writer_for("gate", output_format)
     try:
-        loaded = load_policy(find_policy(policy, Path.cwd()))
+        loaded = load_gate_policy(policy, Path.cwd())
         _err(f"policy: {loaded.source}")
         for model in models:
             req = GateRequest(
@@ -128,29 +123,31 @@ def gate_command(
                 data_sensitivity=data_sensitivity,
                 exposure=exposure,
                 bypass=bypass,
+                loaded_policy=loaded,
             )
             try:
-                outcome = run_gate(req, policy=loaded)
+                outcome = gate(req)
             except GateBlocked as exc:
                 _err(f"BLOCK {model}: {exc}")
                 codes.append(EXIT_BLOCK)
-                docs.append({"model": model, "verdict": "block", "error": str(exc)})
+                verdicts.append(GateVerdict(model, error=str(exc)))
                 continue
-            decision = outcome.decision
             scans.append(outcome.scan)
-            codes.append(_exit_code(decision))
-            docs.append(decision.to_document() | {"audit_entry": outcome.audit_entry})
-            if output_format == "text":
-                _render(decision, f"audit entry {outcome.audit_entry} in {outcome.audit_log}")
+            codes.append(_VERDICT_EXIT[outcome.decision.verdict.label])
+            verdict = GateVerdict(model, outcome.decision, outcome.audit_entry, outcome.audit_log)
+            verdicts.append(verdict)
+            if output_format == "text":  # each verdict as soon as it is recorded
+                writer.write([verdict], sys.stdout)
     except ModelsealError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+        raise _error(exc) from None
     if output_format == "json":
-        typer.echo(json.dumps(docs[0] if len(docs) == 1 else docs, indent=2))
+        writer.write(verdicts, sys.stdout)
     if sarif is not None:
         _write_sarif(sarif, scans)
-    # block beats review beats allow
-    raise typer.Exit(max(codes, key=lambda c: {EXIT_OK: 0, EXIT_REVIEW: 1, EXIT_BLOCK: 2}[c]))
+    raise typer.Exit(max(codes, key=lambda c: _RANK[c]))
+
+
+_VERDICT_EXIT = {"allow": EXIT_OK, "review": EXIT_REVIEW, "block": EXIT_BLOCK}
 
 
 def _write_sarif(path: Path, scans: list[ScanResult]) -> None:
@@ -185,50 +182,25 @@ def inventory_command(
     ] = "",
 ) -> None:
     """List every model in use, where it comes from, how it is loaded and how urgently to review it."""
-    from modelseal.core.config import load_config
-    from modelseal.inventory import report
-    from modelseal.inventory.discover import discover
-    from modelseal.inventory.risk import CLASSES, RATINGS, Usage, assess, load_usage_rules, usage_for
-    from modelseal.policy.gate import reputation
-
-    ratings = [label for _, label in RATINGS]
-    if output_format not in ("table", "json", "csv") or (fail_on and fail_on not in ratings):
-        _err(f"usage: --format is table, json or csv; --fail-on is one of {', '.join(ratings)}")
-        raise typer.Exit(EXIT_USAGE)
-    default = Usage(criticality, data_sensitivity, exposure)
-    for name, value in (
-        ("criticality", criticality),
-        ("data_sensitivity", data_sensitivity),
-        ("exposure", exposure),
-    ):
-        if value and value not in CLASSES[name]:
-            _err(f"usage: --{name.replace('_', '-')} is one of {', '.join(CLASSES[name])}")
-            raise typer.Exit(EXIT_USAGE)
+    from modelseal.api.inventories import InventoryRequest, Usage, inventory
+    from modelseal.reports import ReportOptions, writer_for
 
     try:
-        raw_config = load_config().raw
-
-        def tier_of(model_id: str) -> str | None:
-            return reputation(model_id, raw_config)[0]
-
-        rules = load_usage_rules(usage) if usage else ()
-        refs = discover(paths, include_default_cache=hf_cache)
+        _choose("inventory", output_format)
+        result = inventory(
+            InventoryRequest(
+                tuple(paths), hf_cache, usage, Usage(criticality, data_sensitivity, exposure), fail_on
+            )
+        )
+    except UsageError as exc:
+        raise _usage(str(exc)) from None
     except ModelsealError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    assessed = [assess(r, tier_of, usage_for(r, rules, default)) for r in refs]
-    if output_format == "json":
-        typer.echo(report.to_json(assessed))
-    elif output_format == "csv":
-        typer.echo(report.to_csv(assessed), nl=False)
-    else:
-        from rich.console import Console
-
-        Console(width=200).print(report.to_table(assessed))
-    if fail_on:
-        floor = ratings.index(fail_on)
-        if any(ratings.index(a.rating) <= floor for a in assessed):
-            raise typer.Exit(EXIT_BLOCK)
+        raise _error(exc) from None
+    writer_for("inventory", output_format, ReportOptions(width=200, color=sys.stdout.isatty())).write(
+        result.assessments, sys.stdout
+    )
+    if result.failed:
+        raise typer.Exit(EXIT_BLOCK)
 
 
 def reverify_command(
@@ -241,76 +213,19 @@ def reverify_command(
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
 ) -> None:
     """Re-scan and re-check the inventory; exit 1 on new findings, drifted files or lock differences."""
-    from modelseal.api import scan
-    from modelseal.core.config import load_config
-    from modelseal.inventory.discover import discover
-    from modelseal.inventory.reverify import default_state_path, reverify
+    from modelseal.api.inventories import ReverifyRequest, reverify
+    from modelseal.reports import writer_for
 
+    _choose("reverify", output_format)
     try:
-        config = load_config()
-        refs = discover(paths, include_default_cache=hf_cache)
-        result = reverify(
-            refs,
-            state or default_state_path(),
-            scan=lambda target: scan([target], config),
-            lock_check=_lock_checker(lockfile or Path("modelseal.lock")),
-        )
+        result = reverify(ReverifyRequest(tuple(paths), state, lockfile or Path("modelseal.lock"), hf_cache))
     except ModelsealError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
-    if output_format == "json":
-        typer.echo(result.to_json())
-    else:
-        if result.previous_tool_version and result.previous_tool_version != result.tool_version:
-            typer.echo(
-                f"modelseal {result.previous_tool_version} -> {result.tool_version}: rules may have changed"
-            )
-        for c in result.changes:
-            state_word = "NEW" if c.first_seen else ("CHANGED" if c.worse else "unchanged")
-            typer.echo(f"{state_word} {c.location}")
-            for label, items in (
-                ("new finding", c.new_findings),
-                ("resolved", c.resolved_findings),
-                ("drifted", c.drifted),
-                ("added file", c.added),
-                ("removed file", c.removed),
-                ("lock", c.lock),
-            ):
-                for item in items:
-                    typer.echo(f"  {label}: {item}")
-            if c.error:
-                typer.echo(f"  error: {c.error}")
-        for gone in result.gone:
-            typer.echo(f"GONE {gone}")
+        raise _error(exc) from None
+    writer_for("reverify", output_format).write(result.reverification, sys.stdout)
     raise typer.Exit(EXIT_BLOCK if result.worse else EXIT_OK)
 
 
-def _lock_checker(path: Path) -> Callable[[Reference], tuple[str, ...]]:
-    """Differences from the lock entry keyed by the model's path (hub cache entries by ``hf://id``)."""
-
-    def check(ref: Reference) -> tuple[str, ...]:
-        from modelseal.integrity.lockfile import check_lock, read_lock
-        from modelseal.sources.local import resolve_local
-
-        if not path.is_file():
-            return ()
-        key = f"hf://{ref.model}" if ref.kind == "hf-cache" else Path(ref.location).as_posix()
-        entry = read_lock(path).get(key)
-        if entry is None:
-            return ()
-        result = check_lock(resolve_local(ref.location), entry, revision=ref.revision)
-        return tuple(str(d) for d in result.differences)
-
-    return check
-
-
 audit_app = typer.Typer(help="Inspect and verify the tamper-evident audit log.", no_args_is_help=True)
-
-
-def _log_path(audit_log: Path | None) -> Path:
-    from modelseal.audit.log import default_log_path
-
-    return audit_log or default_log_path()
 
 
 @audit_app.command("verify")
@@ -325,28 +240,28 @@ def audit_verify(
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
 ) -> None:
     """Exit 1 if any entry was edited, removed, reordered or forged, naming which."""
-    from modelseal.audit.verify import describe, verify_log
+    from modelseal.api.audit import AuditVerifyRequest, log_path, verify
 
-    path = _log_path(audit_log)
+    path = log_path(audit_log)
     try:
         key = bytes.fromhex(public_key) if public_key else None
         notes = tuple(p.read_text(encoding="utf-8") for p in trusted)
-        result = verify_log(path, public_key=key, trusted_notes=notes)
+        result = verify(AuditVerifyRequest(path, key, notes))
     except ValueError:
-        _err("usage: --public-key is the hex of a 32-byte Ed25519 key")
-        raise typer.Exit(EXIT_USAGE) from None
+        raise _usage("--public-key is the hex of a 32-byte Ed25519 key") from None
     except (ModelsealError, OSError) as exc:
         _err(f"FAILED: {exc}")
         raise typer.Exit(EXIT_BLOCK) from None
+    v = result.verification
     if as_json:
-        typer.echo(describe(result))
-    elif result.ok:
-        typer.echo(f"OK {path}: {result.size} entries, root {result.root.hex()}")
+        typer.echo(result.to_json())
+    elif v.ok:
+        typer.echo(f"OK {path}: {v.size} entries, root {v.root.hex()}")
     else:
         typer.echo(f"FAILED {path}")
-        for p in result.problems:
+        for p in v.problems:
             typer.echo(f"  {p.kind}: {p.message}")
-    raise typer.Exit(EXIT_OK if result.ok else EXIT_BLOCK)
+    raise typer.Exit(EXIT_OK if v.ok else EXIT_BLOCK)
 
 
 @audit_app.command("show")
@@ -381,39 +296,24 @@ def audit_prove(
     ] = None,
 ) -> None:
     """Inclusion proof for one entry (and optionally a consistency proof), as JSON."""
-    from modelseal.audit import merkle
+    from modelseal.api.audit import AuditLogError, prove
 
-    contents = _read(audit_log)
-    leaves = contents.leaf_hashes()
-    if not 0 <= index < len(leaves) or (old_size is not None and not 0 <= old_size <= len(leaves)):
-        _err(f"usage: the log has {len(leaves)} entries")
-        raise typer.Exit(EXIT_USAGE)
-    doc: dict[str, object] = {
-        "index": index,
-        "size": len(leaves),
-        "record": contents.rows[index][1],
-        "leaf_hash": leaves[index].hex(),
-        "root": merkle.subtree_root(leaves).hex(),
-        "checkpoint": contents.latest_note(),
-        "inclusion": [h.hex() for h in merkle.inclusion_proof(index, leaves)],
-    }
-    if old_size is not None:
-        doc["consistency"] = {
-            "from_size": old_size,
-            "old_root": merkle.subtree_root(leaves[:old_size]).hex(),
-            "proof": [h.hex() for h in merkle.consistency_proof(old_size, leaves)],
-        }
+    try:
+        doc = prove(audit_log, index, old_size)
+    except ValueError as exc:
+        raise _usage(str(exc)) from None
+    except AuditLogError as exc:
+        raise _error(exc) from None
     typer.echo(json.dumps(doc, indent=2))
 
 
 def _read(audit_log: Path | None) -> LogContents:
-    from modelseal.audit.log import AuditLogError, read_log
+    from modelseal.api.audit import AuditLogError, contents
 
     try:
-        return read_log(_log_path(audit_log))
+        return contents(audit_log)
     except AuditLogError as exc:
-        _err(f"error: {exc}")
-        raise typer.Exit(EXIT_ERROR) from None
+        raise _error(exc) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``modelseal sign``, ``verify`` and ``lock``: thin shells over :mod:`modelseal.integrity`.
+"""``modelseal sign``, ``verify`` and ``lock``: build requests for :mod:`modelseal.api.integrity`, render.
 
 Every failure names what differs (file, key, identity, revision) and exits 1; errors that stop the check
 (unreadable key, malformed lockfile) exit 2; a command line without anything to check exits 4.
@@ -7,6 +7,7 @@ Every failure names what differs (file, key, identity, revision) and exits 1; er
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -14,19 +15,11 @@ import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
 from modelseal.core.errors import ModelsealError
-from modelseal.integrity.diff import Difference
 
 if TYPE_CHECKING:
-    from modelseal.integrity.oms import Serialization
-    from modelseal.sources.resolve import Resolved
+    from modelseal.core.differences import Difference
 
 EXIT_DIFF = EXIT_FINDINGS
-
-
-def _resolve(target: str, offline: bool, cache_dir: Path | None) -> Resolved:
-    from modelseal.sources.resolve import resolve
-
-    return resolve(target, offline=offline, cache_dir=cache_dir)
 
 
 def _err(message: str) -> None:
@@ -36,27 +29,19 @@ def _err(message: str) -> None:
 
 
 def _fail(error: ModelsealError) -> typer.Exit:
-    from modelseal.integrity.oms import SignatureError
+    """A signature that does not verify is a difference (exit 1); any other error stops the check (2)."""
+    from modelseal.api.integrity import SignatureError
 
-    _err(f"error: {error}" if not isinstance(error, SignatureError) else f"FAILED: {error}")
-    return typer.Exit(EXIT_DIFF if isinstance(error, SignatureError) else EXIT_ERROR)
+    failed = isinstance(error, SignatureError)
+    _err(f"FAILED: {error}" if failed else f"error: {error}")
+    _err(f"hint: {error.diagnostics()}")
+    return typer.Exit(EXIT_DIFF if failed else EXIT_ERROR)
 
 
-def _report(title: str, differences: tuple[Difference, ...] | list[Difference]) -> None:
+def _report(title: str, differences: Sequence[Difference]) -> None:
     typer.echo(f"FAILED {title}" if differences else f"OK {title}")
     for d in differences:
         typer.echo(f"  {d.kind}: {d}")
-
-
-def _serialization(
-    method: str, hash_type: str, shard_size: int, ignore: list[str], ignore_git: bool, extra: tuple[str, ...]
-) -> Serialization:
-    from modelseal.integrity.manifest import DEFAULT_IGNORE
-    from modelseal.integrity.oms import Serialization
-
-    git = (".git", ".gitattributes", ".github", ".gitignore") if ignore_git else ()
-    patterns = tuple(dict.fromkeys([*DEFAULT_IGNORE, *git, *ignore, *extra]))
-    return Serialization(method=method, hash_type=hash_type, ignore_paths=patterns, shard_size=shard_size)
 
 
 Model = Annotated[str, typer.Argument(help="Model folder, file or hf://org/name@rev.")]
@@ -100,24 +85,25 @@ def sign(
     cache_dir: CacheDir = None,
 ) -> None:
     """Sign every file of a model (OpenSSF model signing v1.0 format)."""
-    from modelseal.integrity.signing import self_path
-    from modelseal.integrity.signing import sign as do_sign
+    from modelseal.api.integrity import SignRequest, Where
+    from modelseal.api.integrity import sign as do_sign
 
     try:
-        t = _resolve(model, offline, cache_dir)
-        password = os.environ.get(password_env, "").encode() if password_env else None
-        ser = _serialization(
-            method, hash_type, shard_size, ignore, ignore_git, self_path(signature, t.artifact)
+        do_sign(
+            SignRequest(
+                Where(model, offline, cache_dir),
+                private_key,
+                signature,
+                certificate,
+                tuple(chain),
+                method,
+                hash_type,
+                shard_size,
+                tuple(ignore),
+                ignore_git,
+                os.environ.get(password_env, "").encode() if password_env else None,
+            )
         )
-        bundle = do_sign(
-            t.artifact,
-            private_key,
-            serialization=ser,
-            certificate=certificate,
-            chain=chain,
-            password=password,
-        )
-        signature.write_text(bundle.to_json(), encoding="utf-8")
     except ModelsealError as exc:
         raise _fail(exc) from None
     typer.echo(f"signed {model}: {signature}")
@@ -151,51 +137,30 @@ def verify(
     if signature is None and not locked:
         _err("usage: give --signature FILE, --locked, or both")
         raise typer.Exit(EXIT_USAGE)
-    from modelseal.integrity.lockfile import check_lock, read_lock
-    from modelseal.integrity.manifest import manifest_for
-    from modelseal.integrity.signing import verify_model
-    from modelseal.sources.hf import verify_snapshot
+    from modelseal.api.checks import SignatureCheck
+    from modelseal.api.integrity import VerifyRequest, Where
+    from modelseal.api.integrity import verify as do_verify
 
-    failed = False
+    check = None
+    if signature is not None:
+        check = SignatureCheck(signature, public_key, tuple(anchors), identity, trust_root, issuer)
     try:
-        t = _resolve(model, offline, cache_dir)
-        manifest = manifest_for(t.artifact)
-        signer = None
-        if t.snapshot is not None:
-            cache = verify_snapshot(t.snapshot)
-            _report(f"{model}: Hugging Face cache record ({cache.checked} files)", cache.differences)
-            failed |= not cache.ok
-        if signature is not None:
-            result = verify_model(
-                t.artifact,
-                signature,
-                public_key=public_key,
-                trust_anchors=anchors,
-                identity=identity,
-                trust_root=trust_root,
-                issuer=issuer,
-                manifest=manifest,
-            )
-            signer = result.signer
-            _report(f"{model}: signature by {result.signer}", result.differences)
-            for rel in result.uncovered:
-                _err(f"note: {rel} is not covered by the signature (ignored by the signer)")
-            failed |= not result.ok
-        if locked:
-            lock = read_lock(lockfile)
-            key = entry or t.lock_key
-            found = lock.get(key)
-            if found is None:
-                _report(f"{model}: lock", [Difference("entry", key, f"no entry in {lockfile}")])
-                raise typer.Exit(EXIT_DIFF)
-            check = check_lock(
-                t.artifact, found, revision=t.revision, repo_uid=t.repo_uid, signer=signer, manifest=manifest
-            )
-            _report(f"{model}: lock entry {key} in {lockfile}", check.differences)
-            failed |= not check.ok
+        result = do_verify(VerifyRequest(Where(model, offline, cache_dir), check, locked, lockfile, entry))
     except ModelsealError as exc:
         raise _fail(exc) from None
-    raise typer.Exit(EXIT_DIFF if failed else EXIT_OK)
+    if result.cache is not None:
+        _report(f"{model}: Hugging Face cache record ({result.cache.checked} files)", result.cache.differences)
+    sig = result.signature
+    if sig is not None and sig.result is not None:
+        _report(f"{model}: signature by {sig.result.signer}", sig.result.differences)
+        for rel in sig.result.uncovered:
+            _err(f"note: {rel} is not covered by the signature (ignored by the signer)")
+    if result.lock is not None:
+        if result.lock.check is None:
+            _report(f"{model}: lock", result.lock_differences)
+        else:
+            _report(f"{model}: lock entry {result.lock.key} in {lockfile}", result.lock_differences)
+    raise typer.Exit(EXIT_OK if result.ok else EXIT_DIFF)
 
 
 def lock(
@@ -210,27 +175,21 @@ def lock(
     cache_dir: CacheDir = None,
 ) -> None:
     """Add or update lockfile entries: per-file digests, manifest digest, revision, expected signer."""
-    from modelseal.integrity.lockfile import lock_entry, read_lock, write_lock
-    from modelseal.integrity.manifest import DEFAULT_IGNORE, manifest_for
+    from modelseal.api.integrity import LockRequest, Where
+    from modelseal.api.integrity import lock as do_lock
 
+    wheres = tuple(Where(m, offline, cache_dir) for m in models)
     try:
-        current = read_lock(lockfile)
-        for model in models:
-            t = _resolve(model, offline, cache_dir)
-            manifest = manifest_for(t.artifact, hash_type, ignore=(*DEFAULT_IGNORE, *ignore))
-            if manifest.rejected:
-                _report(
-                    f"{model}: not locked", [Difference("rejected", r, why) for r, why in manifest.rejected]
-                )
-                raise typer.Exit(EXIT_DIFF)
-            new = lock_entry(t.lock_key, manifest, revision=t.revision, repo_uid=t.repo_uid, signer=signer)
-            current = current.with_entry(new)
-            typer.echo(f"locked {t.lock_key}: {manifest.digest} ({len(manifest.files)} files)")
-            for rel in manifest.ignored:
-                _err(f"note: {rel} ignored (not pinned)")
-        write_lock(lockfile, current)
+        result = do_lock(LockRequest(wheres, lockfile, hash_type, tuple(ignore), signer))
     except ModelsealError as exc:
         raise _fail(exc) from None
+    for done in result.locked:
+        if done.refused:
+            _report(f"{done.model}: not locked", done.refused)
+            raise typer.Exit(EXIT_DIFF)
+        typer.echo(f"locked {done.key}: {done.manifest.digest} ({len(done.manifest.files)} files)")
+        for rel in done.manifest.ignored:
+            _err(f"note: {rel} ignored (not pinned)")
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,9 @@
-"""One error base for the package, and the errors that cross stage boundaries."""
+"""One error base for the package, one base per area below it, each saying what to do next.
+
+Every area raises its own base (``ConfigError``, ``SourceError``, ``IntegrityError``, ``PolicyError``,
+``ReportError``...) so a caller can tell where a failure came from; every error carries a hint, after
+sigstore's ``diagnostics()``: one line on what to do next, which the CLI prints after the error itself.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +11,47 @@ from __future__ import annotations
 class ModelsealError(Exception):
     """Base of every error modelseal raises on purpose; the CLI turns it into exit code 2."""
 
+    hint: str = "run the command with --help to check its arguments"
+    """What to do next, for every error of this class; an instance may carry a sharper one."""
+
+    def __init__(self, *args: object, hint: str | None = None) -> None:
+        super().__init__(*args)
+        if hint is not None:
+            self.hint = hint
+
+    def diagnostics(self) -> str:
+        """One line: what to do next."""
+        return self.hint
+
+
+class UsageError(ModelsealError):
+    """An argument is outside its choices (a class, a rating, a format); the CLI exits 4 on it."""
+
+    hint = "run the command with --help to see the values it accepts"
+
 
 class ConfigError(ModelsealError):
     """A configuration or policy file is malformed; the message names the file and the problem."""
 
+    hint = "fix the file named above (docs/gate.md and the README describe its settings)"
+
 
 class SourceError(ModelsealError):
     """A target could not be resolved into files (missing path, unknown scheme)."""
+
+    hint = "check the target: a path, hf://org/name[@revision] or s3://bucket/prefix"
+
+
+class IntegrityError(ModelsealError):
+    """Hashing, signing, verifying or locking could not be done (unreadable key, lockfile, bundle)."""
+
+    hint = "check the key, signature and lockfile paths given (docs/integrity.md)"
+
+
+class PolicyError(ModelsealError):
+    """The gate could not decide (audit log unusable, policy unusable); callers treat it as a block."""
+
+    hint = "run `modelseal audit verify` and check the policy file (docs/gate.md)"
 
 
 class LimitExceeded(ModelsealError):

@@ -18,7 +18,7 @@ from modelseal.core.errors import ConfigError, ModelsealError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity import LOCKFILE as LOCKFILE  # re-exported: where callers look for it
-from modelseal.integrity.diff import Difference, diff_digests
+from modelseal.core.differences import Difference, diff_digests
 from modelseal.integrity.manifest import (
     DEFAULT_IGNORE,
     Manifest,
@@ -26,7 +26,6 @@ from modelseal.integrity.manifest import (
     manifest_for,
     with_digests_of,
 )
-from modelseal.sources.resolve import source_key as source_key  # re-exported for lockfile users
 
 VERSION = 1
 _HEADER = "# Pins models by content. Written by `modelseal lock`; review changes to it like code.\n"

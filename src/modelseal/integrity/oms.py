@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.errors import ModelsealError
+from modelseal.core.errors import IntegrityError, ModelsealError
 from modelseal.integrity.manifest import (
     DEFAULT_IGNORE,
     Manifest,
@@ -42,8 +42,10 @@ SINGLE_FILE_NAME = "."
 """The reference tool names the only resource of a single-file model by its path relative to itself."""
 
 
-class SignatureError(ModelsealError):
+class SignatureError(IntegrityError):
     """A signature is malformed or does not verify. The message names the key, identity or field at fault."""
+
+    hint = "check that --public-key/--trust-anchor match the signer, then re-sign the model if it changed"
 
 
 @dataclass(frozen=True)
@@ -279,7 +281,7 @@ class Bundle:
             text = path.read_text(encoding="utf-8")
             data = json.loads(text)
         except OSError as exc:
-            raise ModelsealError(f"{path}: cannot read the signature ({exc.strerror})") from None
+            raise IntegrityError(f"{path}: cannot read the signature ({exc.strerror})") from None
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise SignatureError(f"{path}: not a JSON Sigstore bundle ({exc})") from None
         if not isinstance(data, dict) or data.get("mediaType") != BUNDLE_MEDIA_TYPE:

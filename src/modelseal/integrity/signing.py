@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.errors import ModelsealError
+from modelseal.core.errors import IntegrityError, ModelsealError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.integrity.diff import Difference, diff_digests
+from modelseal.core.differences import Difference, diff_digests
 from modelseal.integrity.manifest import Manifest, is_ignored
 from modelseal.integrity.oms import (
     PAYLOAD_TYPE,
@@ -44,7 +44,7 @@ def _read(path: Path, what: str) -> bytes:
     try:
         return path.read_bytes()
     except OSError as exc:
-        raise ModelsealError(f"{path}: cannot read the {what} ({exc.strerror})") from None
+        raise IntegrityError(f"{path}: cannot read the {what} ({exc.strerror})") from None
 
 
 def _check_key_type(key: PublicKeyTypes, origin: str) -> None:

@@ -13,6 +13,7 @@ from pathlib import Path
 from modelseal.core.errors import SourceError
 from modelseal.inventory.code import MODEL_SUFFIXES, references_in_file
 from modelseal.inventory.model import UNSAFE, Reference
+from modelseal.sources.hfcache import cached_revisions, default_cache, is_cache_root, is_repo_folder
 
 SKIP_DIRS = {
     ".git",
@@ -54,39 +55,12 @@ _SUFFIX_FORMAT = {
 }
 
 
-def is_hf_cache(path: Path) -> bool:
-    """A hub cache root holds ``models--org--name`` folders each with ``snapshots``."""
-    try:
-        return any(
-            p.name.startswith(("models--", "datasets--", "spaces--")) and (p / "snapshots").is_dir()
-            for p in path.iterdir()
-        )
-    except OSError:
-        return False
-
-
 def cache_references(cache: Path) -> list[Reference]:
-    """Every cached model revision, read with huggingface_hub's own cache scanner."""
-    try:
-        from huggingface_hub import scan_cache_dir
-        from huggingface_hub.errors import CacheNotFound
-    except ImportError:
-        raise SourceError(
-            f"{cache}: reading a Hugging Face cache needs pip install 'modelseal[hf]'"
-        ) from None
-
-    try:
-        info = scan_cache_dir(cache)
-    except CacheNotFound as exc:
-        raise SourceError(f"{cache}: not a Hugging Face cache ({exc})") from None
-    found = []
-    for repo in sorted(info.repos, key=lambda r: r.repo_id):
-        if repo.repo_type != "model":
-            continue
-        for rev in sorted(repo.revisions, key=lambda r: r.commit_hash):
-            files = tuple(sorted(f.file_name for f in rev.files))
-            found.append(_on_disk("hf-cache", str(rev.snapshot_path), files, repo.repo_id, rev.commit_hash))
-    return found
+    """Every cached model revision (the cache layout is read by :mod:`modelseal.sources.hfcache`)."""
+    return [
+        _on_disk("hf-cache", str(rev.snapshot), rev.files, rev.repo_id, rev.commit)
+        for rev in cached_revisions(cache)
+    ]
 
 
 def _on_disk(
@@ -110,9 +84,9 @@ def folder_references(root: Path) -> list[Reference]:
     found: list[Reference] = []
     model_dirs: list[Path] = []
     for here, dirnames, filenames in _walk(root):
-        if is_hf_cache(here):
+        if is_cache_root(here):
             found += cache_references(here)
-            dirnames[:] = [d for d in dirnames if not d.startswith(("models--", "datasets--", "spaces--"))]
+            dirnames[:] = [d for d in dirnames if not is_repo_folder(d)]
         if any(d == here or d in here.parents for d in model_dirs):
             continue
         weights = tuple(n for n in filenames if n.lower().endswith(MODEL_SUFFIXES))
@@ -135,12 +109,9 @@ def discover(paths: list[str], *, include_default_cache: bool = False) -> list[R
     found: list[Reference] = []
     targets = [Path(p) for p in paths]
     if include_default_cache:
-        try:
-            from huggingface_hub.constants import HF_HUB_CACHE
-        except ImportError:
-            raise SourceError("--hf-cache needs pip install 'modelseal[hf]'") from None
-        if Path(HF_HUB_CACHE).is_dir():
-            targets.append(Path(HF_HUB_CACHE))
+        cache = default_cache()
+        if cache is not None:
+            targets.append(cache)
     for target in targets:
         if not target.exists():
             raise SourceError(f"{target}: no such file or folder")
@@ -149,7 +120,7 @@ def discover(paths: list[str], *, include_default_cache: bool = False) -> list[R
                 found += references_in_file(target, str(target))
             else:
                 found.append(_on_disk("file", str(target), (target.name,)))
-        elif is_hf_cache(target):
+        elif is_cache_root(target):
             found += cache_references(target)
         else:
             found += folder_references(target)

@@ -14,9 +14,11 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.core.errors import ConfigError
+from modelseal.core.tiers import TIER_NAMES
 from modelseal.inventory.model import DYNAMIC, REMOTE_CODE, UNPINNED, UNSAFE, Reference
 
-TIER_POINTS = {"major-lab": 0, "organisation": 1, "individual": 2, "anonymous": 3, "unknown": 3}
+TIER_POINTS = {name: min(tier - 1, 3) for tier, name in TIER_NAMES.items()}
+"""Likelihood points of a publisher tier: 0 for a major lab up to 3 for anonymous or unknown."""
 FLAG_POINTS = {UNSAFE: 3, REMOTE_CODE: 3, UNPINNED: 1, DYNAMIC: 1}
 CLASSES = {
     "criticality": ("low", "medium", "high", "critical"),

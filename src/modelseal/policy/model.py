@@ -9,6 +9,7 @@ from typing import Any
 
 from modelseal.core.errors import ConfigError
 from modelseal.core.findings import Severity
+from modelseal.core.tiers import LOWEST_FIRST
 
 
 class Mode(enum.Enum):
@@ -108,7 +109,7 @@ class Policy:
     """``sha256:`` of the policy text, recorded with each verdict."""
     environments: dict[str, Environment]
     waivers: tuple[Waiver, ...] = ()
-    tiers: tuple[str, ...] = ("unknown", "anonymous", "individual", "organisation", "major-lab")
+    tiers: tuple[str, ...] = LOWEST_FIRST
     """Reputation tiers from lowest to highest (the publisher catalogue's tiers 5 to 1)."""
     criticality_classes: tuple[str, ...] = ("low", "medium", "high", "critical")
     sensitivity_classes: tuple[str, ...] = ("public", "internal", "confidential", "restricted")

@@ -1,8 +1,9 @@
 """Everything a bill of materials says about one model, gathered once for both BOM formats.
 
-Identity (hub id and commit, from arguments or the Hugging Face cache layout), the files with their
-manifest digests, the card, what the files show (config, adapter, weight headers, licence text), the
-publisher tier, and the findings of the card and name checks.
+Identity (hub id and commit, as resolution found them or as given), the files with their manifest digests,
+the card, what the files show (config, adapter, weight headers, licence text), the publisher tier, and the
+findings of the card and name checks. Resolution, hashing and the tier come from the caller
+(:func:`modelseal.api.provenance.bom`): this module reads files it is handed, it finds none itself.
 """
 
 from __future__ import annotations
@@ -10,7 +11,7 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -18,12 +19,10 @@ from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.findings import Finding
 from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
-from modelseal.integrity.manifest import manifest_for
 from modelseal.provenance.card import ModelCard, Observed, consistency_findings, licence_family, read_card
 from modelseal.provenance.config import ProvenanceConfig
 from modelseal.provenance.names import HubId, check_model_id
 from modelseal.provenance.reputation import PublisherTier
-from modelseal.sources.local import resolve_local
 
 if TYPE_CHECKING:
     from packageurl import PackageURL
@@ -70,39 +69,20 @@ def hub_purl(model_id: str, revision: str | None = None) -> PackageURL | None:
     return PackageURL(type="huggingface", namespace=hub_id.org or None, name=hub_id.name, version=revision)
 
 
-def hub_identity(root: Path) -> tuple[str, str] | None:
-    """(``org/name``, commit) of a snapshot folder in the Hugging Face cache
-    (``models--org--name/snapshots/<commit>``), as huggingface_hub lays it out."""
-    parts = root.resolve().parts if root.exists() else root.parts
-    for i in range(len(parts) - 2):
-        repo, snapshots, commit = parts[i : i + 3]
-        if repo.startswith("models--") and snapshots == "snapshots":
-            org_name = repo[len("models--") :].split("--", 1)
-            model_id = "/".join(org_name)
-            if HubId.parse(model_id) is not None:
-                return model_id, commit
-    return None
-
-
 def collect(
-    target: str,
+    artifact: Artifact,
+    manifest_digest: str,
     *,
     model_id: str | None = None,
     revision: str | None = None,
+    tier: PublisherTier | None = None,
     config: ProvenanceConfig | None = None,
     scan_findings: Sequence[Finding] = (),
     limits: Limits | None = None,
 ) -> ModelFacts:
-    """Resolve, hash and read one model folder (or file) into the facts both BOM writers render."""
+    """Read one resolved model, whose files carry their digests, into the facts both BOM writers render."""
     config = config or ProvenanceConfig()
     limits = limits or Limits()
-    artifact = resolve_local(target, max_files=limits.max_files)
-    found = hub_identity(artifact.root)
-    if model_id is None and found:
-        model_id, revision = found[0], revision or found[1]
-    manifest = manifest_for(artifact, ignore=())  # a BOM lists every file, .git included
-    digests = manifest.digests()
-    files = tuple(replace(f, digest=digests[f.relpath]) for f in artifact.files)
     reading = read_card(artifact)
     observed = observe(artifact, limits)
     # entries the resolver refused are left out of the BOM, and said so
@@ -111,15 +91,13 @@ def collect(
         for rel, reason in artifact.rejected
     ]
     findings += [*reading.findings, *consistency_findings(reading.card, observed, model_id)]
-    tier = None
     if model_id:
         findings.extend(check_model_id(model_id, config.internal, config.catalogue()))
-        tier = config.reputation().tier_of(model_id)
     findings.extend(scan_findings)
     root = artifact.root
     name = model_id.rsplit("/", 1)[-1] if model_id else (root.name if root.is_dir() else root.stem)
     return ModelFacts(
-        root, name, model_id, revision, files, manifest.digest, reading.card, observed, tier, tuple(findings)
+        root, name, model_id, revision, artifact.files, manifest_digest, reading.card, observed, tier, tuple(findings)
     )
 
 

@@ -13,18 +13,9 @@ from functools import lru_cache
 from types import MappingProxyType
 
 from modelseal.core.errors import ConfigError
+from modelseal.core.tiers import TIER_LABELS, TIER_NAMES, UNKNOWN_TIER
 from modelseal.provenance._data import load_toml
 
-TIER_LABELS: Mapping[int, str] = MappingProxyType(
-    {
-        1: "major lab with a security team",
-        2: "established organisation with governance",
-        3: "verified individual",
-        4: "anonymous or pseudonymous publisher",
-        5: "unknown publisher",
-    }
-)
-UNKNOWN_TIER = 5
 
 
 @dataclass(frozen=True)
@@ -39,6 +30,11 @@ class PublisherTier:
     @property
     def label(self) -> str:
         return TIER_LABELS[self.tier]
+
+    @property
+    def name(self) -> str:
+        """The tier as policies and inventories name it (``major-lab`` ... ``unknown``)."""
+        return TIER_NAMES[self.tier]
 
 
 @dataclass(frozen=True)

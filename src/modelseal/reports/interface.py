@@ -1,7 +1,9 @@
-"""What every report writer is: an interchangeable view of one :class:`ScanResult`.
+"""What every writer is: an interchangeable view of one document.
 
-Writers render; they decide nothing. Severity, the verdict against ``fail_on`` and digests all come from
-the result, so the text, JSON and SARIF views of one scan always agree.
+A document is what a composition returns: a scan's :class:`ScanResult`, a gate's verdicts, a model's BOM
+facts, an inventory, a re-verification. Each kind has its writers (``--format`` values), all subclasses of
+:class:`Writer`. Writers render; they decide nothing. Severity, the verdict against ``fail_on`` and digests
+all come from the document, so the text, JSON and SARIF views of one scan always agree.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ import io
 from abc import ABC, abstractmethod
 from collections import Counter
 from dataclasses import dataclass
-from typing import Any, ClassVar, TextIO
+from typing import Any, ClassVar, Generic, TextIO, TypeVar
 
 from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Severity
@@ -19,6 +21,8 @@ from modelseal.core.result import ScanResult
 
 class ReportError(ModelsealError):
     """A report cannot be produced (unknown format name)."""
+
+    hint = "choose a --format the command lists in its --help"
 
 
 @dataclass(frozen=True)
@@ -35,8 +39,12 @@ class ReportOptions:
     """Folder that SARIF locations are made relative to (the repository root in CI); None: working folder."""
 
 
-class ReportWriter(ABC):
-    """One output format. Subclasses set ``name`` and ``suffix`` and implement :meth:`write`."""
+D = TypeVar("D")
+
+
+class Writer(ABC, Generic[D]):
+    """One output format of one kind of document. Subclasses set ``name`` and ``suffix`` and implement
+    :meth:`write`."""
 
     name: ClassVar[str]
     """The ``--format`` value."""
@@ -47,13 +55,33 @@ class ReportWriter(ABC):
         self.options = options or ReportOptions()
 
     @abstractmethod
-    def write(self, result: ScanResult, out: TextIO) -> None:
+    def write(self, result: D, out: TextIO) -> None:
         """Render ``result`` onto ``out``; the output ends with a newline."""
 
-    def render(self, result: ScanResult) -> str:
+    def render(self, result: D) -> str:
         buffer = io.StringIO()
         self.write(result, buffer)
         return buffer.getvalue()
+
+
+class ReportWriter(Writer[ScanResult]):
+    """A view of a scan's result."""
+
+
+class JsonWriter(Writer[D]):
+    """A document written as one indented JSON value: subclasses build it."""
+
+    suffix = ".json"
+
+    @abstractmethod
+    def document(self, result: D) -> Any:
+        """The document as plain data."""
+
+    def write(self, result: D, out: TextIO) -> None:
+        import json
+
+        out.write(json.dumps(self.document(result), indent=2))
+        out.write("\n")
 
 
 class JsonDocumentWriter(ReportWriter):

@@ -27,12 +27,12 @@ def lockfile_verifier(lockfile: Path) -> LockVerifier:
     def check(target: Path) -> Sequence[Finding]:
         from modelseal.integrity.lockfile import check_lock
         from modelseal.integrity.manifest import hash_file
-        from modelseal.sources.local import resolve_local
+        from modelseal.sources.resolve import resolve
 
         real = target.resolve()
         for root, entry in roots:
             if real == root:
-                return check_lock(resolve_local(str(real)), entry).findings()
+                return check_lock(resolve(str(real)).artifact, entry).findings()
             if root in real.parents:
                 relpath = real.relative_to(root).as_posix()
                 pinned = dict(entry.files).get(relpath)

@@ -1,9 +1,19 @@
-"""Turn what the user typed into an :class:`~modelseal.core.artifact.Artifact`. The only stage that knows
-about folders, links, hubs and caches."""
+"""Where models come from: one plugin per kind of target (see :mod:`modelseal.sources.interface`).
+
+The schemes are named here, not in the plugins, so that telling a hub target from a path imports nothing
+of the hub code (``modelseal scan model.pkl`` stays light).
+"""
 
 HF_SCHEME = "hf://"
-"""How a hub target is written: ``hf://org/name@revision``. Here, not in ``hf``, so that telling a hub
-target from a path imports nothing of the hub code."""
+"""How a hub target is written: ``hf://org/name@revision``."""
+S3_SCHEME = "s3://"
+"""How a bucket target is written: ``s3://bucket/prefix``."""
+
+SOURCES: dict[str, tuple[str, str]] = {
+    HF_SCHEME: ("modelseal.sources.hf", "HubSource"),
+    S3_SCHEME: ("modelseal.sources.s3", "S3Source"),
+}
+"""Scheme → (module, class) of its source; a target with none of these is a local path."""
 
 
 def is_hf(target: str) -> bool:

@@ -1,4 +1,4 @@
-"""Local files and folders, with links confined to the model (or to the cache a snapshot lives in)."""
+"""Local files and folders, with links confined to the model (or to the cache repo a snapshot lives in)."""
 
 from __future__ import annotations
 
@@ -8,17 +8,20 @@ from pathlib import Path
 
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.errors import SourceError
+from modelseal.sources.hfcache import containing_repo
+from modelseal.sources.interface import ResolveOptions, Resolved, Source
 
 
-def _containing_cache(root: Path) -> Path | None:
-    """The Hugging Face cache repo folder (``models--org--name``) a snapshot folder lives in, if any.
+class LocalSource(Source):
+    """A file or a folder on disk, keyed in the lockfile by the path as typed."""
 
-    Snapshot files are links into ``../../blobs``; links that stay inside that repo folder are followed.
-    """
-    for parent in (root, *root.parents):
-        if parent.name.startswith(("models--", "datasets--", "spaces--")) and (parent / "blobs").is_dir():
-            return parent
-    return None
+    scheme = ""
+
+    def resolve(self, target: str, options: ResolveOptions) -> Resolved:
+        return Resolved(resolve_local(target, max_files=options.max_files), self.lock_key(target))
+
+    def lock_key(self, target: str) -> str:
+        return Path(target).as_posix()
 
 
 def resolve_local(target: str, *, max_files: int = 1_000_000) -> Artifact:
@@ -31,7 +34,7 @@ def resolve_local(target: str, *, max_files: int = 1_000_000) -> Artifact:
     if not root.is_dir():
         raise SourceError(f"{target}: not a regular file or folder")
     real_root = root.resolve()
-    boundary = _containing_cache(real_root) or real_root
+    boundary = containing_repo(real_root) or real_root  # snapshot files link into ../../blobs
     files: list[FileEntry] = []
     rejected: list[tuple[str, str]] = []
     folders = [(os.fspath(root), "")]

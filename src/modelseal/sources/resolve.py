@@ -1,46 +1,39 @@
-"""One entry point from what the user typed to an artifact, with what resolution learned about it."""
+"""One entry point from what the user typed to a :class:`Resolved`: the source is chosen by the scheme."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from importlib import import_module
 from pathlib import Path
 
-from modelseal.core.artifact import Artifact
-from modelseal.sources import is_hf
-from modelseal.sources.local import resolve_local
+from modelseal.core.errors import SourceError
+from modelseal.sources import SOURCES
+from modelseal.sources.interface import ResolveOptions, Resolved, Source
+
+__all__ = ["ResolveOptions", "Resolved", "resolve", "source_for", "source_key"]
 
 
-@dataclass(frozen=True)
-class Resolved:
-    """A target resolved into files, with what resolution learned about where they came from."""
+def source_for(target: str) -> Source:
+    """The source of ``target``: the one its scheme names; for a path, a cache snapshot's or a plain one."""
+    for scheme, (module, cls) in SOURCES.items():
+        if target.startswith(scheme):
+            source: Source = getattr(import_module(module), cls)()
+            return source
+    if "://" in target:
+        raise SourceError(f"{target}: unknown scheme; modelseal reads {', '.join(SOURCES)} and local paths")
+    from modelseal.sources.hfcache import CacheSnapshotSource, snapshot_identity
+    from modelseal.sources.local import LocalSource
 
-    artifact: Artifact
-    lock_key: str
-    """The key of this model in ``modelseal.lock``: ``hf://org/name`` (no revision) or the path as typed."""
-    model_id: str | None = None
-    """``org/name`` for hub targets: what name checks and reputation look at."""
-    revision: str | None = None
-    """The commit a hub revision resolved to."""
-    repo_uid: str | None = None
-    snapshot: Path | None = None
-    """The Hugging Face cache snapshot folder of a hub target."""
+    return CacheSnapshotSource() if snapshot_identity(Path(target)) else LocalSource()
 
 
 def source_key(target: str) -> str:
-    """The lockfile key of a target: ``hf://org/name`` without its revision, or the path as typed."""
-    if is_hf(target):
-        from modelseal.sources.hf import parse_hf
-
-        return parse_hf(target).source
-    return Path(target).as_posix()
+    """The lockfile key of a target without resolving it: ``hf://org/name`` without its revision, the
+    bucket prefix, or the path as typed."""
+    return source_for(target).lock_key(target)
 
 
 def resolve(
     target: str, *, max_files: int = 1_000_000, offline: bool = False, cache_dir: Path | None = None
 ) -> Resolved:
-    if is_hf(target):
-        from modelseal.sources.hf import resolve_hf  # the hub code only for hub targets
-
-        hub = resolve_hf(target, offline=offline, cache_dir=cache_dir)
-        return Resolved(hub.artifact, hub.ref.source, hub.ref.repo_id, hub.commit, hub.repo_uid, hub.snapshot)
-    return Resolved(resolve_local(target, max_files=max_files), source_key(target))
+    """Resolve ``target`` with the source its scheme selects; :class:`SourceError` if it cannot be."""
+    return source_for(target).resolve(target, ResolveOptions(max_files, offline, cache_dir))

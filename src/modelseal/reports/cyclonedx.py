@@ -10,11 +10,12 @@ from __future__ import annotations
 import json
 import uuid
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TextIO
 
 from modelseal.provenance.card import ModelCard
 from modelseal.provenance.facts import ModelFacts, hub_purl
 from modelseal.provenance.names import HubId
+from modelseal.reports.interface import Writer
 
 if TYPE_CHECKING:
     from cyclonedx.model import Property
@@ -180,3 +181,15 @@ def cyclonedx_json(facts: ModelFacts, tool_version: str) -> str:
     refs = [str(d.bom_ref) for d in datasets]
     document["metadata"]["component"]["modelCard"] = model_card(facts, refs)
     return json.dumps(document, indent=2, sort_keys=False) + "\n"
+
+
+class CycloneDxWriter(Writer[ModelFacts]):
+    """The CycloneDX 1.6 ML-BOM of one model, stamped with this modelseal's version."""
+
+    name = "cyclonedx"
+    suffix = ".json"
+
+    def write(self, result: ModelFacts, out: TextIO) -> None:
+        from modelseal import __version__
+
+        out.write(cyclonedx_json(result, __version__))

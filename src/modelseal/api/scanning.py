@@ -1,6 +1,8 @@
-"""The public face: ``scan`` composes source → artifact → scanners → findings into a ScanResult.
+"""``scan``: source → artifact → scanners → findings, into a ScanResult.
 
-The CLI and the service are thin shells over these functions.
+:func:`examine` is the composition every other one builds on: it resolves each target once, scans and
+hashes it once, and runs the shared checks (:mod:`modelseal.api.checks`) on those digests, returning what
+it learned beside the report, so that ``gate`` decides on exactly what ``scan`` reported.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -21,7 +24,8 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.integrity import AUTO_DIGEST_BYTES, LOCKFILE
+from modelseal.api.checks import LockSource, SignatureCheck, TargetChecks, check_target, pinned, read_lockfile
+from modelseal.integrity import AUTO_DIGEST_BYTES
 from modelseal.parallel import Outcome, default_jobs, scan_each
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
@@ -32,8 +36,7 @@ from modelseal.sources.resolve import Resolved, resolve
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
-    from modelseal.integrity.lockfile import Lockfile
-    from modelseal.policy.gate import GateOutcome, GateRequest
+    from modelseal.integrity.manifest import Manifest
 
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(path, files_done, files_total)`` after each file."""
@@ -177,6 +180,72 @@ def _resolution_findings(artifact: Artifact) -> list[Finding]:
     return out
 
 
+@dataclass(frozen=True)
+class ScanRequest:
+    """One scan: what to scan and how."""
+
+    targets: tuple[str, ...]
+    """Paths, ``hf://org/name@rev`` or ``s3://bucket/prefix``, resolved once each."""
+    config: Config = field(default_factory=Config)
+    digests: bool | None = True
+    """True: hash every file; False: only those with findings; None: every file up to
+    :data:`~modelseal.integrity.AUTO_DIGEST_BYTES` per target. A lock entry for a target hashes it whole."""
+    lockfile: Path | bool | None = None
+    """None: ``modelseal.lock`` in the working folder when present; False: none."""
+    strict_lockfile: bool = True
+    """A malformed lockfile is an error (True) or an ``unavailable`` lock state (False, the gate)."""
+    signature: SignatureCheck | None = None
+    """Also check each target's signature (on the scan's digests) before its lock entry."""
+    offline: bool = False
+    cache_dir: Path | None = None
+    dynamic: bool = False
+    weight_statistics: bool = False
+    jobs: int | None = None
+    progress: Progress | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Examined:
+    """One target as the scan left it: its resolution, its hashed files and the shared checks."""
+
+    resolved: Resolved
+    artifact: Artifact
+    """The files, each with its digest when the target was hashed whole."""
+    manifest: Manifest | None
+    """None when the target was not hashed whole (a large target scanned without digests)."""
+    checks: TargetChecks
+
+
+@dataclass(frozen=True)
+class Examination:
+    """A scan's report and what it learned about each target, in the same order."""
+
+    result: ScanResult
+    targets: tuple[Examined, ...]
+
+
+def examine(request: ScanRequest) -> Examination:
+    """Resolve each target once, scan and hash it once, check it once. Raises
+    :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved."""
+    started = time.monotonic()
+    config = request.config
+    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=request.weight_statistics)
+    resolved = [
+        resolve(t, max_files=config.limits.max_files, offline=request.offline, cache_dir=request.cache_dir)
+        for t in request.targets
+    ]
+    run = _Run(
+        ctx,
+        request,
+        read_lockfile(request.lockfile, strict=request.strict_lockfile),
+        _Counter(sum(len(r.artifact.files) for r in resolved), request.progress),
+        1 if request.dynamic else (request.jobs or default_jobs()),  # sandbox runs are not forked from workers
+    )
+    done = [_scan_target(res, run) for res in resolved]
+    result = ScanResult(tuple(report for report, _ in done), __version__, time.monotonic() - started)
+    return Examination(result, tuple(examined for _, examined in done))
+
+
 def scan(
     targets: Sequence[str | os.PathLike[str]] | str | os.PathLike[str],
     config: Config | None = None,
@@ -196,43 +265,37 @@ def scan(
     :data:`~modelseal.integrity.AUTO_DIGEST_BYTES` and only those with findings beyond. A lockfile entry for
     a target makes every file of it hashed whatever ``digests`` says. ``lockfile`` (default:
     ``modelseal.lock`` in the working folder, when present; ``False``: none) is consulted for every target
-    that has an entry; a difference is a finding. ``dynamic`` also loads each file that can run code inside
+    that has an entry; a difference is a finding. A Hugging Face cache snapshot hashed whole is checked
+    against the cache's blob names. ``dynamic`` also loads each file that can run code inside
     the sandbox and adds what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor
     for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
     folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
-    started = time.monotonic()
-    config = config or Config()
     if isinstance(targets, (str, os.PathLike)):
         targets = [targets]
-    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=weight_statistics)
-    names = [os.fspath(t) for t in targets]
-    resolved = [resolve(n, max_files=config.limits.max_files, offline=offline) for n in names]
-    lock = _read_lockfile(lockfile)
-    run = _Run(
-        ctx,
-        config,
-        lock,
-        _Counter(sum(len(r.artifact.files) for r in resolved), progress),
-        digests,
-        dynamic,
-        1 if dynamic else (jobs or default_jobs()),  # sandbox runs are not forked from workers
+    request = ScanRequest(
+        tuple(os.fspath(t) for t in targets),
+        config or Config(),
+        digests=digests,
+        lockfile=lockfile,
+        offline=offline,
+        dynamic=dynamic,
+        weight_statistics=weight_statistics,
+        jobs=jobs,
+        progress=progress,
     )
-    reports = tuple(_scan_target(res, run) for res in resolved)
-    return ScanResult(reports, __version__, time.monotonic() - started)
+    return examine(request).result
 
 
 class _Run(NamedTuple):
     """What every target of one scan shares."""
 
     ctx: ScanContext
-    config: Config
-    lock: Lockfile | None
+    request: ScanRequest
+    lock: LockSource
     counter: _Counter
-    digests: bool | None
-    dynamic: bool
     jobs: int
 
 
@@ -246,31 +309,19 @@ class _Counter:
             self.progress(path, self.done, self.total)
 
 
-def _read_lockfile(path: Path | bool | None) -> Lockfile | None:
-    if path is False:
-        return None
-    if path is None or path is True:
-        path = Path(LOCKFILE)
-        if not path.is_file():
-            return None
-    from modelseal.integrity.lockfile import read_lock
-
-    return read_lock(path)
-
-
-def _scan_target(res: Resolved, run: _Run) -> TargetReport:
+def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
     """Scan each file (hashing all of them on threads meanwhile when asked), then the checks over the
-    whole artifact."""
-    artifact, ctx, config, lock = res.artifact, run.ctx, run.config, run.lock
-    pinned = lock.get(res.lock_key) if lock else None
+    whole artifact, then the shared checks on the digests."""
+    artifact, ctx, req = res.artifact, run.ctx, run.request
     total = sum(e.size for e in artifact.files)
-    every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
-    hashing = _Hashing(artifact.files, every or pinned is not None, threaded=total > _THREADED_HASH_BYTES)
+    every = total <= AUTO_DIGEST_BYTES if req.digests is None else req.digests
+    whole = every or pinned(run.lock, res.lock_key) or req.signature is not None
+    hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
         fmt, findings, digest = scan_file(entry, ctx, digest=hashing.beside)
-        if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
+        if req.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
@@ -284,40 +335,45 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
     formats = {e.relpath: fmt for e, fmt, _, _, _ in scanned}
     for finding in run_artifact_scanners(artifact, ctx, formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
-    tier = None
     if res.model_id:
-        names, tier = _provenance(res.model_id, config)
-        loose.extend(names)
+        loose.extend(_name_findings(res.model_id, req.config))
     entries, reports = [], []
     for i, (e, fmt, findings, seconds, digest) in enumerate(scanned):
         found = tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, [])))
         entries.append(FileEntry(e.relpath, e.path, e.size, digest or hashing.digest(i, bool(found))))
         reports.append(FileReport(e.relpath, e.size, fmt, entries[i].digest, found, seconds))
-    manifest_id, lock_state = None, ""
+    unreadable = tuple((e.relpath, "cannot be read") for e in entries if e.digest is None)
+    hashed = Artifact(
+        artifact.root,
+        tuple(e for e in entries if e.digest is not None),
+        artifact.source,
+        artifact.ignored,
+        artifact.rejected + unreadable,
+    )
+    manifest = None
     if hashing.all:
         from modelseal.integrity.manifest import manifest_for
 
-        unreadable = tuple((e.relpath, "cannot be read") for e in entries if e.digest is None)
-        hashed = Artifact(
-            artifact.root,
-            tuple(e for e in entries if e.digest is not None),
-            artifact.source,
-            artifact.ignored,
-            artifact.rejected + unreadable,
-        )
         manifest = manifest_for(hashed)
-        manifest_id = manifest.digest
-        if pinned is not None:
-            from modelseal.integrity.lockfile import check_lock
+        checks = check_target(
+            res, hashed, manifest, lockfile=run.lock, signature=req.signature, config=req.config
+        )
+    else:
+        from modelseal.api.checks import tier_of
 
-            check = check_lock(
-                hashed, pinned, revision=res.revision, repo_uid=res.repo_uid, manifest=manifest
-            )
-            lock_state = "match" if check.ok else "mismatch"
-            loose.extend(check.findings())
-    return TargetReport(
-        artifact.source, str(artifact.root), tuple(reports), manifest_id, tuple(loose), lock_state, tier
+        checks = TargetChecks(tier=tier_of(res.model_id, req.config))
+    loose.extend(checks.findings)
+    tier = checks.tier.tier if checks.tier else None
+    report = TargetReport(
+        artifact.source,
+        str(artifact.root),
+        tuple(reports),
+        manifest.digest if manifest else None,
+        tuple(loose),
+        checks.lock.report_state,
+        tier,
     )
+    return report, Examined(res, hashed, manifest, checks)
 
 
 _THREADED_HASH_BYTES = 64 << 20
@@ -358,22 +414,13 @@ def _hash(path: Path) -> str | None:
         return None
 
 
-def _provenance(model_id: str, config: Config) -> tuple[list[Finding], int]:
-    """Look-alike and internal-name findings, and the publisher's reputation tier, for a hub id."""
+def _name_findings(model_id: str, config: Config) -> list[Finding]:
+    """Look-alike and internal-name findings for a hub id."""
     from modelseal.provenance.config import ProvenanceConfig
     from modelseal.provenance.names import check_model_id
 
     settings = ProvenanceConfig.from_config(config)
-    findings = list(check_model_id(model_id, settings.internal, settings.catalogue()))
-    return findings, settings.reputation().tier_of(model_id).tier
+    return list(check_model_id(model_id, settings.internal, settings.catalogue()))
 
 
-def gate(request: GateRequest) -> GateOutcome:
-    """Decide one model against the policy for its environment: allow, review or block, recorded in the
-    tamper-evident audit log (see :mod:`modelseal.policy.gate`)."""
-    from modelseal.policy.gate import run_gate
-
-    return run_gate(request)
-
-
-__all__ = ["gate", "scan", "scan_file"]
+__all__ = ["Examination", "Examined", "ScanRequest", "examine", "scan", "scan_file"]

@@ -1,13 +1,16 @@
-"""The inventory as a table, JSON or CSV: three views of the same assessments."""
+"""The inventory as a table, JSON or CSV: three writers over the same assessments."""
 
 from __future__ import annotations
 
 import csv
 import io
-import json
-from typing import Any
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any, TextIO
 
-from modelseal.inventory.risk import Assessment
+from modelseal.reports.interface import JsonWriter, Writer
+
+if TYPE_CHECKING:
+    from modelseal.inventory.risk import Assessment
 
 COLUMNS = (
     "priority",
@@ -28,7 +31,7 @@ COLUMNS = (
 _ORDER = {"immediate": 0, "scheduled": 1, "periodic": 2}
 
 
-def rows(assessments: list[Assessment]) -> list[dict[str, Any]]:
+def rows(assessments: Sequence[Assessment]) -> list[dict[str, Any]]:
     """One flat record per entry, most urgent first."""
     out = []
     for a in sorted(
@@ -57,11 +60,7 @@ def rows(assessments: list[Assessment]) -> list[dict[str, Any]]:
     return out
 
 
-def to_json(assessments: list[Assessment]) -> str:
-    return json.dumps({"models": rows(assessments)}, indent=2)
-
-
-def to_csv(assessments: list[Assessment]) -> str:
+def to_csv(assessments: Sequence[Assessment]) -> str:
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
@@ -70,7 +69,7 @@ def to_csv(assessments: list[Assessment]) -> str:
     return buf.getvalue()
 
 
-def to_table(assessments: list[Assessment]) -> Any:
+def to_table(assessments: Sequence[Assessment]) -> Any:
     """A rich Table (rendered by the CLI)."""
     from rich.table import Table
 
@@ -90,3 +89,32 @@ def to_table(assessments: list[Assessment]) -> Any:
             ", ".join(row["flags"]),
         )
     return table
+
+
+class InventoryTable(Writer["Sequence[Assessment]"]):
+    """A table for people, most urgent first."""
+
+    name = "table"
+    suffix = ".txt"
+
+    def write(self, result: Sequence[Assessment], out: TextIO) -> None:
+        from rich.console import Console
+
+        Console(file=out, width=self.options.width or 200, no_color=not self.options.color).print(
+            to_table(result)
+        )
+
+
+class InventoryJson(JsonWriter["Sequence[Assessment]"]):
+    name = "json"
+
+    def document(self, result: Sequence[Assessment]) -> Any:
+        return {"models": rows(result)}
+
+
+class InventoryCsv(Writer["Sequence[Assessment]"]):
+    name = "csv"
+    suffix = ".csv"
+
+    def write(self, result: Sequence[Assessment], out: TextIO) -> None:
+        out.write(to_csv(result))

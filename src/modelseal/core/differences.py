@@ -1,4 +1,5 @@
-"""What differs between an expected and an observed model: one vocabulary for signatures, locks, mirrors."""
+"""What differs between an expected and an observed model: one vocabulary for signatures, locks, mirrors
+and the Hugging Face cache record."""
 
 from __future__ import annotations
 

@@ -10,10 +10,11 @@ from __future__ import annotations
 import json
 import uuid
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, TextIO
 
 from modelseal.provenance.facts import ModelFacts, hub_purl
 from modelseal.provenance.names import HubId
+from modelseal.reports.interface import Writer
 
 SPEC_VERSION = "3.0.1"
 
@@ -179,3 +180,15 @@ def _dataset(spdx: Any, element: Any, dataset: str) -> Any:
     if HubId.parse(dataset):
         props["software_downloadLocation"] = f"https://huggingface.co/datasets/{dataset}"
     return element(spdx.dataset_DatasetPackage, "dataset", **props)
+
+
+class SpdxWriter(Writer[ModelFacts]):
+    """The SPDX 3.0.1 AI/Dataset BOM of one model, stamped with this modelseal's version."""
+
+    name = "spdx"
+    suffix = ".json"
+
+    def write(self, result: ModelFacts, out: TextIO) -> None:
+        from modelseal import __version__
+
+        out.write(spdx_json(result, __version__))

@@ -1,0 +1,76 @@
+"""The library: every composition of the stages, one request record in, one result record out.
+
+The CLI and the service are thin shells over these; none of them composes stages itself. Each target is
+resolved once, and its resolution, digests, lock check, signature check, cache-record check and publisher
+tier are passed to every later stage (see :mod:`modelseal.api.checks`).
+
+Names are imported on first use, so that ``modelseal scan`` pays only for the scan.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from modelseal.api.behavior import InspectRequest, InspectResult, inspect
+    from modelseal.api.gating import GateBlocked, GateRequest, GateResult, gate
+    from modelseal.api.integrity import (
+        LockRequest,
+        LockResult,
+        SignRequest,
+        SignResult,
+        VerifyRequest,
+        VerifyResult,
+        lock,
+        sign,
+        verify,
+    )
+    from modelseal.api.inventories import (
+        InventoryRequest,
+        InventoryResult,
+        ReverifyRequest,
+        ReverifyResult,
+        inventory,
+        reverify,
+    )
+    from modelseal.api.provenance import BomRequest, BomResult, NamesRequest, NamesResult, bom, names
+    from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
+    from modelseal.api.scanning import Examination, ScanRequest, examine, scan, scan_file
+
+_MODULES = {
+    "scanning": ("Examination", "ScanRequest", "examine", "scan", "scan_file"),
+    "gating": ("GateBlocked", "GateRequest", "GateResult", "gate"),
+    "integrity": (
+        "LockRequest",
+        "LockResult",
+        "SignRequest",
+        "SignResult",
+        "VerifyRequest",
+        "VerifyResult",
+        "lock",
+        "sign",
+        "verify",
+    ),
+    "provenance": ("BomRequest", "BomResult", "NamesRequest", "NamesResult", "bom", "names"),
+    "inventories": (
+        "InventoryRequest",
+        "InventoryResult",
+        "ReverifyRequest",
+        "ReverifyResult",
+        "inventory",
+        "reverify",
+    ),
+    "behavior": ("InspectRequest", "InspectResult", "inspect"),
+    "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
+}
+_HOME = {name: module for module, names in _MODULES.items() for name in names}
+
+__all__ = sorted(_HOME)
+
+
+def __getattr__(name: str) -> Any:
+    module = _HOME.get(name)
+    if module is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(import_module(f"modelseal.api.{module}"), name)

@@ -1,0 +1,228 @@
+"""The Hugging Face cache, as huggingface_hub lays it out: the only module that knows that layout.
+
+A cache holds one folder per repo (``models--org--name``) with file contents in ``blobs/``, one folder per
+commit in ``snapshots/`` whose entries are links into the blobs, and ``refs/`` naming commits. A blob's name
+is its own digest: SHA-256 of the file for LFS files, the git blob SHA-1 (``sha1(b"blob <size>\\0" +
+content)``) for the others. So the cache is a record to check the files against: a changed blob no longer
+matches its name. Nothing here imports huggingface_hub except :func:`cached_revisions`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from modelseal.core.differences import Difference
+from modelseal.core.errors import SourceError
+from modelseal.core.findings import Finding
+from modelseal.core.rules import make_finding
+from modelseal.sources.interface import ResolveOptions, Resolved, Source
+
+REPO_PREFIXES = ("models--", "datasets--", "spaces--")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_SHA1 = re.compile(r"[0-9a-f]{40}")
+
+
+def containing_repo(root: Path) -> Path | None:
+    """The cache repo folder (``models--org--name``) that ``root`` lives in, if any: links staying inside
+    it are part of the model."""
+    for parent in (root, *root.parents):
+        if parent.name.startswith(REPO_PREFIXES) and (parent / "blobs").is_dir():
+            return parent
+    return None
+
+
+@dataclass(frozen=True)
+class SnapshotIdentity:
+    """What a snapshot folder's place in the cache says about it."""
+
+    model_id: str
+    """``org/name`` (or ``name`` for the hub's un-namespaced models)."""
+    commit: str
+    repo: Path
+    """The ``models--org--name`` folder."""
+
+
+def snapshot_identity(path: Path) -> SnapshotIdentity | None:
+    """Who a ``.../models--org--name/snapshots/<commit>`` folder (or a file in it) belongs to; None for a
+    path laid out otherwise."""
+    real = path.resolve() if path.exists() else path
+    parts = real.parts
+    for i in range(len(parts) - 2):
+        repo, snapshots, commit = parts[i : i + 3]
+        if repo.startswith("models--") and snapshots == "snapshots":
+            org_name = [p for p in repo[len("models--") :].split("--", 1) if p]
+            if org_name:
+                return SnapshotIdentity("/".join(org_name), commit, Path(*parts[: i + 1]))
+    return None
+
+
+class CacheSnapshotSource(Source):
+    """A snapshot folder of the cache given as a path: the files of one commit of a hub model, whose
+    identity (hub id, commit) comes from where it sits. Its lockfile key stays the path as typed."""
+
+    scheme = ""
+
+    def resolve(self, target: str, options: ResolveOptions) -> Resolved:
+        from modelseal.sources.local import LocalSource
+
+        local = LocalSource().resolve(target, options)
+        found = snapshot_identity(Path(target))
+        if found is None:
+            return local
+        snapshot = local.artifact.root if local.artifact.root.is_dir() else None
+        return Resolved(local.artifact, local.lock_key, found.model_id, found.commit, snapshot=snapshot)
+
+    def lock_key(self, target: str) -> str:
+        return Path(target).as_posix()
+
+
+def cache_repo_of(snapshot: Path) -> Path:
+    """``models--org--name`` for ``.../models--org--name/snapshots/<commit>``; error when not laid out so."""
+    repo = snapshot.parent.parent
+    if snapshot.parent.name != "snapshots" or not (repo / "blobs").is_dir() or "--" not in repo.name:
+        raise SourceError(
+            f"{snapshot}: not a Hugging Face cache snapshot (expected <repo>/snapshots/<commit>)",
+            hint="give the snapshot folder itself, or an hf://org/name@revision target",
+        )
+    return repo
+
+
+@dataclass(frozen=True)
+class CacheCheck:
+    """Outcome of checking a snapshot against the cache's own record (blob names)."""
+
+    snapshot: Path
+    checked: int
+    differences: tuple[Difference, ...]
+    unverifiable: tuple[str, ...]
+    """Files the cache cannot vouch for: plain files (no link) or blobs whose name is not a digest."""
+
+    @property
+    def ok(self) -> bool:
+        return not self.differences
+
+    def findings(self) -> tuple[Finding, ...]:
+        """Altered blobs, and links that leave the cache repo folder, as findings for scans and the gate."""
+        return tuple(
+            make_finding(
+                "MS-HF-CACHE-MISMATCH" if d.kind == "changed" else "MS-FILE-LINK-ESCAPE",
+                str(d),
+                file=d.subject,
+            )
+            for d in self.differences
+        )
+
+
+def _file_hash(path: Path, algorithm: str, prefix: bytes = b"") -> str:
+    with path.open("rb") as fh:
+        return hashlib.file_digest(fh, lambda: hashlib.new(algorithm, prefix)).hexdigest()
+
+
+def verify_snapshot(
+    snapshot: Path, *, digests: Mapping[str, str | None] | None = None, workers: int | None = None
+) -> CacheCheck:
+    """Check every file of a snapshot against the blob it links to; links leaving the repo folder fail.
+
+    ``digests`` (relpath → ``sha256:<hex>``, as the scan or the manifest computed them) are reused for
+    LFS blobs, whose name is that very digest: a file is read again only when no digest is given for it.
+    """
+    from modelseal.sources.local import resolve_local
+
+    repo = cache_repo_of(snapshot)
+    blobs = (repo / "blobs").resolve()
+    artifact = resolve_local(str(snapshot))
+    known = digests or {}
+    differences = [Difference("rejected", rel, reason) for rel, reason in artifact.rejected]
+    unverifiable: list[str] = []
+    to_hash: list[tuple[str, Path, str, str, bytes]] = []  # relpath, blob, expected hex, algorithm, prefix
+    for e in artifact.files:
+        if not e.path.is_symlink():
+            unverifiable.append(e.relpath)
+            continue
+        blob = e.path.resolve()
+        if blob.parent != blobs:
+            differences.append(Difference("rejected", e.relpath, f"link does not point into {blobs}"))
+        elif _SHA256.fullmatch(blob.name):
+            given = known.get(e.relpath)
+            if given is None:
+                to_hash.append((e.relpath, blob, blob.name, "sha256", b""))
+            elif given != f"sha256:{blob.name}":
+                differences.append(Difference("changed", e.relpath, f"blob {blob.name} now hashes to {given}"))
+        elif _SHA1.fullmatch(blob.name):
+            to_hash.append((e.relpath, blob, blob.name, "sha1", b"blob %d\0" % e.size))
+        else:
+            unverifiable.append(e.relpath)
+    from concurrent.futures import ThreadPoolExecutor
+
+    with ThreadPoolExecutor(max_workers=workers or 4) as pool:
+        found = list(pool.map(lambda item: _file_hash(item[1], item[3], item[4]), to_hash))
+    for (rel, _, name, algorithm, _), hexdigest in zip(to_hash, found, strict=True):
+        if hexdigest != name:
+            shown = f"git {hexdigest}" if algorithm == "sha1" else f"sha256:{hexdigest}"
+            differences.append(Difference("changed", rel, f"blob {name} now hashes to {shown}"))
+    differences.sort(key=lambda d: d.subject)
+    return CacheCheck(
+        snapshot, len(artifact.files) - len(unverifiable), tuple(differences), tuple(unverifiable)
+    )
+
+
+def is_cache_root(path: Path) -> bool:
+    """A hub cache root holds ``models--org--name`` folders each with ``snapshots``."""
+    try:
+        return any(p.name.startswith(REPO_PREFIXES) and (p / "snapshots").is_dir() for p in path.iterdir())
+    except OSError:
+        return False
+
+
+def is_repo_folder(name: str) -> bool:
+    """Whether a folder name is one of the cache's repo folders (not to be walked as a plain model)."""
+    return name.startswith(REPO_PREFIXES)
+
+
+@dataclass(frozen=True)
+class CachedRevision:
+    """One model revision present in a cache."""
+
+    repo_id: str
+    commit: str
+    snapshot: Path
+    files: tuple[str, ...]
+    """The snapshot's file names (relative), sorted."""
+
+
+def cached_revisions(cache: Path) -> list[CachedRevision]:
+    """Every cached model revision, read with huggingface_hub's own cache scanner, in a stable order."""
+    try:
+        from huggingface_hub import scan_cache_dir
+        from huggingface_hub.errors import CacheNotFound
+    except ImportError:
+        raise SourceError(
+            f"{cache}: reading a Hugging Face cache needs huggingface_hub",
+            hint="pip install 'modelseal[hf]'",
+        ) from None
+    try:
+        info = scan_cache_dir(cache)
+    except CacheNotFound as exc:
+        raise SourceError(f"{cache}: not a Hugging Face cache ({exc})") from None
+    return [
+        CachedRevision(
+            repo.repo_id, rev.commit_hash, Path(rev.snapshot_path), tuple(sorted(f.file_name for f in rev.files))
+        )
+        for repo in sorted(info.repos, key=lambda r: r.repo_id)
+        if repo.repo_type == "model"
+        for rev in sorted(repo.revisions, key=lambda r: r.commit_hash)
+    ]
+
+
+def default_cache() -> Path | None:
+    """The user's Hugging Face hub cache folder, when huggingface_hub is installed and the folder exists."""
+    try:
+        from huggingface_hub.constants import HF_HUB_CACHE
+    except ImportError:
+        raise SourceError("--hf-cache needs pip install 'modelseal[hf]'") from None
+    path = Path(HF_HUB_CACHE)
+    return path if path.is_dir() else None
