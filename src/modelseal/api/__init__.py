@@ -12,8 +12,10 @@ from __future__ import annotations
 from importlib import import_module
 from typing import TYPE_CHECKING, Any
 
+from modelseal.integrity import AUTO_DIGEST_BYTES as AUTO_DIGEST_BYTES  # scan's default, for --help
+
 if TYPE_CHECKING:
-    from modelseal.api.behavior import InspectRequest, InspectResult, inspect
+    from modelseal.api.behavior import InspectDataRequest, InspectRequest, InspectResult, inspect, inspect_data
     from modelseal.api.gating import GateBlocked, GateRequest, GateResult, gate
     from modelseal.api.integrity import (
         LockRequest,
@@ -61,12 +63,12 @@ _MODULES = {
         "inventory",
         "reverify",
     ),
-    "behavior": ("InspectRequest", "InspectResult", "inspect"),
+    "behavior": ("InspectDataRequest", "InspectRequest", "InspectResult", "inspect", "inspect_data"),
     "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = sorted(_HOME)
+__all__ = ["AUTO_DIGEST_BYTES", *sorted(_HOME)]
 
 
 def __getattr__(name: str) -> Any:

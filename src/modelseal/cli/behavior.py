@@ -1,7 +1,7 @@
 """``modelseal inspect`` and ``modelseal inspect-data``: behavioural backdoor inspection (extra ``behavior``).
 
-Thin: loads the model and samples through the safe loaders, calls the detectors, renders. torch is imported
-only when one of these commands runs.
+Thin: checks options, calls :mod:`modelseal.api.behavior` (safe loaders, detectors), renders. torch is
+imported only when one of these commands runs.
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ import typer
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 if TYPE_CHECKING:
-    from modelseal.behavior.loading import LoadedModel, Samples
+    from modelseal.api.behavior import InspectResult
 
 
 Model = Annotated[
@@ -57,62 +57,9 @@ def _emit(fmt: str, payload: dict[str, Any], lines: list[str]) -> None:
         typer.echo("\n".join(lines))
 
 
-def _finding_dicts(findings: list[Any]) -> list[dict[str, Any]]:
-    return [
-        {"rule_id": f.rule_id, "severity": f.severity.label, "message": f.message, "evidence": f.evidence}
-        for f in findings
-    ]
-
-
-def _open(model: Path, data: Path, threads: int, fmt: str) -> tuple[LoadedModel, Samples]:
-    """Check options, import torch, load the model and the samples through the safe loaders."""
-    _prepare(threads, fmt)
-    from modelseal.behavior.loading import load_model, load_samples
-
-    with _errors_exit():
-        return load_model(model), load_samples(data)
-
-
-Rendered = tuple[list[Any], dict[str, Any], list[str]]
-"""Findings, the JSON payload and the text lines of one inspection."""
-
-
-def _inspect_text(loaded: LoadedModel, samples: Samples) -> Rendered:
-    from modelseal.behavior.findings import text_findings
-    from modelseal.behavior.text import search_trigger_tokens
-
-    text = search_trigger_tokens(loaded.module, samples)
-    payload = {"suspected": text.suspected, "target": text.target,
-               "triggers": [vars(t) for t in text.triggers], "seconds": round(text.seconds, 2)}  # fmt: skip
-    lines = [f"{loaded.path}: {'BACKDOOR SUSPECTED' if text.suspected else 'no backdoor found'} (text)"]
-    lines += [
-        f"  token {t.token} -> class {t.target}: flips {t.flip_rate:.0%}, score {t.score:.1f}, "
-        f"perplexity gain {t.perplexity_gain:.2f}"
-        for t in text.triggers
-    ]
-    return text_findings(text, loaded.path), payload, lines
-
-
-def _inspect_image(loaded: LoadedModel, samples: Samples, out: Path | None) -> Rendered:
-    from modelseal.behavior.findings import trigger_findings
-    from modelseal.behavior.images import save_trigger_images
-    from modelseal.behavior.trigger import invert_triggers
-
-    report = invert_triggers(loaded.module, samples)
-    top = max(report.classes, key=lambda c: c.score)
-    images = [str(p) for p in save_trigger_images(report, top.label, out)] if out else []
-    payload = {"suspected": report.suspected, "target": report.target, "score": round(report.score, 3),
-               "threshold": report.threshold, "images": images, "classes": [vars(c) for c in report.classes],
-               "seconds": round(report.seconds, 2)}  # fmt: skip
-    verdict = f"BACKDOOR SUSPECTED, target class {report.target}" if report.suspected else "no backdoor found"
-    lines = [f"{loaded.path}: {verdict} (anomaly {report.score:.2f}, threshold {report.threshold:.2f})"]
-    lines += [
-        f"  class {c.label}: mask {c.mask_size:.3f}  change {c.perturbation:.3f}  "
-        f"success {c.attack_success:.2f}  score {c.score:.2f}"
-        for c in report.classes
-    ]
-    lines += [f"  wrote {p}" for p in images]
-    return trigger_findings(report, loaded.path), payload, lines
+def _render(fmt: str, result: InspectResult) -> None:
+    _emit(fmt, result.payload, list(result.lines))
+    raise typer.Exit(EXIT_FINDINGS if result.findings else EXIT_OK)
 
 
 def inspect(
@@ -123,14 +70,13 @@ def inspect(
     threads: Threads = 1,
 ) -> None:
     """Look for a neural backdoor (trigger inversion; token search for text models). Exit 1 if found."""
-    loaded, samples = _open(model, data, threads, fmt)
+    _prepare(threads, fmt)
+    from modelseal.api.behavior import InspectRequest
+    from modelseal.api.behavior import inspect as run_inspect
+
     with _errors_exit():
-        found, payload, lines = (
-            _inspect_text(loaded, samples) if samples.is_text else _inspect_image(loaded, samples, out)
-        )
-    payload = {"model": str(model), "kind": loaded.kind, **payload, "findings": _finding_dicts(found)}
-    _emit(fmt, payload, lines + [f"  {f.rule_id}: {f.message}" for f in found])
-    raise typer.Exit(EXIT_FINDINGS if found else EXIT_OK)
+        result = run_inspect(InspectRequest(model, data, out))
+    _render(fmt, result)
 
 
 def inspect_data(
@@ -143,28 +89,13 @@ def inspect_data(
     threads: Threads = 1,
 ) -> None:
     """Find poisoned training samples (penultimate-layer clustering, spectral signatures). Exit 1 if any."""
-    loaded, train = _open(model, data, threads, fmt)
-    from modelseal.behavior.findings import poison_findings
-    from modelseal.behavior.loading import load_samples
-    from modelseal.behavior.poison import find_poison
+    _prepare(threads, fmt)
+    from modelseal.api.behavior import InspectDataRequest
+    from modelseal.api.behavior import inspect_data as run_inspect_data
 
     with _errors_exit():
-        report = find_poison(loaded.module, train, clean=load_samples(clean) if clean else None)
-    found = poison_findings(report, str(data))
-    pairs = [(int(i), round(float(s), 3)) for i, s in zip(report.indices, report.scores, strict=True)]
-    payload = {
-        "model": str(model), "data": str(data), "suspected": report.suspected,
-        "classes": [vars(c) for c in report.classes],
-        "poisoned": [{"index": i, "score": s} for i, s in pairs],
-        "seconds": round(report.seconds, 2), "findings": _finding_dicts(found),
-    }  # fmt: skip
-    lines = [
-        f"{data}: {len(pairs)} suspected poisoned samples" if pairs else f"{data}: no poisoned samples found"
-    ]
-    lines += [f"  class {c.label}: {c.suspected} of {c.samples} samples" for c in report.classes]
-    lines += [f"  index {i}  score {s}" for i, s in pairs]
-    _emit(fmt, payload, lines)
-    raise typer.Exit(EXIT_FINDINGS if found else EXIT_OK)
+        result = run_inspect_data(InspectDataRequest(model, data, clean))
+    _render(fmt, result)
 
 
 def register(app: typer.Typer) -> None:

@@ -1,4 +1,4 @@
-"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.sandbox`; output is JSON only.
+"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.api.sandboxing`; output is JSON only.
 
 Exit codes: 0 the command succeeded (``load``: no finding at the threshold), 1 it failed or was stopped
 (``load``: findings; ``check``: below ``--min-level``), 2 the sandbox could not be set up or refused to
@@ -16,7 +16,7 @@ import typer
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 if TYPE_CHECKING:
-    from modelseal.sandbox import SandboxConfig
+    from modelseal.api.sandboxing import SandboxConfig
 
 EXIT_FAILED = EXIT_FINDINGS
 MiB = 1 << 20
@@ -44,7 +44,7 @@ def _config(
     min_level: str,
     env: list[str],
 ) -> SandboxConfig:
-    from modelseal.sandbox import IsolationLevel, SandboxConfig, SandboxLimits
+    from modelseal.api.sandboxing import IsolationLevel, SandboxConfig, SandboxLimits
 
     try:
         level = IsolationLevel.parse(min_level)
@@ -86,7 +86,7 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Run COMMAND with a minimal environment, no network, a read-only file system except --output."""
-        from modelseal.sandbox import run
+        from modelseal.api.sandboxing import run
 
         config = _config(
             memory_mb, cpu_seconds, max_processes, max_file_mb, timeout, output, min_level, env or []
@@ -111,12 +111,12 @@ def register(app: typer.Typer) -> None:
         fail_on: Annotated[str, typer.Option(help="Lowest severity that makes the exit code 1.")] = "high",
     ) -> None:
         """Load MODEL for real inside the sandbox; report what it attempted as findings (dynamic evidence)."""
+        from modelseal.api.sandboxing import SandboxRequest, sandbox
         from modelseal.core.findings import Severity
-        from modelseal.sandbox.dynamic import evidence_findings, load_in_sandbox
 
         config = _config(memory_mb, cpu_seconds, max_processes, max_file_mb, timeout, output, min_level, [])
-        result = load_in_sandbox(model, loader, config)
-        findings = evidence_findings(result, str(model))
+        loaded = sandbox(SandboxRequest(model, loader, config))
+        result, findings = loaded.result, loaded.findings
         threshold = Severity.parse(fail_on)
         doc = {
             "findings": [
@@ -140,9 +140,9 @@ def register(app: typer.Typer) -> None:
     @group.command("check")
     def check_cmd(min_level: MinLevel = "weak") -> None:
         """Report which isolation layers this host grants, by starting an empty sandbox."""
-        from modelseal.sandbox import IsolationLevel, SandboxConfig, SandboxLimits, run
+        from modelseal.api.sandboxing import IsolationLevel, check_isolation
 
-        result = run(["true"], SandboxConfig(limits=SandboxLimits(wall_seconds=30)))
+        result = check_isolation()
         typer.echo(
             json.dumps(
                 {"level": result.level.label, "layers": [layer.to_json() for layer in result.layers]},

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, NoReturn, TextIO
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from modelseal.core.findings import Severity
-from modelseal.integrity import AUTO_DIGEST_BYTES
+from modelseal.api import AUTO_DIGEST_BYTES
 from modelseal.reports import FORMATS
 
 if TYPE_CHECKING:
