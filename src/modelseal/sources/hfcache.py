@@ -20,6 +20,7 @@ from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.walk import walk
 
 REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -67,14 +68,12 @@ class CacheSnapshotSource(Source):
     scheme = ""
 
     def resolve(self, target: str, options: ResolveOptions) -> Resolved:
-        from modelseal.sources.local import LocalSource
-
-        local = LocalSource().resolve(target, options)
         found = snapshot_identity(Path(target))
+        artifact = walk(target, max_files=options.max_files, boundary=found.repo.resolve() if found else None)
         if found is None:
-            return local
-        snapshot = local.artifact.root if local.artifact.root.is_dir() else None
-        return Resolved(local.artifact, local.lock_key, found.model_id, found.commit, snapshot=snapshot)
+            return Resolved(artifact, self.lock_key(target))
+        snapshot = artifact.root if artifact.root.is_dir() else None
+        return Resolved(artifact, self.lock_key(target), found.model_id, found.commit, snapshot=snapshot)
 
     def lock_key(self, target: str) -> str:
         return Path(target).as_posix()
@@ -130,11 +129,9 @@ def verify_snapshot(
     ``digests`` (relpath → ``sha256:<hex>``, as the scan or the manifest computed them) are reused for
     LFS blobs, whose name is that very digest: a file is read again only when no digest is given for it.
     """
-    from modelseal.sources.local import resolve_local
-
     repo = cache_repo_of(snapshot)
     blobs = (repo / "blobs").resolve()
-    artifact = resolve_local(str(snapshot))
+    artifact = walk(str(snapshot), boundary=repo.resolve())
     known = digests or {}
     differences = [Difference("rejected", rel, reason) for rel, reason in artifact.rejected]
     unverifiable: list[str] = []
