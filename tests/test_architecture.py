@@ -12,13 +12,21 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_import_contracts_hold() -> None:
-    pytest.importorskip("importlinter")
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))  # these sources, whatever is installed
-    code = "from importlinter.cli import lint_imports; raise SystemExit(lint_imports(config_filename='pyproject.toml', no_cache=True))"
-    done = subprocess.run(
+def _lint(config: str) -> subprocess.CompletedProcess[str]:
+    """lint-imports over these sources (whatever modelseal is installed), in a process of its own."""
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    code = (
+        "from importlinter.cli import lint_imports; "
+        f"raise SystemExit(lint_imports(config_filename={config!r}, no_cache=True))"
+    )
+    return subprocess.run(
         [sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
+
+
+def test_import_contracts_hold() -> None:
+    pytest.importorskip("importlinter")
+    done = _lint("pyproject.toml")
     assert done.returncode == 0, done.stdout + done.stderr
     assert "0 broken" in done.stdout
 
@@ -32,7 +40,5 @@ def test_a_contract_can_fail(tmp_path: Path) -> None:
         'name = "api must not import scanners (it does)"\ntype = "forbidden"\n'
         'source_modules = ["modelseal.api"]\nforbidden_modules = ["modelseal.scanners"]\n'
     )
-    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
-    code = f"from importlinter.cli import lint_imports; raise SystemExit(lint_imports(config_filename={str(config)!r}, no_cache=True))"
-    done = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+    done = _lint(str(config))
     assert done.returncode != 0 and "BROKEN" in done.stdout

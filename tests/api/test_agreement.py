@@ -132,7 +132,9 @@ def test_cache_record_is_checked_by_scan_gate_and_verify(tmp_path: Path) -> None
     assert run(["verify", str(snapshot), "--locked"]) == 1  # the cache record fails, whatever the lock says
 
 
-def test_bom_of_a_hub_reference_offline_matches_the_snapshot(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_bom_of_a_hub_reference_offline_matches_the_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     snapshot = _snapshot(tmp_path, "acme/tiny-bert")
     target = f"hf://acme/tiny-bert@{COMMIT}"
     code = run(["bom", target, "--offline", "--cache-dir", str(tmp_path / "hub"), "--format", "cyclonedx"])
@@ -142,7 +144,11 @@ def test_bom_of_a_hub_reference_offline_matches_the_snapshot(tmp_path: Path, cap
     assert component["purl"] == f"pkg:huggingface/acme/tiny-bert@{COMMIT}"
     by_hub = facts_of(target, offline=True, cache_dir=tmp_path / "hub")
     by_path = facts_of(str(snapshot))
-    assert (by_hub.model_id, by_hub.revision) == (by_path.model_id, by_path.revision) == ("acme/tiny-bert", COMMIT)
+    assert (
+        (by_hub.model_id, by_hub.revision)
+        == (by_path.model_id, by_path.revision)
+        == ("acme/tiny-bert", COMMIT)
+    )
     assert by_hub.manifest_digest == by_path.manifest_digest
     assert {f.relpath for f in by_hub.files} == set(GOOD_FILES)
 

@@ -19,7 +19,7 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.walk import walk
 
 REPO_PREFIXES = ("models--", "datasets--", "spaces--")
@@ -117,8 +117,12 @@ class CacheCheck:
 
 
 def _file_hash(path: Path, algorithm: str, prefix: bytes = b"") -> str:
+    """Hex digest of ``prefix`` + the file, streamed (sources do not depend on integrity's hashing)."""
+    digest = hashlib.new(algorithm, prefix)
     with path.open("rb") as fh:
-        return hashlib.file_digest(fh, lambda: hashlib.new(algorithm, prefix)).hexdigest()
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def verify_snapshot(
@@ -148,7 +152,9 @@ def verify_snapshot(
             if given is None:
                 to_hash.append((e.relpath, blob, blob.name, "sha256", b""))
             elif given != f"sha256:{blob.name}":
-                differences.append(Difference("changed", e.relpath, f"blob {blob.name} now hashes to {given}"))
+                differences.append(
+                    Difference("changed", e.relpath, f"blob {blob.name} now hashes to {given}")
+                )
         elif _SHA1.fullmatch(blob.name):
             to_hash.append((e.relpath, blob, blob.name, "sha1", b"blob %d\0" % e.size))
         else:
@@ -207,7 +213,10 @@ def cached_revisions(cache: Path) -> list[CachedRevision]:
         raise SourceError(f"{cache}: not a Hugging Face cache ({exc})") from None
     return [
         CachedRevision(
-            repo.repo_id, rev.commit_hash, Path(rev.snapshot_path), tuple(sorted(f.file_name for f in rev.files))
+            repo.repo_id,
+            rev.commit_hash,
+            Path(rev.snapshot_path),
+            tuple(sorted(f.file_name for f in rev.files)),
         )
         for repo in sorted(info.repos, key=lambda r: r.repo_id)
         if repo.repo_type == "model"

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from modelseal.core.artifact import Artifact
 from modelseal.sources.hfcache import containing_repo
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.walk import walk
 
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from modelseal.core.errors import SourceError
 from modelseal.sources import S3_SCHEME
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.walk import walk
 
 
