@@ -176,5 +176,5 @@ def _defining(pattern: str) -> set[str]:
 
 
 def test_cache_layout_and_tier_names_are_known_in_one_place() -> None:
-    assert _defining(r'"models--|"snapshots"|"blobs"') == {"sources/hfcache.py"}
+    assert _defining(r'"models--|"snapshots"|"blobs"') == {"sources/hflayout.py"}
     assert _defining(r'"major-lab"') == {"core/tiers.py"}
