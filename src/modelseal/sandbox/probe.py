@@ -4,6 +4,14 @@ load attempts (processes, network, file writes, sensitive imports, native code).
 This is the only place in modelseal that executes a model's code, and it only ever runs under
 :func:`modelseal.sandbox.run`. Records are JSON lines written straight to a descriptor opened before
 the load, so the hook itself triggers no further audit events.
+
+What the loader library does on its own while loading a clean file is not evidence (the precision a static
+finding has): imports and code compiled by installed modules running their own module body (torch,
+scikit-learn and SciPy import submodules, build dataclasses and named tuples), and compiles that only build a
+syntax tree or an annotation (``ast.parse`` under NumPy's header reader, ``typing.ForwardRef``). Each is
+recognised by its call stack: every frame up to the importing module, or the compiling function, must be
+code installed before the load started (never the model's folder, never code compiled from a string).
+Process, network and file-write attempts are evidence whatever their origin.
 """
 
 from __future__ import annotations
@@ -17,6 +25,7 @@ import os
 import socket
 import sys
 from pathlib import Path
+from types import FrameType
 from typing import Any
 
 PROCESS_EVENTS = frozenset(
@@ -86,12 +95,19 @@ _SOCKET_METHODS = frozenset({"socket.connect", "socket.bind", "socket.sendto", "
 """Events whose first argument is the socket object itself (left out of the evidence)."""
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _INET = (socket.AF_INET, socket.AF_INET6)
+_LIBRARY_KINDS = frozenset({"import", "native-code"})
+"""Kinds that installed code may cause on its own; the others are evidence wherever they come from."""
+_COMPILE_ONLY = frozenset({("ast", "parse"), ("typing", "ForwardRef.__init__")})
+"""Functions that compile source into a syntax tree or a code object they never run."""
+_IMPORTLIB = "<frozen importlib"
 
 
 class Recorder:
-    def __init__(self, fd: int) -> None:
+    def __init__(self, fd: int, installed: tuple[str, ...] = (), excluded: tuple[str, ...] = ()) -> None:
         self._fd = fd
         self.active = False
+        self._installed = tuple(os.path.join(p, "") for p in installed)
+        self._excluded = tuple(os.path.join(p, "") for p in excluded)
 
     def emit(self, kind: str, action: str, detail: str) -> None:
         line = json.dumps({"kind": kind, "action": action, "detail": detail[:2000]}) + "\n"
@@ -102,8 +118,48 @@ class Recorder:
         if not self.active:
             return
         record = _classify(event, args)
-        if record:
+        if record and not (record[0] in _LIBRARY_KINDS and self._library_own(sys._getframe(1))):
             self.emit(*record)
+
+    def _is_installed(self, filename: str) -> bool:
+        return filename.startswith(self._installed) and not filename.startswith(self._excluded)
+
+    def _library_own(self, frame: FrameType | None) -> bool:
+        """Whether installed code caused the event by itself: a compile-only function called it, or an
+        installed module is running its body with only installed code between it and the event."""
+        if (
+            frame is not None
+            and _function(frame) in _COMPILE_ONLY
+            and self._is_installed(frame.f_code.co_filename)
+        ):
+            return True
+        while frame is not None:
+            filename = frame.f_code.co_filename
+            if not filename.startswith(_IMPORTLIB):
+                if not self._is_installed(filename):
+                    return False
+                caller = frame.f_back
+                if frame.f_code.co_name == "<module>" and caller is not None:
+                    return caller.f_code.co_filename.startswith(_IMPORTLIB)
+            frame = frame.f_back
+        return False
+
+
+def _function(frame: FrameType) -> tuple[str, str]:
+    code = frame.f_code
+    return str(frame.f_globals.get("__name__", "")), getattr(code, "co_qualname", code.co_name)
+
+
+def _installed_paths(model: Path) -> tuple[tuple[str, ...], tuple[str, ...]]:
+    """Folders of code installed before the load (the import path), and those that are never installed
+    code: the model's own folder and the private HOME (where remote code would be copied)."""
+
+    def forms(paths: list[str]) -> tuple[str, ...]:  # as written and resolved: code names files either way
+        return tuple(dict.fromkeys(f for p in paths for f in (os.path.abspath(p), os.path.realpath(p))))
+
+    model_dir = model if model.is_dir() else model.parent
+    installed = [p for p in sys.path if p and os.path.isdir(p)]
+    return forms(installed), forms([str(model_dir), os.path.expanduser("~")])
 
 
 def _classify(event: str, args: tuple[Any, ...]) -> tuple[str, str, str] | None:
@@ -198,7 +254,7 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     path = Path(args.model)
     fd = os.open(args.evidence, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    recorder = Recorder(fd)
+    recorder = Recorder(fd, *_installed_paths(path.resolve()))
     loader = _sniff(path) if args.loader == "auto" else args.loader
     try:
         lib = _prepare(loader)
