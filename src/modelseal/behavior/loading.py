@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelseal.core.errors import LimitExceeded, ModelsealError
+from modelseal.core.extras import require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -95,13 +96,10 @@ def load_model(path: str | Path) -> LoadedModel:
 
 
 def _load_onnx(path: Path) -> torch.nn.Module:
-    try:
-        import onnx
-        from onnx2torch import convert  # type: ignore[import-untyped]
-    except ImportError:
-        raise BehaviorError(
-            f"{path}: ONNX models need the packages onnx and onnx2torch (pip install 'modelseal[behavior]')"
-        ) from None
+    require("behavior", "onnx", "onnx2torch", feature=f"{path}: ONNX models")
+    import onnx
+    from onnx2torch import convert  # type: ignore[import-untyped]
+
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises its own DecodeError family

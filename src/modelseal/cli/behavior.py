@@ -30,11 +30,11 @@ Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads torc
 def _prepare(threads: int, fmt: str) -> None:
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
-    try:
-        import torch
-    except ImportError:
-        typer.echo("behavioural inspection needs torch: pip install 'modelseal[behavior]'", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+    from modelseal.core.extras import require
+
+    require("behavior", "torch", feature="behavioural inspection")
+    import torch
+
     torch.set_num_threads(threads)
 
 

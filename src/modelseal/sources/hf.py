@@ -14,6 +14,7 @@ from pathlib import Path
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.errors import SourceError
+from modelseal.core.extras import require
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity.diff import Difference
@@ -43,11 +44,10 @@ def parse_hf(target: str) -> HFRef:
         raise SourceError(f"{target}: not an hf:// reference")
     body = target[len(HF_SCHEME) :]
     repo_id, _, revision = body.partition("@")
-    try:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
-    except ImportError:
-        raise SourceError("hf:// targets need huggingface_hub: pip install 'modelseal[hf]'") from None
+    require("hf", "huggingface_hub", feature="hf:// targets")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
