@@ -18,6 +18,7 @@ from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 if TYPE_CHECKING:
     from modelseal.behavior.loading import LoadedModel, Samples
+    from modelseal.behavior.trigger import Progress
 
 
 Model = Annotated[
@@ -65,12 +66,42 @@ def _finding_dicts(findings: list[Any]) -> list[dict[str, Any]]:
 
 
 def _open(model: Path, data: Path, threads: int, fmt: str) -> tuple[LoadedModel, Samples]:
-    """Check options, import torch, load the model and the samples through the safe loaders."""
+    """Check options, refuse a model that is not TorchScript or ONNX (before torch is imported, so at once),
+    import torch, load the model and the samples through the safe loaders."""
+    from modelseal.behavior.loading import model_kind
+
+    with _errors_exit():
+        model_kind(model)
     _prepare(threads, fmt)
     from modelseal.behavior.loading import load_model, load_samples
 
     with _errors_exit():
         return load_model(model), load_samples(data)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Progress]:
+    """A progress bar on stderr while a long inspection runs (only on a terminal: logs stay clean)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(
+        TextColumn(what),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 Rendered = tuple[list[Any], dict[str, Any], list[str]]
@@ -81,7 +112,8 @@ def _inspect_text(loaded: LoadedModel, samples: Samples) -> Rendered:
     from modelseal.behavior.findings import text_findings
     from modelseal.behavior.text import search_trigger_tokens
 
-    text = search_trigger_tokens(loaded.module, samples)
+    with _progress(f"{loaded.path}: inserting every token") as progress:
+        text = search_trigger_tokens(loaded.module, samples, progress=progress)
     payload = {"suspected": text.suspected, "target": text.target,
                "triggers": [vars(t) for t in text.triggers], "seconds": round(text.seconds, 2)}  # fmt: skip
     lines = [f"{loaded.path}: {'BACKDOOR SUSPECTED' if text.suspected else 'no backdoor found'} (text)"]
@@ -98,9 +130,11 @@ def _inspect_image(loaded: LoadedModel, samples: Samples, out: Path | None) -> R
     from modelseal.behavior.images import save_trigger_images
     from modelseal.behavior.trigger import invert_triggers
 
-    report = invert_triggers(loaded.module, samples)
-    top = max(report.classes, key=lambda c: c.score)
-    images = [str(p) for p in save_trigger_images(report, top.label, out)] if out else []
+    with _progress(f"{loaded.path}: trigger inversion") as progress:
+        report = invert_triggers(loaded.module, samples, progress=progress)
+    # Images only of a suspected trigger: the smallest mask of a clean model is no trigger to look at.
+    target = report.target if report.suspected else None
+    images = [str(p) for p in save_trigger_images(report, target, out)] if out and target is not None else []
     payload = {"suspected": report.suspected, "target": report.target, "score": round(report.score, 3),
                "threshold": report.threshold, "images": images, "classes": [vars(c) for c in report.classes],
                "seconds": round(report.seconds, 2)}  # fmt: skip
@@ -148,8 +182,10 @@ def inspect_data(
     from modelseal.behavior.loading import load_samples
     from modelseal.behavior.poison import find_poison
 
-    with _errors_exit():
-        report = find_poison(loaded.module, train, clean=load_samples(clean) if clean else None)
+    with _errors_exit(), _progress(f"{data}: trigger inversion") as progress:
+        report = find_poison(
+            loaded.module, train, clean=load_samples(clean) if clean else None, progress=progress
+        )
     found = poison_findings(report, str(data))
     pairs = [(int(i), round(float(s), 3)) for i, s in zip(report.indices, report.scores, strict=True)]
     payload = {
