@@ -16,6 +16,7 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
     monkeypatch.chdir(tmp_path)
     (tmp_path / "m").mkdir()
     (tmp_path / "m" / "config.json").write_text("{}")
+    (tmp_path / "m" / "model.onnx").write_bytes(b"\x08\x07\x12\x04test")  # starts like an ONNX model
     return "m"
 
 
@@ -25,7 +26,7 @@ def model(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
         ("cyclonedx", ["bom", "m"], "bom"),
         ("spdx_python_model", ["bom", "m", "--format", "spdx"], "bom"),
         ("huggingface_hub", ["scan", "hf://org/name"], "hf"),
-        ("torch", ["inspect", "m/config.json", "--data", "x.npz"], "behavior"),
+        ("torch", ["inspect", "m/model.onnx", "--data", "x.npz"], "behavior"),
         ("cryptography", ["sign", "m", "--private-key", "k.pem", "--signature", "s.sig"], "signing"),
         ("cryptography", ["verify", "m", "--public-key", "k.pub", "--signature", "s.sig"], "signing"),
     ],
