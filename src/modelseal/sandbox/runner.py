@@ -87,6 +87,10 @@ class _Pump(threading.Thread):
 
     def run(self) -> None:
         fd = self._pipe.fileno()
+        with contextlib.suppress(OSError):  # the pipe closed under us after the join timed out
+            self._copy(fd)
+
+    def _copy(self, fd: int) -> None:
         while chunk := os.read(fd, 65536):
             if self._echo is not None:
                 with contextlib.suppress(OSError, ValueError):
@@ -103,7 +107,7 @@ class _Pump(threading.Thread):
 def _echo_streams(config: SandboxConfig) -> tuple[IO[bytes] | None, IO[bytes] | None]:
     if not config.echo_output:
         return None, None
-    return sys.stdout.buffer, sys.stderr.buffer
+    return getattr(sys.stdout, "buffer", None), getattr(sys.stderr, "buffer", None)
 
 
 def _read_status(fd: int, deadline: float) -> dict[str, object] | None:
