@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 import sys
 import tempfile
 from dataclasses import replace
@@ -127,3 +128,72 @@ def test_a_missing_loader_library_says_so() -> None:
     assert "MS-DYNAMIC-EVIDENCE-TAMPERED" not in rules and "MS-DYNAMIC-LOAD-FAILED" in rules
     failed = next(f for f in findings if f.rule_id == "MS-DYNAMIC-LOAD-FAILED")
     assert "missing library" in failed.message and "transformers" in failed.message
+
+
+_ORIGIN_SCRIPT = """
+import json, os, pickle, sys
+from pathlib import Path
+from modelseal.sandbox import probe
+
+lib_dir, evidence, model = sys.argv[1:4]
+sys.path.insert(0, lib_dir)
+read, write = os.pipe()
+recorder = probe.Recorder(write, *probe._installed_paths(Path(model)))
+sys.addaudithook(recorder.hook)
+import fakelib  # installed code whose load() imports a module that writes a file as it is imported
+
+def attempt(name, loader, lib):
+    for mod in ("sidefx",):
+        sys.modules.pop(mod, None)
+    recorder.active = True
+    try:
+        probe._load(loader, lib, Path(model + "." + name))
+    except Exception:
+        pass
+    recorder.active = False
+    os.write(write, (json.dumps({"kind": "mark", "action": name, "detail": ""}) + "\\n").encode())
+
+attempt("lazy-import-by-library", "pickle", fakelib)
+attempt("global-named-by-file", "pickle", pickle)
+attempt("import-module-called-by-file", "pickle", pickle)
+os.close(write)
+lines = os.read(read, 1 << 20).decode().splitlines()
+print(json.dumps([json.loads(line) for line in lines]))
+"""
+
+
+def test_only_imports_the_library_starts_itself_are_its_own(tmp_path: Path) -> None:
+    """A module written to disk on import: imported by installed code's own ``import`` statement it is the
+    library's doing; imported because the file names it (a GLOBAL, or ``importlib.import_module``) it is
+    evidence."""
+    lib = tmp_path / "lib"
+    lib.mkdir()
+    planted = tmp_path / "planted.txt"
+    (lib / "sidefx.py").write_text(f"open({str(planted)!r}, 'w').close()\nX = 1\n")
+    (lib / "fakelib.py").write_text("def load(fh):\n    import sidefx\n    return sidefx.X\n")
+    model = tmp_path / "m" / "model"
+    model.parent.mkdir()
+    Path(f"{model}.lazy-import-by-library").write_bytes(b"\x80\x04N.")
+    Path(f"{model}.global-named-by-file").write_bytes(b"\x80\x02csidefx\nX\nq\x00.")
+    Path(f"{model}.import-module-called-by-file").write_bytes(
+        b"\x80\x02cimportlib\nimport_module\nq\x00X\x06\x00\x00\x00sidefxq\x01\x85q\x02Rq\x03."
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", _ORIGIN_SCRIPT, str(lib), str(tmp_path / "evidence"), str(model)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    writes: dict[str, bool] = {}
+    seen = False
+    for record in json.loads(done.stdout):
+        if record["kind"] == "mark":
+            writes[record["action"]], seen = seen, False
+        elif record["kind"] == "file-write" and str(planted) in record["detail"]:
+            seen = True
+    assert writes == {
+        "lazy-import-by-library": False,
+        "global-named-by-file": True,
+        "import-module-called-by-file": True,
+    }

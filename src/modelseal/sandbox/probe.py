@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dis
 import importlib
 import importlib.util
 import json
@@ -96,10 +97,12 @@ _SOCKET_METHODS = frozenset({"socket.connect", "socket.bind", "socket.sendto", "
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_APPEND | os.O_CREAT | os.O_TRUNC
 _INET = (socket.AF_INET, socket.AF_INET6)
 _LIBRARY_KINDS = frozenset({"import", "native-code"})
-"""Kinds that installed code may cause on its own; the others are evidence wherever they come from."""
+"""Kinds that installed code running a module body may cause, whoever started the import; the others only
+count as the library's when installed code started the import itself."""
 _COMPILE_ONLY = frozenset({("ast", "parse"), ("typing", "ForwardRef.__init__")})
 """Functions that compile source into a syntax tree or a code object they never run."""
 _IMPORTLIB = "<frozen importlib"
+_IMPORT_NAME = dis.opmap["IMPORT_NAME"]
 
 
 class Recorder:
@@ -118,13 +121,19 @@ class Recorder:
         if not self.active:
             return
         record = _classify(event, args)
-        if record and not (record[0] in _LIBRARY_KINDS and self._library_own(sys._getframe(1))):
+        if record and not self._library_own(record[0], sys._getframe(1)):
             self.emit(*record)
 
     def _is_installed(self, filename: str) -> bool:
+        """Code on the import path before the load, or frozen into the interpreter (``<frozen os>``)."""
+        if filename.startswith("<frozen "):
+            return True
         return filename.startswith(self._installed) and not filename.startswith(self._excluded)
 
-    def _library_own(self, frame: FrameType | None) -> bool:
+    def _library_own(self, kind: str, frame: FrameType | None) -> bool:
+        return (kind in _LIBRARY_KINDS and self._module_body(frame)) or self._import_by_library(frame)
+
+    def _module_body(self, frame: FrameType | None) -> bool:
         """Whether installed code caused the event by itself: a compile-only function called it, or an
         installed module is running its body with only installed code between it and the event."""
         if (
@@ -143,6 +152,33 @@ class Recorder:
                     return caller.f_code.co_filename.startswith(_IMPORTLIB)
             frame = frame.f_back
         return False
+
+    def _import_by_library(self, frame: FrameType | None) -> bool:
+        """Whether the event happens inside an import that installed code started itself (an ``import``
+        statement, or ``importlib.import_module`` called by code that names it; never a module the file
+        asked for through the unpickler), with only installed code between the loader call and the event.
+        Lazy imports do this: transformers' and torch's submodules probing the host as they load."""
+        importer: FrameType | None = None
+        callee_in_importlib = False
+        while frame is not None and frame.f_code is not _load.__code__:
+            in_importlib = frame.f_code.co_filename.startswith(_IMPORTLIB)
+            if not in_importlib:
+                if not self._is_installed(frame.f_code.co_filename):
+                    return False
+                if callee_in_importlib:
+                    importer = frame  # the outermost import seen so far was started here
+            callee_in_importlib = in_importlib
+            frame = frame.f_back
+        return frame is not None and importer is not None and _starts_import_itself(importer)
+
+
+def _starts_import_itself(frame: FrameType) -> bool:
+    code = frame.f_code
+    if 0 <= frame.f_lasti < len(code.co_code) and code.co_code[frame.f_lasti] == _IMPORT_NAME:
+        return True
+    caller = frame.f_back
+    named = caller is not None and "import_module" in caller.f_code.co_names
+    return _function(frame) == ("importlib", "import_module") and named
 
 
 def _function(frame: FrameType) -> tuple[str, str]:
