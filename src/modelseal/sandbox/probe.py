@@ -6,12 +6,12 @@ This is the only place in modelseal that executes a model's code, and it only ev
 the load, so the hook itself triggers no further audit events.
 
 What the loader library does on its own while loading a clean file is not evidence (the precision a static
-finding has): imports and code compiled by installed modules running their own module body (torch,
-scikit-learn and SciPy import submodules, build dataclasses and named tuples), and compiles that only build a
-syntax tree or an annotation (``ast.parse`` under NumPy's header reader, ``typing.ForwardRef``). Each is
-recognised by its call stack: every frame up to the importing module, or the compiling function, must be
-code installed before the load started (never the model's folder, never code compiled from a string).
-Process, network and file-write attempts are evidence whatever their origin.
+finding has), recognised by the call stack: imports and compiles made while an installed module runs its body
+(scikit-learn and SciPy build dataclasses and named tuples as a pickle's classes are imported), any attempt
+made inside an import that installed code started itself (torch's and transformers' lazy imports probing the
+host), and compiles that only build a syntax tree or an annotation (``ast.parse`` under NumPy's header
+reader, ``typing.ForwardRef``). Installed means on the import path before the load started (never the
+model's folder, never code compiled from a string) or frozen into the interpreter.
 """
 
 from __future__ import annotations
