@@ -10,7 +10,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from modelseal.behavior.loading import LoadedModel, Samples, load_model, load_samples
+from modelseal.behavior.loading import LoadedModel, Samples, load_model, load_samples, model_kind
+from modelseal.behavior.trigger import Progress
 from modelseal.core.findings import Finding
 
 
@@ -21,7 +22,9 @@ class InspectRequest:
     data: Path
     """Clean samples: .npz with arrays x and y."""
     out: Path | None = None
-    """Folder for the trigger and mask PNGs (image models)."""
+    """Folder for the trigger and mask PNGs (image models; written only for a suspected backdoor)."""
+    progress: Progress | None = None
+    """Called with (done, total) as the search advances."""
 
 
 @dataclass(frozen=True)
@@ -40,11 +43,19 @@ def _finding_dicts(findings: tuple[Finding, ...]) -> list[dict[str, Any]]:
     ]
 
 
+def check_model(model: Path) -> str:
+    """``torchscript`` or ``onnx`` by content, before torch is imported; a pickle or anything else is refused
+    at once (:class:`~modelseal.behavior.loading.BehaviorError`)."""
+    return model_kind(model)
+
+
 def inspect(req: InspectRequest) -> InspectResult:
     """Look for a neural backdoor: trigger inversion, or a token search for text models."""
     loaded, samples = load_model(req.model), load_samples(req.data)
     found, payload, lines = (
-        _inspect_text(loaded, samples) if samples.is_text else _inspect_image(loaded, samples, req.out)
+        _inspect_text(loaded, samples, req.progress)
+        if samples.is_text
+        else _inspect_image(loaded, samples, req.out, req.progress)
     )
     findings = tuple(found)
     payload = {"model": str(req.model), "kind": loaded.kind, **payload, "findings": _finding_dicts(findings)}
@@ -55,11 +66,11 @@ Rendered = tuple[list[Finding], dict[str, Any], list[str]]
 """Findings, the JSON payload and the text lines of one inspection."""
 
 
-def _inspect_text(loaded: LoadedModel, samples: Samples) -> Rendered:
+def _inspect_text(loaded: LoadedModel, samples: Samples, progress: Progress | None) -> Rendered:
     from modelseal.behavior.findings import text_findings
     from modelseal.behavior.text import search_trigger_tokens
 
-    text = search_trigger_tokens(loaded.module, samples)
+    text = search_trigger_tokens(loaded.module, samples, progress=progress)
     payload = {"suspected": text.suspected, "target": text.target,
                "triggers": [vars(t) for t in text.triggers], "seconds": round(text.seconds, 2)}  # fmt: skip
     lines = [f"{loaded.path}: {'BACKDOOR SUSPECTED' if text.suspected else 'no backdoor found'} (text)"]
@@ -71,14 +82,17 @@ def _inspect_text(loaded: LoadedModel, samples: Samples) -> Rendered:
     return list(text_findings(text, loaded.path)), payload, lines
 
 
-def _inspect_image(loaded: LoadedModel, samples: Samples, out: Path | None) -> Rendered:
+def _inspect_image(
+    loaded: LoadedModel, samples: Samples, out: Path | None, progress: Progress | None
+) -> Rendered:
     from modelseal.behavior.findings import trigger_findings
     from modelseal.behavior.images import save_trigger_images
     from modelseal.behavior.trigger import invert_triggers
 
-    report = invert_triggers(loaded.module, samples)
-    top = max(report.classes, key=lambda c: c.score)
-    images = [str(p) for p in save_trigger_images(report, top.label, out)] if out else []
+    report = invert_triggers(loaded.module, samples, progress=progress)
+    # Images only of a suspected trigger: the smallest mask of a clean model is no trigger to look at.
+    target = report.target if report.suspected else None
+    images = [str(p) for p in save_trigger_images(report, target, out)] if out and target is not None else []
     payload = {"suspected": report.suspected, "target": report.target, "score": round(report.score, 3),
                "threshold": report.threshold, "images": images, "classes": [vars(c) for c in report.classes],
                "seconds": round(report.seconds, 2)}  # fmt: skip
@@ -100,6 +114,8 @@ class InspectDataRequest:
     """Training set: .npz with arrays x and y."""
     clean: Path | None = None
     """Trusted clean samples for the inversion."""
+    progress: Progress | None = None
+    """Called with (done, total) as the inversion advances."""
 
 
 def inspect_data(req: InspectDataRequest) -> InspectResult:
@@ -108,7 +124,9 @@ def inspect_data(req: InspectDataRequest) -> InspectResult:
     from modelseal.behavior.poison import find_poison
 
     loaded, train = load_model(req.model), load_samples(req.data)
-    report = find_poison(loaded.module, train, clean=load_samples(req.clean) if req.clean else None)
+    report = find_poison(
+        loaded.module, train, clean=load_samples(req.clean) if req.clean else None, progress=req.progress
+    )
     found = tuple(poison_findings(report, str(req.data)))
     pairs = [(int(i), round(float(s), 3)) for i, s in zip(report.indices, report.scores, strict=True)]
     payload = {

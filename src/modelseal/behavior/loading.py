@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelseal.core.errors import LimitExceeded, ModelsealError
+from modelseal.core.extras import require
 
 if TYPE_CHECKING:
     import numpy as np
@@ -54,22 +55,40 @@ class Samples:
         return bool(np.issubdtype(self.x.dtype, np.integer))
 
 
-def _sniff(path: Path) -> str:
+def model_kind(path: str | Path) -> str:
+    """``torchscript`` or ``onnx``, decided by content (the scanners' signatures) before torch is imported;
+    anything else, a pickle first of all, is refused with a message saying what it is."""
+    from modelseal.scanners import signatures
+
+    path = Path(path)
+    if not path.is_file():
+        raise BehaviorError(f"{path}: no such model file")
     with path.open("rb") as fh:
-        head = fh.read(4)
-    if head.startswith(b"PK\x03\x04"):
-        try:
-            with zipfile.ZipFile(path) as zf:
-                names = zf.namelist()
-        except zipfile.BadZipFile as exc:
-            raise BehaviorError(f"{path}: damaged zip archive ({exc})") from None
-        if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):
-            return "torchscript"
+        head = fh.read(512)
+    if signatures.zip_archive(head):
+        return _zip_kind(path)
+    if signatures.onnx(head):
+        return "onnx"
+    if signatures.pickle_with_proto(head) or signatures.compressed(head):
         raise BehaviorError(
-            f"{path}: a zip archive but not TorchScript (a torch.save checkpoint would have to be "
-            "unpickled); export the model with torch.jit.script/trace or to ONNX and inspect that"
+            f"{path}: a pickle (torch.save, joblib or pickle file, perhaps compressed), which would run code "
+            "when loaded; export the model with torch.jit.script/trace or to ONNX and inspect that"
         )
-    return "onnx"
+    raise BehaviorError(f"{path}: neither TorchScript nor ONNX (unrecognised content); nothing was loaded")
+
+
+def _zip_kind(path: Path) -> str:
+    try:
+        with zipfile.ZipFile(path) as zf:
+            names = zf.namelist()
+    except zipfile.BadZipFile as exc:
+        raise BehaviorError(f"{path}: damaged zip archive ({exc})") from None
+    if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):
+        return "torchscript"
+    raise BehaviorError(
+        f"{path}: a zip archive but not TorchScript (a torch.save checkpoint would have to be "
+        "unpickled); export the model with torch.jit.script/trace or to ONNX and inspect that"
+    )
 
 
 def load_model(path: str | Path) -> LoadedModel:
@@ -77,12 +96,10 @@ def load_model(path: str | Path) -> LoadedModel:
     import torch
 
     p = Path(path)
-    if not p.is_file():
-        raise BehaviorError(f"{p}: no such model file")
+    kind = model_kind(p)
     size = p.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise LimitExceeded(f"{p}: model size", MAX_MODEL_BYTES, size)
-    kind = _sniff(p)
     if kind == "torchscript":
         try:
             module: torch.nn.Module = torch.jit.load(str(p), map_location="cpu")  # type: ignore[no-untyped-call]
@@ -95,13 +112,10 @@ def load_model(path: str | Path) -> LoadedModel:
 
 
 def _load_onnx(path: Path) -> torch.nn.Module:
-    try:
-        import onnx
-        from onnx2torch import convert  # type: ignore[import-untyped]
-    except ImportError:
-        raise BehaviorError(
-            f"{path}: ONNX models need the packages onnx and onnx2torch (pip install 'modelseal[behavior]')"
-        ) from None
+    require("behavior", "onnx", "onnx2torch", feature=f"{path}: ONNX models")
+    import onnx
+    from onnx2torch import convert  # type: ignore[import-untyped]
+
     try:
         proto = onnx.load(str(path), load_external_data=False)
     except Exception as exc:  # protobuf raises its own DecodeError family

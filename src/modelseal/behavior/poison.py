@@ -26,6 +26,7 @@ from modelseal.behavior.loading import BehaviorError, Samples, check_samples
 from modelseal.behavior.probe import Features, activations, penultimate
 from modelseal.behavior.trigger import (
     InversionConfig,
+    Progress,
     TriggerReport,
     apply_trigger,
     invert_triggers,
@@ -35,6 +36,10 @@ from modelseal.behavior.trigger import (
 if TYPE_CHECKING:
     import numpy as np
     import torch
+
+SCORE_THRESHOLD = 2.0
+"""A voted sample is reported only this many robust standard deviations beyond the class's unflagged samples
+along the trigger signature: closer than that, it is not told apart from them."""
 
 
 @dataclass(frozen=True)
@@ -99,8 +104,12 @@ def _votes(acts: np.ndarray, stamped: np.ndarray, seed: int) -> tuple[np.ndarray
     spectral_side = _side(_two_way(spectral[:, None], seed), spectral)
     signature_side = _side(_two_way(signature[:, None], seed), signature)
     votes = clustering.astype(int) + spectral_side.astype(int) + signature_side.astype(int)
-    med, spread = median_spread(signature, 1e-9)
-    return votes >= 2, (signature - med) / spread
+    flagged = votes >= 2
+    if flagged.all():
+        return np.zeros(len(acts), bool), np.zeros(len(acts))
+    med, spread = median_spread(signature[~flagged], 1e-9)  # measured against the class's unflagged samples
+    score = (signature - med) / spread
+    return flagged & (score > SCORE_THRESHOLD), score
 
 
 def find_poison(
@@ -111,6 +120,7 @@ def find_poison(
     config: InversionConfig | None = None,
     features: Features | None = None,
     inversion_samples: int = 500,
+    progress: Progress | None = None,
 ) -> PoisonReport:
     """Find the poisoned samples of ``train`` (the data ``module`` was trained on).
 
@@ -128,7 +138,7 @@ def find_poison(
     if clean is None:
         pick = rng.choice(len(train.y), min(inversion_samples, len(train.y)), replace=False)
         clean = check_samples(train.x[pick], train.y[pick], "training subset")
-    trig = invert_triggers(module, clean, cfg)
+    trig = invert_triggers(module, clean, cfg, progress=progress)
     feats = features or penultimate(module, torch.as_tensor(train.x[:4]))
     acts = activations(feats, train.x)
     found: list[ClassPoison] = []

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from modelseal.behavior.loading import BehaviorError, Samples
-from modelseal.behavior.trigger import median_spread, robust_low_z
+from modelseal.behavior.trigger import Progress, median_spread, robust_low_z
 
 if TYPE_CHECKING:
     import numpy as np
@@ -169,7 +169,12 @@ class _Inserter:
 
 
 def search_trigger_tokens(
-    module: torch.nn.Module, samples: Samples, *, vocab: int | None = None, config: TextConfig | None = None
+    module: torch.nn.Module,
+    samples: Samples,
+    *,
+    vocab: int | None = None,
+    config: TextConfig | None = None,
+    progress: Progress | None = None,
 ) -> TextReport:
     """Find tokens whose insertion flips clean sentences to one label."""
     import numpy as np
@@ -193,6 +198,8 @@ def search_trigger_tokens(
     block = max(1, 4096 // len(x))
     with torch.no_grad():
         for first in range(1, size, block):
+            if progress is not None:
+                progress(first - 1, size - 1)
             tokens = np.arange(first, min(first + block, size))
             pred = module(torch.as_tensor(insert(tokens))).argmax(1).numpy().reshape(len(tokens), len(x))
             for c in range(k):

@@ -15,6 +15,7 @@ the target of a backdoor. Two things differ from the usual implementation:
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -107,8 +108,16 @@ def _mask_shape(x: np.ndarray) -> tuple[int, ...]:
     return (1, *x.shape[2:]) if x.ndim == 4 else tuple(x.shape[1:])
 
 
+Progress = Callable[[int, int], None]
+"""Called with (steps done, steps in all) as a long inspection advances, for a progress display."""
+
+
 def invert_triggers(
-    module: torch.nn.Module, samples: Samples, config: InversionConfig | None = None
+    module: torch.nn.Module,
+    samples: Samples,
+    config: InversionConfig | None = None,
+    *,
+    progress: Progress | None = None,
 ) -> TriggerReport:
     """Run the batched trigger inversion on clean samples and score every class."""
     import torch
@@ -141,7 +150,9 @@ def invert_triggers(
     best_mask = torch.sigmoid(mask_raw.detach()).clone()
     best_pat = (lo + (hi - lo) * torch.sigmoid(pat_raw.detach())).clone()
     dims = tuple(range(1, len(mshape) + 1))
-    for _ in range(cfg.steps):
+    for step in range(cfg.steps):
+        if progress is not None:
+            progress(step, cfg.steps)
         idx = torch.randint(len(x), (cfg.batch_size,), generator=gen)
         xb, yb = x[idx], y[idx]
         mask = torch.sigmoid(mask_raw)

@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_OK, EXIT_USAGE
+from modelseal.core.errors import MissingExtra
 
 # Command group module -> the top-level commands it registers (a test keeps this true).
 AREAS: dict[str, tuple[str, ...]] = {
@@ -108,6 +109,9 @@ def run(args: list[str]) -> int:
         code = EXIT_ERROR
     except typer.Exit as exc:
         code = exc.exit_code
+    except MissingExtra as exc:  # an optional library is not installed: one line naming its extra
+        print(f"modelseal: {exc}", file=sys.stderr)
+        code = EXIT_ERROR
     except typer.TyperException as exc:  # typer's click: usage errors carry exit code 2
         show = getattr(exc, "show", None)
         if show is not None:

@@ -18,6 +18,7 @@ from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
 
 if TYPE_CHECKING:
     from modelseal.api.behavior import InspectResult
+    from modelseal.behavior.trigger import Progress
 
 
 Model = Annotated[
@@ -30,12 +31,46 @@ Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads torc
 def _prepare(threads: int, fmt: str) -> None:
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
-    try:
-        import torch
-    except ImportError:
-        typer.echo("behavioural inspection needs torch: pip install 'modelseal[behavior]'", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
+    from modelseal.core.extras import require
+
+    require("behavior", "torch", feature="behavioural inspection")
+    import torch
+
     torch.set_num_threads(threads)
+
+
+def _open(model: Path, threads: int, fmt: str) -> None:
+    """Check options and refuse a model that is not TorchScript or ONNX before torch is imported (at once)."""
+    from modelseal.api.behavior import check_model
+
+    with _errors_exit():
+        check_model(model)
+    _prepare(threads, fmt)
+
+
+@contextmanager
+def _progress(what: str) -> Iterator[Progress]:
+    """A progress bar on stderr while a long inspection runs (only on a terminal: logs stay clean)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, TaskProgressColumn, TextColumn, TimeElapsedColumn
+    from rich.progress import Progress as Bar
+
+    console = Console(stderr=True)
+    with Bar(
+        TextColumn(what),
+        BarColumn(),
+        TaskProgressColumn(),
+        TimeElapsedColumn(),
+        console=console,
+        transient=True,
+        disable=not console.is_terminal,
+    ) as bar:
+        task = bar.add_task(what, total=None)
+
+        def advance(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield advance
 
 
 @contextmanager
@@ -71,12 +106,12 @@ def inspect(
     threads: Threads = 1,
 ) -> None:
     """Look for a neural backdoor (trigger inversion; token search for text models). Exit 1 if found."""
-    _prepare(threads, fmt)
+    _open(model, threads, fmt)
     from modelseal.api.behavior import InspectRequest
     from modelseal.api.behavior import inspect as run_inspect
 
-    with _errors_exit():
-        result = run_inspect(InspectRequest(model, data, out))
+    with _errors_exit(), _progress(f"{model}: searching for a trigger") as progress:
+        result = run_inspect(InspectRequest(model, data, out, progress))
     _render(fmt, result)
 
 
@@ -90,12 +125,12 @@ def inspect_data(
     threads: Threads = 1,
 ) -> None:
     """Find poisoned training samples (penultimate-layer clustering, spectral signatures). Exit 1 if any."""
-    _prepare(threads, fmt)
+    _open(model, threads, fmt)
     from modelseal.api.behavior import InspectDataRequest
     from modelseal.api.behavior import inspect_data as run_inspect_data
 
-    with _errors_exit():
-        result = run_inspect_data(InspectDataRequest(model, data, clean))
+    with _errors_exit(), _progress(f"{data}: trigger inversion") as progress:
+        result = run_inspect_data(InspectDataRequest(model, data, clean, progress))
     _render(fmt, result)
 
 

@@ -1,4 +1,7 @@
-"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.api.sandboxing`; JSON output.
+"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.api.sandboxing`.
+
+``run`` passes the command's own stdout and stderr through and reports on stderr in one line (``--report``
+writes the JSON result to a file); ``load`` and ``check`` print JSON.
 
 Exit codes: 0 the command succeeded (``load``: no finding at the threshold), 1 it failed or was stopped
 (``load``: findings; ``check``: below ``--min-level``), 2 the sandbox could not be set up or refused to
@@ -84,15 +87,28 @@ def register(app: typer.Typer) -> None:
         env: Annotated[
             list[str] | None, typer.Option("--env", help="KEY=VALUE passed to the command.")
         ] = None,
+        report: Annotated[
+            Path | None, typer.Option("--report", help="Write the JSON result (isolation, limits) here.")
+        ] = None,
     ) -> None:
-        """Run COMMAND with a minimal environment, no network, a read-only file system except --output."""
+        """Run COMMAND in this folder with a minimal environment, no network and a read-only file system
+        except --output ($MODELSEAL_OUTPUT); its output passes through, the report goes to stderr."""
+        from dataclasses import replace
+
         from modelseal.api.sandboxing import run
 
         config = _config(
             memory_mb, cpu_seconds, max_processes, max_file_mb, timeout, output, min_level, env or []
         )
-        result = run(command, config)
-        typer.echo(result.dumps())
+        result = run(command, replace(config, echo_output=True))
+        if report is not None:
+            report.write_text(result.dumps() + "\n", encoding="utf-8")
+        layers = ", ".join(layer.name for layer in result.layers if layer.active) or "none"
+        typer.echo(
+            f"modelseal sandbox: {result.stopped_by} after {result.seconds:.2f} s, "
+            f"{result.level.label} isolation ({layers})",
+            err=True,
+        )
         raise typer.Exit(EXIT_OK if result.ok else EXIT_ERROR if result.refused else EXIT_FAILED)
 
     @group.command("load")

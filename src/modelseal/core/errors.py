@@ -78,3 +78,16 @@ class DecompressionBomb(LimitExceeded):
 
     def __str__(self) -> str:
         return str(self.args[0])
+
+
+class MissingExtra(ModelsealError):
+    """A feature needs an optional library that is not installed. The message names the extra that brings it,
+    so every command says the same one line (exit 2) instead of a traceback."""
+
+    def __init__(self, extra: str, modules: tuple[str, ...], feature: str = "") -> None:
+        self.extra = extra
+        self.modules = modules
+        what = f"{feature}: the" if feature else "the"
+        missing = ", ".join(modules)
+        install = f"pip install 'modelseal[{extra}]'"
+        super().__init__(f"{what} '{extra}' extra is not installed (no {missing}): {install}", hint=install)

@@ -17,6 +17,7 @@ from typing import Protocol
 from modelseal.core.artifact import Artifact
 from modelseal.core.cpus import usable_cpus
 from modelseal.core.errors import ModelsealError
+from modelseal.core.extras import require
 
 BUFFER = 1 << 20
 ALGORITHMS = ("sha256", "blake3")
@@ -37,10 +38,9 @@ def new_hasher(algorithm: str) -> _Hasher:
     if algorithm == "sha256":
         return hashlib.sha256()
     if algorithm == "blake3":
-        try:
-            from blake3 import blake3
-        except ImportError:
-            raise ModelsealError("BLAKE3 needs the blake3 package: pip install 'modelseal[blake3]'") from None
+        require("blake3", "blake3", feature="BLAKE3")
+        from blake3 import blake3
+
         hasher: _Hasher = blake3()
         return hasher
     if algorithm in hashlib.algorithms_guaranteed:

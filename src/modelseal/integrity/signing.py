@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 from modelseal.core.artifact import Artifact
 from modelseal.core.differences import Difference, diff_digests
 from modelseal.core.errors import IntegrityError
+from modelseal.core.extras import require
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity.manifest import Manifest, is_ignored
@@ -59,7 +60,12 @@ def _check_key_type(key: PublicKeyTypes, origin: str) -> None:
         raise SignatureError(f"{origin}: only ECDSA (P-256/384/521) and Ed25519 keys are supported")
 
 
+def _require_cryptography() -> None:
+    require("signing", "cryptography", feature="signing and verifying models")
+
+
 def load_private_key(path: Path, password: bytes | None = None) -> PrivateKeyTypes:
+    _require_cryptography()
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -71,6 +77,7 @@ def load_private_key(path: Path, password: bytes | None = None) -> PrivateKeyTyp
 
 
 def load_public_key(path: Path) -> PublicKeyTypes:
+    _require_cryptography()
     from cryptography.hazmat.primitives import serialization
 
     try:
@@ -129,6 +136,7 @@ def sign(
     manifest: Manifest | None = None,
 ) -> Bundle:
     """A bundle over the artifact's statement. With ``certificate`` the bundle carries it and ``chain``."""
+    _require_cryptography()
     from cryptography.hazmat.primitives import serialization as ser
 
     key = load_private_key(private_key, password)
@@ -256,6 +264,7 @@ def verify_bundle(
 
     Keyless Sigstore bundles need ``trust_root`` (a Sigstore trusted_root.json), ``identity`` and ``issuer``.
     """
+    _require_cryptography()
     if bundle.payload_type != PAYLOAD_TYPE:
         raise SignatureError(f"DSSE payload type {bundle.payload_type!r}, expected {PAYLOAD_TYPE}")
     material = dict(bundle.material)
@@ -323,6 +332,7 @@ def verify_model(
     manifest: Manifest | None = None,
 ) -> VerifyResult:
     """Verify the signature, then rehash the model the way it was signed and name every difference."""
+    _require_cryptography()
     verified = verify_bundle(
         Bundle.read(signature),
         public_key=public_key,

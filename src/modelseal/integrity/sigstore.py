@@ -6,19 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelseal.core.errors import ModelsealError
+from modelseal.core.extras import require
 from modelseal.integrity.oms import SignatureError
 
 
 def verify_keyless(bundle_json: str, *, trust_root: Path, identity: str, issuer: str) -> tuple[str, bytes]:
     """(payload type, payload) of a bundle whose certificate, log entry and identity all check out."""
-    try:
-        from sigstore.errors import Error as SigstoreError
-        from sigstore.models import Bundle, TrustedRoot
-        from sigstore.verify import Verifier, policy
-    except ImportError:
-        raise ModelsealError(
-            "keyless Sigstore bundles need sigstore: pip install 'modelseal[sigstore]'"
-        ) from None
+    require("sigstore", "sigstore", feature="keyless Sigstore bundles")
+    from sigstore.errors import Error as SigstoreError
+    from sigstore.models import Bundle, TrustedRoot
+    from sigstore.verify import Verifier, policy
+
     try:
         root = TrustedRoot.from_file(str(trust_root))
     except (OSError, ValueError, SigstoreError) as exc:

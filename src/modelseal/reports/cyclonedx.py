@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any, TextIO
 
+from modelseal.core.extras import require
 from modelseal.provenance.card import ModelCard
 from modelseal.provenance.facts import ModelFacts, hub_purl
 from modelseal.provenance.names import HubId
@@ -162,6 +163,7 @@ def _metrics(index: object) -> Iterable[dict[str, str]]:
 
 def cyclonedx_json(facts: ModelFacts, tool_version: str) -> str:
     """The BOM as CycloneDX 1.6 JSON; the serial number is derived from the manifest and tool version."""
+    require("bom", "cyclonedx", "packageurl", feature="CycloneDX BOMs")
     from cyclonedx.model.bom import Bom, BomMetaData
     from cyclonedx.model.component import Component, ComponentType
     from cyclonedx.output.json import JsonV1Dot6

@@ -12,6 +12,7 @@ import uuid
 from datetime import datetime, timezone
 from typing import Any, TextIO
 
+from modelseal.core.extras import require
 from modelseal.provenance.facts import ModelFacts, hub_purl
 from modelseal.provenance.names import HubId
 from modelseal.reports.interface import Writer
@@ -21,6 +22,7 @@ SPEC_VERSION = "3.0.1"
 
 def spdx_json(facts: ModelFacts, tool_version: str, created: datetime | None = None) -> str:
     """The SPDX 3.0.1 document as JSON-LD text; element ids derive from the manifest digest."""
+    require("bom", "spdx_python_model", "cyclonedx", "packageurl", feature="SPDX BOMs")
     from spdx_python_model import v3_0_1 as spdx
 
     prefix = f"urn:modelseal:{uuid.uuid5(uuid.NAMESPACE_URL, f'{tool_version}:{facts.manifest_digest}')}"

@@ -32,8 +32,8 @@ class SandboxLimits:
 class SandboxConfig:
     limits: SandboxLimits = field(default_factory=SandboxLimits)
     output_dir: Path | None = None
-    """The only folder the run may write (besides a private HOME/TMPDIR deleted afterwards); a fresh
-    temporary folder, kept after the run, when None."""
+    """The only folder the run may write (besides a private HOME/TMPDIR deleted afterwards); when None, a
+    temporary folder deleted after the run (what the command wrote there is discarded)."""
     min_level: IsolationLevel = IsolationLevel.WEAK
     """Refuse to start the command when the host cannot reach this level."""
     env: Mapping[str, str] = field(default_factory=dict)
@@ -42,6 +42,9 @@ class SandboxConfig:
     landlock: bool = True
     seccomp: bool = True
     cwd: Path | None = None
-    """Working directory of the command; the output folder when None."""
+    """Working directory of the command (readable, not writable unless it is the output folder); the
+    caller's working folder when None, so relative paths in the command mean what they mean outside."""
     capture_bytes: int = 64 * 1024
     """How much of the end of stdout and stderr the result keeps."""
+    echo_output: bool = False
+    """Also copy the command's stdout and stderr to this process's, as they arrive (``sandbox run``)."""

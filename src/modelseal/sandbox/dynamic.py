@@ -27,6 +27,7 @@ _RULE_BY_KIND = {
     "tampered": "MS-DYNAMIC-EVIDENCE-TAMPERED",
     "limit": "MS-DYNAMIC-EVIDENCE-TAMPERED",
 }
+_OUTCOMES = ("load.ok", "load.error", "load.unavailable")
 _RESOURCE_SIGNALS: dict[int, str] = {**RESOURCE_LIMIT_SIGNALS, signal.SIGKILL: "a hard limit"}
 
 
@@ -36,11 +37,11 @@ def load_in_sandbox(
     """Load ``target`` with its real loader inside the sandbox, recording what the load attempts."""
     config = config or SandboxConfig()
     path = Path(target).resolve()
-    output = output_folder(config, "modelseal-dynamic-")
-    command = python_module(
-        "modelseal.sandbox.probe", "--loader", loader, "--evidence", str(output / EVIDENCE_FILE), str(path)
-    )
-    return run(command, replace(config, output_dir=output), events_file=EVIDENCE_FILE)
+    with output_folder(config, "modelseal-dynamic-") as (output, kept):
+        evidence = ("--evidence", str(output / EVIDENCE_FILE))
+        command = python_module("modelseal.sandbox.probe", "--loader", loader, *evidence, str(path))
+        result = run(command, replace(config, output_dir=output), events_file=EVIDENCE_FILE)
+    return result if kept else replace(result, output_dir="")
 
 
 def dynamic_scan(
@@ -64,7 +65,7 @@ def evidence_findings(result: SandboxResult, file: str = "") -> tuple[Finding, .
         )
     ]
     found.extend(_attempts(result.events, file))
-    outcome = [e for e in result.events if e.kind == "load" and e.action in ("load.ok", "load.error")]
+    outcome = [e for e in result.events if e.kind == "load" and e.action in _OUTCOMES]
     limit = _RESOURCE_SIGNALS.get(result.signal, "") if result.signal is not None else ""
     stopped = result.killed_for or (f"{limit} limit" if limit else "")
     if stopped:
@@ -83,6 +84,15 @@ def evidence_findings(result: SandboxResult, file: str = "") -> tuple[Finding, .
                 "the load ran out of memory under the sandbox limit",
                 file=file,
                 evidence=f"limit {result.limits.get('memory_bytes', 0):.0f} bytes",
+            )
+        )
+    elif any(e.action == "load.unavailable" for e in outcome):
+        detail = next(e.detail for e in outcome if e.action == "load.unavailable")
+        found.append(
+            make_finding(
+                "MS-DYNAMIC-LOAD-FAILED",
+                f"missing library: the loader's library is not installed, nothing was loaded ({detail})",
+                file=file,
             )
         )
     elif any(e.action == "load.error" for e in outcome):

@@ -11,10 +11,12 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 from pathlib import Path
+from typing import IO
 
 import modelseal
 from modelseal.core.errors import ModelsealError
@@ -41,17 +43,23 @@ def python_module(module: str, *args: str) -> list[str]:
     return [sys.executable, "-I", "-c", boot, *args]
 
 
-def output_folder(config: SandboxConfig, prefix: str) -> Path:
-    """The run's output folder, created and made absolute: ``config.output_dir``, else a new temporary one.
+@contextlib.contextmanager
+def output_folder(config: SandboxConfig, prefix: str) -> Iterator[tuple[Path, bool]]:
+    """The run's output folder, created and made absolute, and whether it is kept afterwards:
+    ``config.output_dir`` (kept), else a temporary folder removed when the block ends, so that runs without
+    ``--output`` leave nothing behind."""
+    if config.output_dir is not None:
+        config.output_dir.mkdir(parents=True, exist_ok=True)
+        yield config.output_dir.resolve(), True
+        return
+    scratch = Path(tempfile.mkdtemp(prefix=prefix))
+    try:
+        yield scratch.resolve(), False
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    Absolute because the command runs inside it, so a relative path given to the command would not resolve.
-    """
-    output = config.output_dir or Path(tempfile.mkdtemp(prefix=prefix))
-    output.mkdir(parents=True, exist_ok=True)
-    return output.resolve()
 
-
-def _minimal_env(config: SandboxConfig, home: str) -> dict[str, str]:
+def _minimal_env(config: SandboxConfig, home: str, output: str) -> dict[str, str]:
     path_dirs = [os.path.dirname(sys.executable), "/usr/local/bin", "/usr/bin", "/bin"]
     env = {
         "PATH": os.pathsep.join(dict.fromkeys(path_dirs)),
@@ -62,16 +70,44 @@ def _minimal_env(config: SandboxConfig, home: str) -> dict[str, str]:
         "PYTHONDONTWRITEBYTECODE": "1",
         "OMP_NUM_THREADS": "1",
         "HF_HUB_OFFLINE": "1",
+        "MODELSEAL_OUTPUT": output,  # the one writable folder, wherever the command starts
     }
     env.update(config.env)
     return env
 
 
-def _tail(path: Path, limit: int) -> str:
-    with path.open("rb") as fh:
-        size = fh.seek(0, os.SEEK_END)
-        fh.seek(max(0, size - limit))
-        return fh.read(limit).decode("utf-8", "replace")
+class _Pump(threading.Thread):
+    """Copies one of the command's output pipes to ``echo`` as it arrives (when given) and keeps its last
+    ``limit`` bytes. A pipe, not the caller's own descriptor, so the command never holds our terminal."""
+
+    def __init__(self, pipe: IO[bytes], echo: IO[bytes] | None, limit: int) -> None:
+        super().__init__(daemon=True)
+        self._pipe, self._echo, self._limit = pipe, echo, limit
+        self._tail = bytearray()
+
+    def run(self) -> None:
+        fd = self._pipe.fileno()
+        with contextlib.suppress(OSError):  # the pipe closed under us after the join timed out
+            self._copy(fd)
+
+    def _copy(self, fd: int) -> None:
+        while chunk := os.read(fd, 65536):
+            if self._echo is not None:
+                with contextlib.suppress(OSError, ValueError):
+                    self._echo.write(chunk)
+                    self._echo.flush()
+            self._tail += chunk
+            del self._tail[: max(0, len(self._tail) - self._limit)]
+
+    def tail(self) -> str:
+        self.join(timeout=2.0)  # a straggler outside a pid namespace may hold the pipe open
+        return bytes(self._tail).decode("utf-8", "replace")
+
+
+def _echo_streams(config: SandboxConfig) -> tuple[IO[bytes] | None, IO[bytes] | None]:
+    if not config.echo_output:
+        return None, None
+    return getattr(sys.stdout, "buffer", None), getattr(sys.stderr, "buffer", None)
 
 
 def _read_status(fd: int, deadline: float) -> dict[str, object] | None:
@@ -129,14 +165,31 @@ def _kill_group(pgid: int) -> None:
 def run(command: Sequence[str], config: SandboxConfig | None = None, events_file: str = "") -> SandboxResult:
     """Run ``command`` under every isolation layer the host allows and report what happened.
 
-    ``events_file``: name, inside the output folder, of the JSON-lines evidence written by the probe
-    (:mod:`modelseal.sandbox.probe`); its events are parsed into the result.
+    The command starts in ``config.cwd`` (default: the caller's working folder) and may write only to the
+    output folder. ``events_file``: name, inside the output folder, of the JSON-lines evidence written by
+    the probe (:mod:`modelseal.sandbox.probe`); its events are parsed into the result.
     """
     config = config or SandboxConfig()
     if not command:
         raise SandboxError("no command to run")
-    output = output_folder(config, "modelseal-sandbox-out-")
-    private = Path(tempfile.mkdtemp(prefix="modelseal-sandbox-"))
+    cwd = (config.cwd or Path.cwd()).resolve()
+    with output_folder(config, "modelseal-sandbox-out-") as (output, kept):
+        private = Path(tempfile.mkdtemp(prefix="modelseal-sandbox-"))
+        try:
+            return _run(command, config, events_file, output, kept, private, cwd)
+        finally:
+            shutil.rmtree(private, ignore_errors=True)
+
+
+def _run(
+    command: Sequence[str],
+    config: SandboxConfig,
+    events_file: str,
+    output: Path,
+    kept: bool,
+    private: Path,
+    cwd: Path,
+) -> SandboxResult:
     home = private / "home"
     home.mkdir()
     limits = config.limits
@@ -146,52 +199,52 @@ def run(command: Sequence[str], config: SandboxConfig | None = None, events_file
         "landlock": config.landlock,
         "seccomp": config.seccomp,
         "writable": [str(output), str(home)],
-        "cwd": str(config.cwd or output),
+        "cwd": str(cwd),
         "min_level": config.min_level.label,
     }
     read_fd, write_fd = os.pipe()
     spec["status_fd"] = write_fd
-    stdout_path, stderr_path = private / "stdout", private / "stderr"
+    echo_out, echo_err = _echo_streams(config)
     started = time.monotonic()
     try:
-        with stdout_path.open("wb") as out, stderr_path.open("wb") as err:
-            try:
-                proc = subprocess.Popen(
-                    [*python_module("modelseal.sandbox.launcher", json.dumps(spec)), *command],
-                    stdin=subprocess.DEVNULL,
-                    stdout=out,
-                    stderr=err,
-                    env=_minimal_env(config, str(home)),
-                    cwd=str(output),
-                    start_new_session=True,
-                    pass_fds=(write_fd,),
-                    close_fds=True,
-                )
-            finally:
-                os.close(write_fd)
-            deadline = started + limits.wall_seconds
-            status = _read_status(read_fd, deadline)
-            pidns = str(status.get("pidns") or "") if status else ""
-            killed_for = _supervise(proc, deadline, pidns, limits.max_processes)
-            _kill_group(proc.pid)  # stragglers of a finished command go too
-            returncode = proc.wait()
+        try:
+            proc = subprocess.Popen(
+                [*python_module("modelseal.sandbox.launcher", json.dumps(spec)), *command],
+                stdin=subprocess.DEVNULL,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                env=_minimal_env(config, str(home), str(output)),
+                cwd=str(cwd),
+                start_new_session=True,
+                pass_fds=(write_fd,),
+                close_fds=True,
+            )
+        finally:
+            os.close(write_fd)
+        assert proc.stdout is not None and proc.stderr is not None
+        pumps = (
+            _Pump(proc.stdout, echo_out, config.capture_bytes),
+            _Pump(proc.stderr, echo_err, config.capture_bytes),
+        )
+        for pump in pumps:
+            pump.start()
+        deadline = started + limits.wall_seconds
+        status = _read_status(read_fd, deadline)
+        pidns = str(status.get("pidns") or "") if status else ""
+        killed_for = _supervise(proc, deadline, pidns, limits.max_processes)
+        _kill_group(proc.pid)  # stragglers of a finished command go too
+        returncode = proc.wait()
+        stdout, stderr = (pump.tail() for pump in pumps)
+        proc.stdout.close()
+        proc.stderr.close()
         seconds = time.monotonic() - started
         events = _read_events(output / events_file) if events_file else ()
+        kept_output = output if kept else None
         return _result(
-            command,
-            config,
-            status,
-            returncode,
-            killed_for,
-            seconds,
-            output,
-            _tail(stdout_path, config.capture_bytes),
-            _tail(stderr_path, config.capture_bytes),
-            events,
+            command, config, status, returncode, killed_for, seconds, kept_output, stdout, stderr, events
         )
     finally:
         os.close(read_fd)
-        shutil.rmtree(private, ignore_errors=True)
 
 
 def _result(
@@ -201,12 +254,13 @@ def _result(
     returncode: int,
     killed_for: str,
     seconds: float,
-    output: Path,
+    output: Path | None,
     stdout: str,
     stderr: str,
     events: tuple[Event, ...],
 ) -> SandboxResult:
-    limits = {k: float(v) for k, v in asdict(config.limits).items()}
+    limits = {k: int(v) if float(v).is_integer() else v for k, v in asdict(config.limits).items()}
+    output_dir = str(output) if output is not None else ""
     if status is None:  # the launcher died before reporting: nothing is known to be in force
         return SandboxResult(
             tuple(command),
@@ -217,7 +271,7 @@ def _result(
             killed_for,
             "the launcher failed before applying isolation",
             seconds,
-            str(output),
+            output_dir,
             stdout,
             stderr,
             events,
@@ -238,7 +292,7 @@ def _result(
         killed_for=killed_for,
         refused=refused,
         seconds=seconds,
-        output_dir=str(output),
+        output_dir=output_dir,
         stdout_tail=stdout,
         stderr_tail=stderr,
         events=events,

@@ -11,6 +11,7 @@ from pathlib import Path
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.errors import SourceError
+from modelseal.core.extras import require
 from modelseal.sources import HF_SCHEME, is_hf
 from modelseal.sources.hfcache import verify_snapshot as verify_snapshot  # where hub users look for it
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
@@ -35,11 +36,10 @@ def parse_hf(target: str) -> HFRef:
         raise SourceError(f"{target}: not an hf:// reference")
     body = target[len(HF_SCHEME) :]
     repo_id, _, revision = body.partition("@")
-    try:
-        from huggingface_hub.errors import HFValidationError
-        from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
-    except ImportError:
-        raise SourceError("hf:// targets need huggingface_hub", hint="pip install 'modelseal[hf]'") from None
+    require("hf", "huggingface_hub", feature="hf:// targets")
+    from huggingface_hub.errors import HFValidationError
+    from huggingface_hub.utils import validate_repo_id  # type: ignore[attr-defined]
+
     try:
         validate_repo_id(repo_id)
     except HFValidationError as exc:
