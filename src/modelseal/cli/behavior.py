@@ -81,8 +81,7 @@ def _errors_exit() -> Iterator[None]:
     try:
         yield
     except ModelsealError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        typer.echo(f"hint: {exc.diagnostics()}", err=True)
+        typer.echo(f"error: {exc.one_line()}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
 
 

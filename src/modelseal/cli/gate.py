@@ -40,8 +40,7 @@ def _err(message: str) -> None:
 
 def _error(exc: ModelsealError) -> typer.Exit:
     """The error and what to do next, on stderr; exit 2."""
-    _err(f"error: {exc}")
-    _err(f"hint: {exc.diagnostics()}")
+    _err(f"error: {exc.one_line()}")
     return typer.Exit(EXIT_ERROR)
 
 

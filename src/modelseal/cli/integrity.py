@@ -34,8 +34,7 @@ def _fail(error: ModelsealError) -> typer.Exit:
     from modelseal.api.integrity import SignatureError
 
     failed = isinstance(error, SignatureError)
-    _err(f"FAILED: {error}" if failed else f"error: {error}")
-    _err(f"hint: {error.diagnostics()}")
+    _err(f"FAILED: {error.one_line()}" if failed else f"error: {error.one_line()}")
     return typer.Exit(EXIT_DIFF if failed else EXIT_ERROR)
 
 

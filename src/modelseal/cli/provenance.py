@@ -42,10 +42,8 @@ def _report(findings: Sequence[Finding]) -> None:
         console.print(escape(f"{f.severity.label.upper():8} {f.rule_id}{where}: {f.message}"))
 
 
-def _fail(message: str, hint: str = "") -> typer.Exit:
+def _fail(message: str) -> typer.Exit:
     typer.echo(f"error: {message}", err=True)
-    if hint:
-        typer.echo(f"hint: {hint}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 
@@ -78,7 +76,7 @@ def bom(
     try:
         result = make_bom(BomRequest(model, model_id, revision, config, offline, cache_dir))
     except ModelsealError as exc:
-        raise _fail(str(exc), exc.diagnostics()) from exc
+        raise _fail(exc.one_line()) from exc
     except OSError as exc:
         raise _fail(str(exc)) from exc
     text = writer_for("bom", format.value).render(result.facts)
@@ -107,7 +105,7 @@ def names(
     try:
         result = check(NamesRequest(tuple(ids), internal, config))
     except ModelsealError as exc:
-        raise _fail(str(exc), exc.diagnostics()) from exc
+        raise _fail(exc.one_line()) from exc
     writer_for("names", format.value).write(result.rated, sys.stdout)
     raise typer.Exit(EXIT_FINDINGS if result.suspicious else EXIT_OK)
 

@@ -234,8 +234,7 @@ def _run(args: argparse.Namespace) -> ScanResult:
             jobs=args.jobs,
         )
     except ModelsealError as exc:
-        _say(f"error: {exc}")
-        _say(f"hint: {exc.diagnostics()}")
+        _say(f"error: {exc.one_line()}")
     except Exception as exc:  # a bug must not read as "findings" (exit 1) or a pass
         _say(f"error: scan stopped by an unexpected {type(exc).__name__}: {exc}")
     finally:

@@ -23,6 +23,11 @@ class ModelsealError(Exception):
         """One line: what to do next."""
         return self.hint
 
+    def one_line(self) -> str:
+        """The error and what to do next on one line, as every command prints it (stderr, no wrapping)."""
+        message, hint = str(self), self.diagnostics()
+        return message if not hint or hint in message else f"{message} (hint: {hint})"
+
 
 class UsageError(ModelsealError):
     """An argument is outside its choices (a class, a rating, a format); the CLI exits 4 on it."""
