@@ -247,6 +247,8 @@ class Flow:
                 out.add(COMPUTED)
             elif a[0] == "inst" and a[1] == "cycler":
                 out |= a[2]
+            elif a[0] == "bound":
+                continue  # a method object: iterating or indexing it fails
             else:
                 out.add(ANY)
         return frozenset(out) | (self.mutated if any(a[0] in ("seq", "map") for a in value) else NOTHING)
@@ -360,15 +362,20 @@ class Flow:
             kind = a[0]
             if a in (DATA, INT, COMPUTED, ANY):
                 out.add(a)
+            elif kind == "bound":
+                continue  # attributes of a method object: only private ones, judged by name
             elif kind == "s":
-                out.add(("bound", attr, frozenset({a})) if attr else COMPUTED)
+                out.add(("bound", attr, frozenset({a})) if _method(str, attr) else COMPUTED)
             elif kind == "seq":
-                out |= a[1] | self.mutated if not attr or attr.isdigit() else {("bound", attr, frozenset({a}))}
-                if attr and not attr.isdigit():
-                    out |= a[1] | self.mutated  # Jinja falls back to the item
+                if _method(list, attr):
+                    out.add(("bound", attr, frozenset({a})))
+                elif attr is None or attr.lstrip("-").isdigit():
+                    out |= a[1] | self.mutated
+                else:
+                    out.add(INT)  # undefined: a list has no such attribute or key
             elif kind == "map":
                 out |= a[2] | self.mutated
-                if attr:
+                if _method(dict, attr):
                     out.add(("bound", attr, frozenset({a})))
             elif kind == "inst" and a[1] == "namespace":
                 out |= self.ns_attrs.get(attr, frozenset({INT})) if attr else {ANY}
@@ -502,6 +509,8 @@ class Flow:
             return frozenset({INT})
         if name in ("default", "d"):
             return source | everything
+        if name == "reverse" and texts(source) is not None:
+            return self._fold_filter(name, source, args)
         if name in SAME_SEQ_FILTERS:
             return frozenset({("seq", self.element(source))}) if not source <= {DATA} else source
         if name in ELEMENT_FILTERS:
@@ -573,6 +582,10 @@ _STR_METHODS = frozenset(
         "casefold",
     }
 )
+
+
+def _method(kind: type, attr: str | None) -> bool:
+    return attr is not None and not attr.startswith("_") and callable(getattr(kind, attr, None))
 
 
 def _values(value: Value) -> Value:
