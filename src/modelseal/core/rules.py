@@ -633,6 +633,33 @@ RULES: dict[str, Rule] = _rules(
         "Install from the default registry with pinned versions.",
     ),
     Rule(
+        "MS-REQ-UNPARSEABLE",
+        "Requirement line pip reads otherwise",
+        Severity.MEDIUM,
+        "A requirements or pyproject.toml entry that pip rejects, reads with options the scanner does not "
+        "know, fills from environment variables, or includes from a file missing from the repository: what "
+        "pip installs from it could not be verified.",
+        "Rewrite the file with plain pinned requirements (name==x.y.z), ideally with hashes.",
+    ),
+    Rule(
+        "MS-REPO-INSTALL-CODE",
+        "Repository holds code that pip or Python runs by itself",
+        Severity.HIGH,
+        "The repository holds files that run code without being imported by name: .pth files with import "
+        "lines and sitecustomize/usercustomize modules (run at interpreter start when the folder is on the "
+        "path), setup.py or an in-tree build backend (run by pip install), a top-level __init__.py. A model "
+        "repository needs none of them.",
+        "Remove the files, or review them as code that runs on install or start-up.",
+    ),
+    Rule(
+        "MS-PYCODE-COMPILED",
+        "Compiled Python code that cannot be read",
+        Severity.HIGH,
+        "A .pyc/.pyo file: bytecode Python may run (without its source, or instead of it), which the "
+        "scanner cannot analyse.",
+        "Remove compiled files; ship source code only.",
+    ),
+    Rule(
         "MS-WEIGHTS-NONFINITE",
         "Weights contain NaN or infinity",
         Severity.MEDIUM,
