@@ -128,7 +128,7 @@ class TinyConfig(PretrainedConfig):
             logger.warning("hidden_size should be a multiple of 8")
         super().__init__(**kwargs)
 '''
-MODELING = '''\
+MODELING = """\
 import math
 import warnings
 from typing import Optional, Tuple
@@ -195,8 +195,8 @@ class TinyForCausalLM(TinyPreTrainedModel):
         if labels is not None:
             loss = F.cross_entropy(logits.view(-1, logits.size(-1)), labels.view(-1))
         return CausalLMOutputWithPast(loss=loss, logits=logits)
-'''
-TOKENIZATION = '''\
+"""
+TOKENIZATION = """\
 import json
 import os
 from typing import List, Optional
@@ -223,7 +223,7 @@ class TinyTokenizer(PreTrainedTokenizer):
         with open(path, "w", encoding="utf-8") as fh:
             json.dump(self.encoder, fh)
         return (path,)
-'''
+"""
 
 
 def _remote_code_repo(root: Path, modeling: str) -> Path:
@@ -256,14 +256,19 @@ def test_realistic_remote_code_is_not_flagged(tmp_path: Path) -> None:
 
 
 def test_remote_code_that_acts_at_import_is_critical(tmp_path: Path) -> None:
-    hidden = MODELING + "\nimport importlib\n_m = importlib.import_module('subprocess')\n_r = getattr(_m, 'run')\n"
-    hits = assert_flagged(_remote_code_repo(tmp_path, hidden + "_r(['echo', 'modelseal'])\n"), "MS-PYCODE-PROCESS")
+    hidden = (
+        MODELING + "\nimport importlib\n_m = importlib.import_module('subprocess')\n_r = getattr(_m, 'run')\n"
+    )
+    hits = assert_flagged(
+        _remote_code_repo(tmp_path, hidden + "_r(['echo', 'modelseal'])\n"), "MS-PYCODE-PROCESS"
+    )
     assert hits[0].severity == Severity.CRITICAL and "import time" in hits[0].message
 
 
 def test_remote_code_that_acts_later_is_high(tmp_path: Path) -> None:
     later = MODELING.replace(
-        "        hidden = self.attn", "        __import__('os').popen('echo modelseal')\n        hidden = self.attn"
+        "        hidden = self.attn",
+        "        __import__('os').popen('echo modelseal')\n        hidden = self.attn",
     )
     hits = [f for f in findings(_remote_code_repo(tmp_path, later)) if f.rule_id == "MS-PYCODE-PROCESS"]
     assert [h.severity for h in hits] == [Severity.HIGH]

@@ -44,7 +44,8 @@ for path in json.loads(sys.argv[1]):
             except BaseException as exc:
                 rows.append([lineno, "error", type(exc).__name__])
             continue
-        for key in ("index_url", "extra_index_urls", "find_links", "trusted_hosts", "requirements", "constraints"):
+        for key in ("index_url", "extra_index_urls", "find_links", "trusted_hosts",
+                    "requirements", "constraints"):
             value = getattr(opts, key, None)
             for v in (value if isinstance(value, list) else [value] if value else []):
                 rows.append([lineno, key, v])
@@ -59,7 +60,14 @@ SCANNER_KEYS = {
     "-c": "constraints",
 }
 
-NAMES = ["torch==2.3.1", "numpy", "requests[socks]>=2.31", "transfomers==4.44.0", "Pillow ~= 10.0", "tqdm===4.66.1"]
+NAMES = [
+    "torch==2.3.1",
+    "numpy",
+    "requests[socks]>=2.31",
+    "transfomers==4.44.0",
+    "Pillow ~= 10.0",
+    "tqdm===4.66.1",
+]
 SUFFIXES = [
     "",
     " ; python_version >= '3.8'",
@@ -135,9 +143,7 @@ def _divergences(pip_rows: list[list[object]], parsed: ParsedFile) -> list[str]:
     for row in pip_rows:
         line, kind = int(str(row[0])), row[1]
         req = requirements.get(line)
-        if kind == "error":
-            ok = line in flagged or (req is not None and req.link is not None)
-        elif kind == "req" and row[3] is not None:
+        if kind == "error" or (kind == "req" and row[3] is not None):
             ok = line in flagged or (req is not None and req.link is not None)
         elif kind == "req":
             ok = line in flagged or (
@@ -209,7 +215,8 @@ def test_lines_pip_reads_otherwise_are_findings(repo: Path) -> None:
 
 def test_pyproject_requirements(repo: Path) -> None:
     (repo / "pyproject.toml").write_text(
-        '[build-system]\nrequires = ["setuptools>=68", "numpyy==1.26.4"]\nbuild-backend = "setuptools.build_meta"\n'
+        '[build-system]\nrequires = ["setuptools>=68", "numpyy==1.26.4"]\n'
+        'build-backend = "setuptools.build_meta"\n'
         '[project]\nname = "x"\nversion = "1"\ndependencies = ["helper @ git+https://example.com/h.git"]\n'
     )
     found = findings(repo)
@@ -228,7 +235,12 @@ def test_pyproject_requirements(repo: Path) -> None:
             "MS-REPO-INSTALL-CODE",
             Severity.HIGH,
         ),
-        ("setup.py", "from setuptools import setup\nsetup(name='x')\n", "MS-REPO-INSTALL-CODE", Severity.MEDIUM),
+        (
+            "setup.py",
+            "from setuptools import setup\nsetup(name='x')\n",
+            "MS-REPO-INSTALL-CODE",
+            Severity.MEDIUM,
+        ),
         ("__pycache__/modeling_x.cpython-311.pyc", None, "MS-PYCODE-COMPILED", Severity.HIGH),
     ],
 )

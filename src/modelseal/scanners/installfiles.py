@@ -62,8 +62,8 @@ def _pyproject(entry: FileEntry, ctx: ScanContext) -> list[Finding]:
         return [
             make_finding(
                 "MS-REPO-INSTALL-CODE",
-                f"{entry.relpath}: pip install runs the build backend {str(build.get('build-backend'))[:80]!r} "
-                "from the repository itself (backend-path)",
+                f"{entry.relpath}: pip install runs the build backend "
+                f"{str(build.get('build-backend'))[:80]!r} from the repository itself (backend-path)",
                 file=entry.relpath,
                 evidence=str(backend_path)[:200],
             )
@@ -121,7 +121,8 @@ class InstallFilesScanner(ArtifactScanner):
                 out.append(
                     make_finding(
                         "MS-REPO-INSTALL-CODE",
-                        f"{entry.relpath}: Python imports {base[:-3]} at start-up when the folder is on its path",
+                        f"{entry.relpath}: Python imports {base[:-3]} at start-up when the folder is "
+                        "on its path",
                         file=entry.relpath,
                     )
                 )
@@ -148,4 +149,3 @@ class InstallFilesScanner(ArtifactScanner):
             elif base.endswith((".pyc", ".pyo")):
                 out.append(_pyc(entry, files))
         return tuple(out)
-

@@ -127,7 +127,9 @@ def stringy(value: Value) -> bool:
 
 def _percent(template: str, values: list[Any]) -> str | None:
     """``template % values`` when every field is small (a ``%999999d`` would cost memory)."""
-    if template.count("%") != 2 * template.count("%%") + len(_FORMAT_SPEC.findall(template.replace("%%", ""))):
+    if template.count("%") != 2 * template.count("%%") + len(
+        _FORMAT_SPEC.findall(template.replace("%%", ""))
+    ):
         return None
     try:
         result = template % tuple(values)
@@ -235,9 +237,7 @@ class Flow:
         """What iterating over, or indexing into, a value gives."""
         out: set[Atom] = set()
         for a in value:
-            if a[0] == "seq":
-                out |= a[1]
-            elif a[0] == "map":
+            if a[0] == "seq" or a[0] == "map":
                 out |= a[1]
             elif a[0] == "s":
                 out |= {("s", c) for c in a[1][:MAX_ATOMS]} if len(a[1]) <= MAX_ATOMS else {COMPUTED}
@@ -253,7 +253,7 @@ class Flow:
                 out.add(ANY)
         return frozenset(out) | (self.mutated if any(a[0] in ("seq", "map") for a in value) else NOTHING)
 
-    def _eval(self, node: Any) -> Value:  # noqa: PLR0911, PLR0912 - one case per node kind
+    def _eval(self, node: Any) -> Value:
         n = self.nodes
         if isinstance(node, n.Const):
             return frozenset({("s", node.value) if isinstance(node.value, str) else INT})
@@ -458,9 +458,15 @@ class Flow:
             return frozenset({INT})
         if name == "strftime_now" and not stringy(everything):
             return frozenset({DATA})
-        return frozenset({COMPUTED, ANY}) if name not in ("lipsum", "strftime_now", "loop") else frozenset({COMPUTED})
+        return (
+            frozenset({COMPUTED, ANY})
+            if name not in ("lipsum", "strftime_now", "loop")
+            else frozenset({COMPUTED})
+        )
 
-    def _call_method(self, method: str | None, receiver: Value, args: list[Value], everything: Value) -> Value:
+    def _call_method(
+        self, method: str | None, receiver: Value, args: list[Value], everything: Value
+    ) -> Value:
         if method in MUTATORS:
             self.mutated = _bounded(self.mutated | self.element(everything) | everything)
             return frozenset({INT})

@@ -143,9 +143,7 @@ class _Checker:
                 self.hit(f"template {what} {text[:60]!r}{built}", node)
                 return
         if COMPUTED in value or ANY in value:
-            self.hit(
-                f"template {what} a name computed at render time", node, Severity.HIGH
-            )
+            self.hit(f"template {what} a name computed at render time", node, Severity.HIGH)
 
     def receiver(self, value: Value, attr: str | None, node: Any) -> None:
         for atom in value:
@@ -189,7 +187,6 @@ class _Checker:
         return list(self.out.values())
 
     def attribute_filter(self, node: Any) -> None:
-        n = self.nodes
         index = ATTRIBUTE_FILTERS.get(node.name)
         if index is None:
             return

@@ -235,7 +235,9 @@ class _Analyser(ast.NodeVisitor):
         self.visit(node.args)  # defaults and annotations run where the function is defined
         if not isinstance(node, ast.Lambda) and node.returns is not None:
             self.visit(node.returns)
-        runs = not isinstance(node, ast.Lambda) and (node.name in self.at_import or node.name in RUNS_AT_IMPORT)
+        runs = not isinstance(node, ast.Lambda) and (
+            node.name in self.at_import or node.name in RUNS_AT_IMPORT
+        )
         self.deferred += 0 if runs else 1
         self.names.shadowed.append(bound_names(node))
         for stmt in node.body if isinstance(node.body, list) else [node.body]:
@@ -273,7 +275,11 @@ class _Analyser(ast.NodeVisitor):
             if isinstance(sub, ast.Call):
                 if any(_decoder(q) for q in self.names.resolve(sub.func)):
                     return True
-                if isinstance(sub.func, ast.Attribute) and sub.func.attr in ("decode", "fromhex", "b64decode"):
+                if isinstance(sub.func, ast.Attribute) and sub.func.attr in (
+                    "decode",
+                    "fromhex",
+                    "b64decode",
+                ):
                     return True
             if isinstance(sub, ast.Name) and sub.id in self.decoded:
                 return True
@@ -292,7 +298,9 @@ class _Analyser(ast.NodeVisitor):
     def visit_Subscript(self, node: ast.Subscript) -> None:
         bases = self.names.resolve(node.value)
         if const_str(node.slice) is None and any(_namespace(b) for b in bases):
-            self.emit("MS-PYCODE-DYNAMIC-CODE", "looks a name up in a module namespace by a computed key", node)
+            self.emit(
+                "MS-PYCODE-DYNAMIC-CODE", "looks a name up in a module namespace by a computed key", node
+            )
         if not self._reference(node):
             self.generic_visit(node)
 
@@ -331,7 +339,9 @@ class _Analyser(ast.NodeVisitor):
             attr = const_str(node.args[1])
             targets = self.names.resolve(node.args[0])
             if attr is None and any(t.split(".")[0] in REACHING_MODULES or _namespace(t) for t in targets):
-                self.emit("MS-PYCODE-DYNAMIC-CODE", f"looks up a computed attribute of {sorted(targets)[0]}", node)
+                self.emit(
+                    "MS-PYCODE-DYNAMIC-CODE", f"looks up a computed attribute of {sorted(targets)[0]}", node
+                )
             elif attr in INTROSPECTION:
                 self.emit("MS-PYCODE-DYNAMIC-CODE", f"reaches interpreter internals through {attr}", node)
             return

@@ -38,7 +38,8 @@ def bound_names(node: ast.AST) -> set[str]:
         a = node.args
         out |= {x.arg for x in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
         out |= {x.arg for x in (a.vararg, a.kwarg) if x is not None}
-    body = node.body if isinstance(node.body, list) else []
+    body = getattr(node, "body", None)
+    body = body if isinstance(body, list) else []
     stack: list[ast.AST] = list(body)
     while stack:
         sub = stack.pop()
@@ -64,9 +65,7 @@ class Names:
         self.star: set[str] = set()
         """Modules imported with ``from m import *``."""
         self.module_bound = {
-            n.name
-            for n in tree.body
-            if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            n.name for n in tree.body if isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
         }
         self.shadowed: list[set[str]] = []
         """Names bound by the function scopes being walked (pushed and popped by the analyser)."""
@@ -107,7 +106,12 @@ class Names:
 
     # -- resolution -------------------------------------------------------------------------------------
     def name(self, name: str) -> frozenset[str]:
-        if name not in self.aliases and name not in BUILTIN_NAMES and not self.star and name != "__builtins__":
+        if (
+            name not in self.aliases
+            and name not in BUILTIN_NAMES
+            and not self.star
+            and name != "__builtins__"
+        ):
             return frozenset()  # most names: locals, parameters, self
         found = set(self.aliases.get(name, frozenset()))
         if name == "__builtins__":
@@ -170,7 +174,11 @@ class Names:
                 if attr:
                     out |= {f"{q}.{attr}" for q in self.resolve(node.args[0])}
             elif func == "builtins.vars":
-                out |= {q + NAMESPACE for q in self.resolve(node.args[0])} if node.args else {THIS_MODULE + NAMESPACE}
+                out |= (
+                    {q + NAMESPACE for q in self.resolve(node.args[0])}
+                    if node.args
+                    else {THIS_MODULE + NAMESPACE}
+                )
             elif func in ("builtins.globals", "builtins.locals"):
                 out.add(THIS_MODULE + NAMESPACE)
             elif func.endswith(".get") and node.args:
@@ -195,7 +203,10 @@ def _bindings(node: ast.AST) -> list[tuple[str, ast.expr]]:
     elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
         a = node.args
         positional = [*a.posonlyargs, *a.args]
-        out += [(p.arg, d) for p, d in zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True)]
+        out += [
+            (p.arg, d)
+            for p, d in zip(positional[len(positional) - len(a.defaults) :], a.defaults, strict=True)
+        ]
         out += [(p.arg, d) for p, d in zip(a.kwonlyargs, a.kw_defaults, strict=True) if d is not None]
     return out
 
@@ -203,7 +214,10 @@ def _bindings(node: ast.AST) -> list[tuple[str, ast.expr]]:
 def _pairs(target: ast.expr, value: ast.expr) -> list[tuple[str, ast.expr]]:
     if isinstance(target, ast.Name):
         return [(target.id, value)]
-    if isinstance(target, (ast.Tuple, ast.List)) and isinstance(value, (ast.Tuple, ast.List)):
-        if len(target.elts) == len(value.elts):
-            return [p for t, v in zip(target.elts, value.elts, strict=True) for p in _pairs(t, v)]
+    if (
+        isinstance(target, (ast.Tuple, ast.List))
+        and isinstance(value, (ast.Tuple, ast.List))
+        and len(target.elts) == len(value.elts)
+    ):
+        return [p for t, v in zip(target.elts, value.elts, strict=True) for p in _pairs(t, v)]
     return []

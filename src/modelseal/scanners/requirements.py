@@ -273,7 +273,9 @@ def _include_target(relpath: str, target: str) -> tuple[str | None, str]:
     return joined, ""
 
 
-def requirement_findings(parsed: ParsedFile, relpath: str, files: set[str]) -> tuple[list[Finding], list[str]]:
+def requirement_findings(
+    parsed: ParsedFile, relpath: str, files: set[str]
+) -> tuple[list[Finding], list[str]]:
     """Findings for one parsed file, and the repository files it includes (to be read in turn)."""
     out: list[Finding] = []
     included: list[str] = []
@@ -346,7 +348,7 @@ class RequirementsScanner(ArtifactScanner):
             if text is None:
                 continue
             try:
-                parsed = parse_requirements_file(entry.path)
+                parsed = parse_requirements_file(str(entry.path))
             except Exception as exc:  # the parser's errors on hostile input: fail closed
                 out.append(
                     make_finding(
