@@ -205,6 +205,10 @@ def parse_requirements_file(path: str) -> ParsedFile:
     return ParsedFile(requirements, tuple(sources), tuple(includes), invalid)
 
 
+def _finding(rule: str, relpath: str, message: str, evidence: str) -> Finding:
+    return make_finding(rule, message, file=relpath, evidence=evidence[:200])
+
+
 def _source_kind(link: str) -> str:
     lowered = link.lower()
     if lowered.startswith(VCS_SCHEMES):
@@ -219,11 +223,11 @@ def name_findings(name: str, where: str, relpath: str, text: str) -> list[Findin
     if not target:
         return []
     return [
-        make_finding(
+        _finding(
             "MS-REQ-LOOKALIKE",
+            relpath,
             f"{where}: {name!r} looks like the popular package {target!r}",
-            file=relpath,
-            evidence=text[:200],
+            text,
         )
     ]
 
@@ -233,31 +237,31 @@ def _requirement_findings(req: Requirement, relpath: str) -> list[Finding]:
     out: list[Finding] = []
     if _ENV_VARIABLE.search(req.text):
         out.append(
-            make_finding(
+            _finding(
                 "MS-REQ-UNPARSEABLE",
+                relpath,
                 f"{where}: pip fills this line from environment variables",
-                file=relpath,
-                evidence=req.text[:200],
+                req.text,
             )
         )
     if req.link:
         out.append(
-            make_finding(
+            _finding(
                 "MS-REQ-SOURCE",
+                relpath,
                 f"{where}: installs from {_source_kind(req.link)}, not the registry",
-                file=relpath,
-                evidence=req.text[:200],
+                req.text,
             )
         )
     if req.name:
         out += name_findings(req.name, where, relpath, req.text)
         if not req.link and not req.pinned:
             out.append(
-                make_finding(
+                _finding(
                     "MS-REQ-UNPINNED",
+                    relpath,
                     f"{where}: {req.name} is not pinned to one version",
-                    file=relpath,
-                    evidence=req.text[:200],
+                    req.text,
                 )
             )
     return out
@@ -281,42 +285,42 @@ def requirement_findings(
     included: list[str] = []
     for line, option, value in parsed.sources:
         out.append(
-            make_finding(
+            _finding(
                 "MS-REQ-SOURCE",
+                relpath,
                 f"{relpath}:{line}: installs from another index or location ({option} {value[:80]})",
-                file=relpath,
-                evidence=f"{option} {value}"[:200],
+                f"{option} {value}",
             )
         )
     for line, option, value in parsed.includes:
         path, why = _include_target(relpath, value)
         if path is None:
             out.append(
-                make_finding(
+                _finding(
                     "MS-REQ-SOURCE",
+                    relpath,
                     f"{relpath}:{line}: {option} reads requirements {why}",
-                    file=relpath,
-                    evidence=f"{option} {value}"[:200],
+                    f"{option} {value}",
                 )
             )
         elif path not in files:
             out.append(
-                make_finding(
+                _finding(
                     "MS-REQ-UNPARSEABLE",
+                    relpath,
                     f"{relpath}:{line}: {option} names {path}, which is not in the repository",
-                    file=relpath,
-                    evidence=f"{option} {value}"[:200],
+                    f"{option} {value}",
                 )
             )
         else:
             included.append(path)
     for line, text, why in parsed.invalid:
         out.append(
-            make_finding(
+            _finding(
                 "MS-REQ-UNPARSEABLE",
+                relpath,
                 f"{relpath}:{line}: pip rejects or reads this line otherwise: {why}"[:300],
-                file=relpath,
-                evidence=text[:200],
+                text,
             )
         )
     for req in parsed.requirements:
@@ -351,8 +355,9 @@ class RequirementsScanner(ArtifactScanner):
                 parsed = parse_requirements_file(str(entry.path))
             except Exception as exc:  # the parser's errors on hostile input: fail closed
                 out.append(
-                    make_finding(
+                    _finding(
                         "MS-REQ-UNPARSEABLE",
+                        entry.relpath,
                         f"{relpath} cannot be parsed as pip parses it: {type(exc).__name__}: {exc}"[:300],
                         file=relpath,
                     )
@@ -405,8 +410,7 @@ def pyproject_findings(entry: FileEntry, ctx: ScanContext) -> list[Finding]:
                     make_finding(
                         "MS-REQ-SOURCE",
                         f"{where}: {req.name} installs from {_source_kind(req.url)}, not the registry",
-                        file=entry.relpath,
-                        evidence=str(text)[:200],
+                        str(text),
                     )
                 )
             out += name_findings(req.name, where, entry.relpath, str(text))
