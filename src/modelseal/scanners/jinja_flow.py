@@ -43,8 +43,6 @@ HELPERS = frozenset(
         "self",
         "loop",
         "caller",
-        "varargs",
-        "kwargs",
         "raise_exception",
         "strftime_now",
         "config",
@@ -380,7 +378,10 @@ class Flow:
             elif kind == "inst" and a[1] == "namespace":
                 out |= self.ns_attrs.get(attr, frozenset({INT})) if attr else {ANY}
             elif kind == "helper" and a[1] == "loop":
-                out.add(("bound", attr, frozenset({a})) if attr in ("cycle", "changed") else INT)
+                if attr in ("cycle", "changed"):
+                    out.add(("bound", attr, frozenset({a})))
+                else:  # previtem/nextitem are items of whichever loop: anything
+                    out.add(ANY if attr in ("previtem", "nextitem") else INT)
             else:
                 out.add(("bound", attr, frozenset({a})) if attr else ANY)
         return frozenset(out)

@@ -107,6 +107,8 @@ ATTRIBUTE_FILTERS = {
     "max": 1,
     "map": -1,
 }
+MAX_TEMPLATE_CHARS = 1 << 20
+"""Real chat templates are a few kilobytes; the analysis of one costs time in proportion to its size."""
 _FORMAT_FIELD = re.compile(r"\{[^{}]*[.\[][^{}]*\}")
 MAX_FINDINGS = 20
 
@@ -257,6 +259,13 @@ def template_findings(source: str) -> list[Finding]:
                 "MS-FORMAT-NOT-ANALYSED", "chat template not analysed: install modelseal[templates] (jinja2)"
             )
         ]
+    if len(source) > MAX_TEMPLATE_CHARS:
+        return [
+            make_finding(
+                "MS-LIMIT-EXCEEDED",
+                f"chat template has {len(source)} characters, over the {MAX_TEMPLATE_CHARS} analysed",
+            )
+        ]
     try:
         tree = _environment(jinja2).parse(source)
     except jinja2.TemplateSyntaxError as exc:
@@ -269,4 +278,7 @@ def template_findings(source: str) -> list[Finding]:
         ]
     except RecursionError:
         return [make_finding("MS-TEMPLATE-SUSPICIOUS", "chat template is nested too deeply to parse")]
-    return _ast_findings(tree, nodes)
+    try:
+        return _ast_findings(tree, nodes)
+    except RecursionError:
+        return [make_finding("MS-TEMPLATE-SUSPICIOUS", "chat template is nested too deeply to analyse")]

@@ -119,6 +119,7 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "importlib._bootstrap",
         "zipimport.",
         "runpy.",
+        "torch.hub.load",
         "code.",
         "codeop.",
         "timeit.",
