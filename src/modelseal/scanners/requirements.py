@@ -355,9 +355,8 @@ class RequirementsScanner(ArtifactScanner):
                 parsed = parse_requirements_file(str(entry.path))
             except Exception as exc:  # the parser's errors on hostile input: fail closed
                 out.append(
-                    _finding(
+                    make_finding(
                         "MS-REQ-UNPARSEABLE",
-                        entry.relpath,
                         f"{relpath} cannot be parsed as pip parses it: {type(exc).__name__}: {exc}"[:300],
                         file=relpath,
                     )
@@ -407,8 +406,9 @@ def pyproject_findings(entry: FileEntry, ctx: ScanContext) -> list[Finding]:
                 continue
             if req.url:
                 out.append(
-                    make_finding(
+                    _finding(
                         "MS-REQ-SOURCE",
+                        entry.relpath,
                         f"{where}: {req.name} installs from {_source_kind(req.url)}, not the registry",
                         str(text),
                     )
