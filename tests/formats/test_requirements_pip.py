@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from modelseal.core.findings import Severity
-from modelseal.scanners.requirements import ParsedFile, normalise, parse_requirements_file
+from modelseal.scanners import requirements
 from tests.formats.helpers import assert_flagged, findings
 
 pytest.importorskip("pip_requirements_parser")
@@ -134,7 +134,7 @@ def _pip_rows(paths: list[Path], cwd: Path) -> dict[str, list[list[object]]]:
     return rows
 
 
-def _divergences(pip_rows: list[list[object]], parsed: ParsedFile) -> list[str]:
+def _divergences(pip_rows: list[list[object]], parsed: requirements.ParsedFile) -> list[str]:
     """What pip acts on that the scanner neither saw the same way nor reported."""
     flagged = {line for line, _, _ in parsed.invalid}
     requirements = {r.line: r for r in parsed.requirements}
@@ -147,7 +147,9 @@ def _divergences(pip_rows: list[list[object]], parsed: ParsedFile) -> list[str]:
             ok = line in flagged or (req is not None and req.link is not None)
         elif kind == "req":
             ok = line in flagged or (
-                req is not None and req.link is None and normalise(req.name or "") == normalise(str(row[2]))
+                req is not None
+                and req.link is None
+                and requirements.normalise(req.name or "") == requirements.normalise(str(row[2]))
             )
         else:
             ok = (line, kind, row[2]) in options or line in flagged
@@ -166,7 +168,7 @@ def test_scanner_reads_requirements_as_pip_does(tmp_path: Path) -> None:
     rows = _pip_rows(paths, tmp_path)
     diverging = {}
     for path in paths:
-        found = _divergences(rows[str(path)], parse_requirements_file(str(path)))
+        found = _divergences(rows[str(path)], requirements.parse_requirements_file(str(path)))
         if found:
             diverging[path.read_text()] = found
     assert sum(len(r) for r in rows.values()) > 600

@@ -516,7 +516,8 @@ RULES: dict[str, Rule] = _rules(
         "Chat template reaches Python internals",
         Severity.CRITICAL,
         "The Jinja chat template walks object internals (__class__, __globals__, helper globals) to reach "
-        "Python; runtimes that render it without a sandbox run code.",
+        "Python; runtimes that render it without a sandbox run code. A lookup whose name is built at render "
+        "time (so that it cannot be read from the template) is high.",
         _REVIEW,
     ),
     Rule(
@@ -547,14 +548,15 @@ RULES: dict[str, Rule] = _rules(
         "MS-PYCODE-PROCESS",
         "Python code starts processes",
         Severity.HIGH,
-        "A .py file in the model repository runs commands or processes.",
+        "A .py file in the model repository runs commands or processes (called, or passed on as a value); "
+        "critical when it happens at import time, which trust_remote_code triggers on load.",
         _REVIEW,
     ),
     Rule(
         "MS-PYCODE-NETWORK",
         "Python code reaches the network",
         Severity.HIGH,
-        "A .py file in the model repository opens sockets or downloads.",
+        "A .py file in the model repository opens sockets or downloads; critical at import time.",
         _REVIEW,
     ),
     Rule(
@@ -568,8 +570,9 @@ RULES: dict[str, Rule] = _rules(
         "MS-PYCODE-DYNAMIC-CODE",
         "Python code runs dynamic code",
         Severity.HIGH,
-        "A .py file runs code built at run time (exec, eval, compile, __import__ of computed names, "
-        "marshal/pickle loads).",
+        "A .py file runs code built at run time (exec, eval, compile, runpy, code, ctypes, __import__ of "
+        "computed names, computed lookups in module namespaces, marshal/pickle loads); critical at import "
+        "time.",
         _REVIEW,
     ),
     Rule(
