@@ -14,7 +14,8 @@ _SCRIPT = r"""
 import atexit, importlib.util, json, os, sys
 folder, names, report = sys.argv[1], json.loads(sys.argv[2]), sys.argv[3]
 # Everything the generated modules import, imported before the hook so that their loading is not counted.
-import builtins, code, codeop, ctypes, functools, http.client, importlib, marshal, operator, pickle, pty
+import builtins, code, codeop, ctypes, functools, http.client, importlib, logging, marshal, operator, pickle
+import pkgutil, pty, pydoc, shutil
 import encodings.idna, pkgutil, runpy, socket, subprocess, threading, timeit, urllib.request
 PREFIXES = ("os.system", "os.exec", "os.spawn", "os.posix_spawn", "os.fork", "os.startfile", "subprocess.",
             "pty.", "socket.", "urllib.", "http.client.", "ftplib.", "smtplib.", "ctypes.", "marshal.load",

@@ -67,6 +67,25 @@ PLACEMENTS = [
     "def g(x=[{single}]):\n    return x",
 ]
 HEADER = "import atexit\nimport functools\nimport threading\n"
+# Entry points reached in ways of their own: re-exports, name-based lookups, bound __getattribute__.
+EXTRA = [
+    "import logging\nlogging.os.system('echo modelseal')\n",
+    "import shutil\nshutil.os.popen('echo modelseal')\n",
+    "import pydoc\npydoc.locate('os.system')('echo modelseal')\n",
+    "import pkgutil\npkgutil.resolve_name('os:system')('echo modelseal')\n",
+    "import os\nobject.__getattribute__(os, 'system')('echo modelseal')\n",
+    "import os\nos.__getattribute__('system')('echo modelseal')\n",
+    "import operator, os\noperator.attrgetter('system')(os)('echo modelseal')\n",
+    "import os\nif __name__ != '__main__':\n    os.system('echo modelseal')\n",
+    "import code\ncode.InteractiveInterpreter().runsource('x_ = 1')\n",
+    "import codeop\ncodeop.compile_command('x_ = 1')\n",
+    "import os\nclass Meta(type):\n    def __new__(m, *a):\n        os.system('echo modelseal')\n"
+    "        return super().__new__(m, *a)\nclass A(metaclass=Meta):\n    pass\n",
+    "import os\nclass Base:\n    def __init_subclass__(cls):\n        os.system('echo modelseal')\n"
+    "class Child(Base):\n    pass\n",
+    "import subprocess\nrunners = {'go': subprocess.getoutput}\nrunners['go']('echo modelseal')\n",
+    "import os\nexec('import os; os.system(\"echo modelseal\")')\n",
+]
 
 
 def _module(entry: tuple[str, str, str], resolution: tuple[str, str], invocation: str, placement: str) -> str:
@@ -87,7 +106,7 @@ def generated() -> list[str]:
     for i, (entry, resolution) in enumerate(itertools.product(ENTRIES, RESOLUTIONS)):
         for j, invocation in enumerate(INVOCATIONS):
             out.append(_module(entry, resolution, invocation, PLACEMENTS[(i + j) % len(PLACEMENTS)]))
-    return out
+    return out + EXTRA
 
 
 def test_every_module_whose_import_fires_an_event_is_flagged(tmp_path: Path) -> None:

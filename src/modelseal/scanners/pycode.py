@@ -47,6 +47,12 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "platform.popen",
         "webbrowser.",
         "multiprocessing.popen_",
+        "pydoc.pipepager",
+        "pydoc.tempfilepager",
+        "pydoc.pager",
+        "distutils.spawn",
+        "pip.main",
+        "pip._internal",
     ),
     "MS-PYCODE-NETWORK": (
         "socket.",
@@ -76,6 +82,10 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "asyncio.open_connection",
         "asyncio.start_server",
         "pycurl.",
+        "wsgiref.",
+        "multiprocessing.connection.",
+        "multiprocessing.managers.",
+        "logging.config.listen",
     ),
     "MS-PYCODE-FILESYSTEM": (
         "os.remove",
@@ -120,6 +130,13 @@ CATEGORIES: dict[str, tuple[str, ...]] = {
         "zipimport.",
         "runpy.",
         "torch.hub.load",
+        "pydoc.locate",
+        "pkgutil.resolve_name",
+        "logging.config.dictConfig",
+        "logging.config.fileConfig",
+        "yaml.unsafe_load",
+        "yaml.UnsafeLoader",
+        "jsonpickle.decode",
         "code.",
         "codeop.",
         "timeit.",
@@ -146,10 +163,53 @@ DECODERS = (
     "builtins.bytes.fromhex",
     "builtins.bytearray.fromhex",
 )
-# Modules whose members run code, processes or the network: a member looked up by a computed name is hidden.
+# Standard-library and common modules whose members run code, processes or the network: a member looked
+# up by a computed name is hidden. (Packages such as torch, where one function among many is listed above,
+# are not: ``getattr(torch, dtype_name)`` is everyday model code.)
 REACHING_MODULES = frozenset(
-    {p.split(".")[0] for patterns in CATEGORIES.values() for p in patterns}
-    | {"os", "sys", "builtins", "importlib", "operator", "posix", "nt", "shutil"}
+    {
+        "os",
+        "posix",
+        "nt",
+        "sys",
+        "builtins",
+        "importlib",
+        "subprocess",
+        "_posixsubprocess",
+        "pty",
+        "socket",
+        "_socket",
+        "ssl",
+        "ctypes",
+        "_ctypes",
+        "cffi",
+        "marshal",
+        "pickle",
+        "_pickle",
+        "shelve",
+        "dill",
+        "cloudpickle",
+        "runpy",
+        "code",
+        "codeop",
+        "timeit",
+        "types",
+        "shutil",
+        "operator",
+        "urllib",
+        "http",
+        "ftplib",
+        "smtplib",
+        "telnetlib",
+        "requests",
+        "urllib3",
+        "httpx",
+        "webbrowser",
+        "pydoc",
+        "pkgutil",
+        "asyncio",
+        "multiprocessing",
+    }
 )
 # Attributes that lead from any object to interpreter internals (frames, globals, every class).
 INTROSPECTION = frozenset(
@@ -191,7 +251,15 @@ def _matches(name: str, patterns: tuple[str, ...]) -> bool:
 
 @functools.lru_cache(maxsize=4096)
 def category(name: str) -> str | None:
-    return next((rule for rule, patterns in CATEGORIES.items() if _matches(name, patterns)), None)
+    """The rule for a qualified name, also when it is reached through a module that re-exports another
+    (``shutil.os.system``, ``logging.os.system``): every dotted suffix is tried."""
+    parts = name.split(".")
+    for start in range(len(parts)):
+        suffix = ".".join(parts[start:])
+        found = next((rule for rule, patterns in CATEGORIES.items() if _matches(suffix, patterns)), None)
+        if found:
+            return found
+    return None
 
 
 class _Analyser(ast.NodeVisitor):
@@ -387,7 +455,9 @@ def _is_main_guard(test: ast.expr) -> bool:
         isinstance(test, ast.Compare)
         and isinstance(test.left, ast.Name)
         and test.left.id == "__name__"
-        and any(const_str(c) == "__main__" for c in test.comparators)
+        and len(test.ops) == 1
+        and isinstance(test.ops[0], ast.Eq)
+        and const_str(test.comparators[0]) == "__main__"
     )
 
 

@@ -18,6 +18,14 @@ NAMESPACE = ".__dict__"
 """Suffix of a value that is a module's namespace (``m.__dict__``, ``vars(m)``, ``globals()``)."""
 THIS_MODULE = "<module>"
 MAX_NAMES = 16
+_GETATTR = frozenset(
+    {
+        "builtins.getattr",
+        "builtins.object.__getattribute__",
+        "builtins.type.__getattribute__",
+        "inspect.getattr_static",
+    }
+)
 MAX_PASSES = 8
 
 
@@ -158,6 +166,12 @@ class Names:
 
     def _call(self, node: ast.Call) -> frozenset[str]:
         out: set[str] = set()
+        if isinstance(node.func, ast.Call) and node.args:  # operator.attrgetter("system")(os)
+            inner = node.func
+            if "operator.attrgetter" in self.resolve(inner.func) and inner.args:
+                attr = const_str(inner.args[0])
+                if attr:
+                    out |= {f"{q}.{attr}" for q in self.resolve(node.args[0])}
         first = _call_arg(node, 0, "name")
         for func in self.resolve(node.func):
             if func in ("builtins.__import__", "importlib.__import__"):
@@ -169,10 +183,14 @@ class Names:
                 module = const_str(first)
                 if module and not module.startswith("."):
                     out.add(module)
-            elif func == "builtins.getattr" and len(node.args) >= 2:
+            elif func in _GETATTR and len(node.args) >= 2:
                 attr = const_str(node.args[1])
                 if attr:
                     out |= {f"{q}.{attr}" for q in self.resolve(node.args[0])}
+            elif func.endswith(".__getattribute__") and node.args:  # m.__getattribute__("system")
+                attr = const_str(node.args[0])
+                if attr:
+                    out.add(f"{func[: -len('.__getattribute__')]}.{attr}")
             elif func == "builtins.vars":
                 out |= (
                     {q + NAMESPACE for q in self.resolve(node.args[0])}
