@@ -137,12 +137,12 @@ def _pip_rows(paths: list[Path], cwd: Path) -> dict[str, list[list[object]]]:
 def _divergences(pip_rows: list[list[object]], parsed: requirements.ParsedFile) -> list[str]:
     """What pip acts on that the scanner neither saw the same way nor reported."""
     flagged = {line for line, _, _ in parsed.invalid}
-    requirements = {r.line: r for r in parsed.requirements}
+    by_line = {r.line: r for r in parsed.requirements}
     options = {(line, SCANNER_KEYS[opt], value) for line, opt, value in (*parsed.sources, *parsed.includes)}
     out = []
     for row in pip_rows:
         line, kind = int(str(row[0])), row[1]
-        req = requirements.get(line)
+        req = by_line.get(line)
         if kind == "error" or (kind == "req" and row[3] is not None):
             ok = line in flagged or (req is not None and req.link is not None)
         elif kind == "req":
