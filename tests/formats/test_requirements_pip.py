@@ -267,3 +267,11 @@ def test_plain_pth_is_low(repo: Path) -> None:
     (repo / "paths.pth").write_text("vendor\n")
     hits = [f for f in findings(repo) if f.rule_id == "MS-REPO-INSTALL-CODE"]
     assert [h.severity for h in hits] == [Severity.LOW]
+
+
+def test_lines_pip_refuses_are_low_but_keep_their_name_checked(repo: Path) -> None:
+    # pip installs "transfomers" from this line although the parser refuses it; "more text" pip refuses.
+    (repo / "requirements.txt").write_text("torch==2.3.1\ntransfomers==4.44.0#pinned\nmore text\n")
+    found = findings(repo)
+    assert [f.severity for f in found if f.rule_id == "MS-REQ-UNPARSEABLE"] == [Severity.LOW, Severity.LOW]
+    assert any(f.rule_id == "MS-REQ-LOOKALIKE" and "transfomers" in f.message for f in found)

@@ -17,7 +17,7 @@ from typing import Any
 from rapidfuzz.distance import OSA
 
 from modelseal.core.artifact import Artifact, FileEntry
-from modelseal.core.findings import Finding
+from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.repofiles import read_text, read_toml, unsafe_member_name
@@ -126,6 +126,8 @@ SOURCE_OPTIONS = {
 INCLUDE_OPTIONS = {"requirements": "-r", "constraints": "-c"}
 URL_SCHEMES = ("http://", "https://", "ftp://", "file:")
 VCS_SCHEMES = ("git+", "hg+", "svn+", "bzr+")
+_URL_IN_LINE = re.compile(r"(^|[\s@=])(git\+|hg\+|svn\+|bzr\+|https?://|ftp://|file:)", re.IGNORECASE)
+_LEADING_NAME = re.compile(r"^\s*(?:-e\s+)?([A-Za-z0-9][A-Za-z0-9._-]*)")
 _ENV_VARIABLE = re.compile(r"\$\{[A-Z0-9_]+\}")
 MAX_FINDINGS = 40
 MAX_INCLUDE_DEPTH = 8
@@ -267,6 +269,30 @@ def _requirement_findings(req: Requirement, relpath: str) -> list[Finding]:
     return out
 
 
+def _invalid_line_findings(where: str, relpath: str, text: str, why: str) -> list[Finding]:
+    """A line the parser rejects. pip refuses most of them, and then installs nothing (low); but an option
+    this parser does not know, or an index option on a requirement line, pip may accept or ignore (medium).
+    pip also accepts some lines this parser refuses (``name==1.0#text``): the name and any URL on the line
+    are still checked."""
+    unknown = "no such option" in why or "global options" in why or bool(_ENV_VARIABLE.search(text))
+    severity = Severity.MEDIUM if unknown else Severity.LOW
+    out = [
+        make_finding(
+            "MS-REQ-UNPARSEABLE",
+            f"{where}: pip rejects or reads this line otherwise: {why}"[:300],
+            severity=severity,
+            file=relpath,
+            evidence=text[:200],
+        )
+    ]
+    if _URL_IN_LINE.search(text):
+        out.append(_finding("MS-REQ-SOURCE", relpath, f"{where}: names a URL or VCS source", text))
+    name = _LEADING_NAME.match(text)
+    if name:
+        out += name_findings(name.group(1), where, relpath, text)
+    return out
+
+
 def _include_target(relpath: str, target: str) -> tuple[str | None, str]:
     """The repository path an include names, or ``None`` and why pip would read something else."""
     if target.lower().startswith(URL_SCHEMES):
@@ -315,14 +341,7 @@ def requirement_findings(
         else:
             included.append(path)
     for line, text, why in parsed.invalid:
-        out.append(
-            _finding(
-                "MS-REQ-UNPARSEABLE",
-                relpath,
-                f"{relpath}:{line}: pip rejects or reads this line otherwise: {why}"[:300],
-                text,
-            )
-        )
+        out += _invalid_line_findings(f"{relpath}:{line}", relpath, text, why)
     for req in parsed.requirements:
         out += _requirement_findings(req, relpath)
     return out[:MAX_FINDINGS], included
