@@ -641,7 +641,8 @@ RULES: dict[str, Rule] = _rules(
         Severity.MEDIUM,
         "A requirements or pyproject.toml entry that pip rejects, reads with options the scanner does not "
         "know, fills from environment variables, or includes from a file missing from the repository: what "
-        "pip installs from it could not be verified.",
+        "pip installs from it could not be verified. A line pip refuses outright is low: pip then installs "
+        "nothing from the file.",
         "Rewrite the file with plain pinned requirements (name==x.y.z), ideally with hashes.",
     ),
     Rule(
