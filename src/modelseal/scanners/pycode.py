@@ -272,8 +272,11 @@ class _Analyser(ast.NodeVisitor):
     def __init__(self, relpath: str, tree: ast.Module, depth: int = 0) -> None:
         self.relpath = relpath
         self.depth = depth
-        self.names = Names(tree)
-        self.at_import = _import_time_functions(tree)
+        nodes = list(ast.walk(tree))
+        self.names = Names(tree, nodes)
+        self.at_import = _import_time_functions(tree, nodes)
+        self.maybe_decoding = any(isinstance(n, ast.Call) and self._is_decoder_call(n) for n in nodes)
+        """Whether any call decodes data; most model files have none, and need no decoder tracking."""
         self.deferred = 0
         self.decoded: set[str] = set()
         """Names assigned from a decoder call: ``exec(name)`` later is obfuscation."""
@@ -339,17 +342,17 @@ class _Analyser(ast.NodeVisitor):
             self.decoded.update(t.id for t in node.targets if isinstance(t, ast.Name))
         self.generic_visit(node)
 
+    def _is_decoder_call(self, node: ast.Call) -> bool:
+        if isinstance(node.func, ast.Attribute) and node.func.attr in ("decode", "fromhex", "b64decode"):
+            return True
+        return any(_decoder(q) for q in self.names.resolve(node.func))
+
     def _has_decoder(self, node: ast.AST) -> bool:
+        if not self.maybe_decoding:
+            return False
         for sub in ast.walk(node):
-            if isinstance(sub, ast.Call):
-                if any(_decoder(q) for q in self.names.resolve(sub.func)):
-                    return True
-                if isinstance(sub.func, ast.Attribute) and sub.func.attr in (
-                    "decode",
-                    "fromhex",
-                    "b64decode",
-                ):
-                    return True
+            if isinstance(sub, ast.Call) and self._is_decoder_call(sub):
+                return True
             if isinstance(sub, ast.Name) and sub.id in self.decoded:
                 return True
         return False
@@ -461,13 +464,13 @@ def _is_main_guard(test: ast.expr) -> bool:
     )
 
 
-def _import_time_functions(tree: ast.Module) -> set[str]:
+def _import_time_functions(tree: ast.Module, nodes: list[ast.AST]) -> set[str]:
     """Local functions (by name) that run when the module is imported: referenced from code that runs at
     import (called, used as a decorator, registered or passed on), and the ones those reference in turn;
     ``__init__``/``__new__``/``__call__`` of a class that import-time code calls."""
     functions: dict[str, list[ast.AST]] = {}
     classes: dict[str, ast.ClassDef] = {}
-    for node in ast.walk(tree):
+    for node in nodes:
         if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)):
             functions.setdefault(node.name, []).append(node)
         elif isinstance(node, ast.ClassDef):

@@ -68,7 +68,7 @@ def bound_names(node: ast.AST) -> set[str]:
 class Names:
     """Qualified names of the expressions of one module."""
 
-    def __init__(self, tree: ast.Module) -> None:
+    def __init__(self, tree: ast.Module, nodes: list[ast.AST]) -> None:
         self.aliases: dict[str, frozenset[str]] = {}
         self.star: set[str] = set()
         """Modules imported with ``from m import *``."""
@@ -77,7 +77,7 @@ class Names:
         }
         self.shadowed: list[set[str]] = []
         """Names bound by the function scopes being walked (pushed and popped by the analyser)."""
-        self._solve(tree)
+        self._solve(nodes)
 
     # -- building the alias table -----------------------------------------------------------------------
     def _add(self, name: str, values: frozenset[str]) -> bool:
@@ -86,8 +86,7 @@ class Names:
         self.aliases[name] = new
         return new != old
 
-    def _solve(self, tree: ast.Module) -> None:
-        nodes = list(ast.walk(tree))
+    def _solve(self, nodes: list[ast.AST]) -> None:
         for node in nodes:
             if isinstance(node, ast.Import):
                 for a in node.names:
