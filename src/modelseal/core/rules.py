@@ -516,7 +516,8 @@ RULES: dict[str, Rule] = _rules(
         "Chat template reaches Python internals",
         Severity.CRITICAL,
         "The Jinja chat template walks object internals (__class__, __globals__, helper globals) to reach "
-        "Python; runtimes that render it without a sandbox run code.",
+        "Python; runtimes that render it without a sandbox run code. A lookup whose name is built at render "
+        "time (so that it cannot be read from the template) is high.",
         _REVIEW,
     ),
     Rule(
@@ -547,14 +548,15 @@ RULES: dict[str, Rule] = _rules(
         "MS-PYCODE-PROCESS",
         "Python code starts processes",
         Severity.HIGH,
-        "A .py file in the model repository runs commands or processes.",
+        "A .py file in the model repository runs commands or processes (called, or passed on as a value); "
+        "critical when it happens at import time, which trust_remote_code triggers on load.",
         _REVIEW,
     ),
     Rule(
         "MS-PYCODE-NETWORK",
         "Python code reaches the network",
         Severity.HIGH,
-        "A .py file in the model repository opens sockets or downloads.",
+        "A .py file in the model repository opens sockets or downloads; critical at import time.",
         _REVIEW,
     ),
     Rule(
@@ -568,8 +570,9 @@ RULES: dict[str, Rule] = _rules(
         "MS-PYCODE-DYNAMIC-CODE",
         "Python code runs dynamic code",
         Severity.HIGH,
-        "A .py file runs code built at run time (exec, eval, compile, __import__ of computed names, "
-        "marshal/pickle loads).",
+        "A .py file runs code built at run time (exec, eval, compile, runpy, code, ctypes, __import__ of "
+        "computed names, computed lookups in module namespaces, marshal/pickle loads); critical at import "
+        "time.",
         _REVIEW,
     ),
     Rule(
@@ -631,6 +634,34 @@ RULES: dict[str, Rule] = _rules(
         "A requirement installs from a URL, a VCS or an extra/alternative index, which bypasses the registry "
         "and enables dependency confusion.",
         "Install from the default registry with pinned versions.",
+    ),
+    Rule(
+        "MS-REQ-UNPARSEABLE",
+        "Requirement line pip reads otherwise",
+        Severity.MEDIUM,
+        "A requirements or pyproject.toml entry that pip rejects, reads with options the scanner does not "
+        "know, fills from environment variables, or includes from a file missing from the repository: what "
+        "pip installs from it could not be verified. A line pip refuses outright is low: pip then installs "
+        "nothing from the file.",
+        "Rewrite the file with plain pinned requirements (name==x.y.z), ideally with hashes.",
+    ),
+    Rule(
+        "MS-REPO-INSTALL-CODE",
+        "Repository holds code that pip or Python runs by itself",
+        Severity.HIGH,
+        "The repository holds files that run code without being imported by name: .pth files with import "
+        "lines and sitecustomize/usercustomize modules (run at interpreter start when the folder is on the "
+        "path), setup.py or an in-tree build backend (run by pip install), a top-level __init__.py. A model "
+        "repository needs none of them.",
+        "Remove the files, or review them as code that runs on install or start-up.",
+    ),
+    Rule(
+        "MS-PYCODE-COMPILED",
+        "Compiled Python code that cannot be read",
+        Severity.HIGH,
+        "A .pyc/.pyo file: bytecode Python may run (without its source, or instead of it), which the "
+        "scanner cannot analyse.",
+        "Remove compiled files; ship source code only.",
     ),
     Rule(
         "MS-WEIGHTS-NONFINITE",

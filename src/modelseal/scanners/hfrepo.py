@@ -89,7 +89,8 @@ def _remote_code(doc: dict[str, Any], entry: FileEntry, files: set[str]) -> list
 
 
 def _templates(doc: dict[str, Any]) -> list[tuple[str, str]]:
-    """(label, source) of every chat template in a tokenizer config: a string or a list of named ones."""
+    """(label, source) of every chat template in a tokenizer or processor config, in each shape transformers
+    selects from: a string, a list of ``{name, template}`` or a mapping of names to templates."""
     value = doc.get("chat_template")
     if isinstance(value, str):
         return [("chat_template", value)]
@@ -99,6 +100,8 @@ def _templates(doc: dict[str, Any]) -> list[tuple[str, str]]:
             for i, t in enumerate(value)
             if isinstance(t, dict) and isinstance(t.get("template"), str)
         ]
+    if isinstance(value, dict):
+        return [(f"chat_template {k}", v) for k, v in value.items() if isinstance(v, str)]
     return []
 
 

@@ -63,8 +63,16 @@ ARTIFACT_SCANNERS: tuple[tuple[Applies, str], ...] = (
         "modelseal.scanners.tokenizer:TokenizerScanner",
     ),
     (
-        lambda paths, _, __: any(p.endswith((".txt", ".in")) for p in paths),
+        lambda paths, _, __: any(p.endswith((".txt", ".in", ".toml")) for p in paths),
         "modelseal.scanners.requirements:RequirementsScanner",
+    ),
+    (  # what Python or pip runs from the folder by itself (.pth, sitecustomize, setup.py, .pyc...)
+        lambda paths, _, __: any(
+            p.endswith((".pth", ".pyc", ".pyo", "customize.py", "setup.py", "setup.cfg", ".toml"))
+            or p == "__init__.py"
+            for p in paths
+        ),
+        "modelseal.scanners.installfiles:InstallFilesScanner",
     ),
     (  # architecture checks read safetensors headers; every other weight format only feeds statistics
         lambda _, formats, ctx: (

@@ -59,6 +59,23 @@ def read_json(entry: FileEntry, limits: Limits) -> tuple[Any, list[Finding]]:
         ]
 
 
+def read_toml(entry: FileEntry, limits: Limits) -> tuple[dict[str, Any] | None, list[Finding]]:
+    """The parsed TOML document, or ``None`` and a finding when it cannot be read or parsed."""
+    from modelseal.core.toml import TOMLDecodeError, loads
+
+    text, findings = read_text(entry, limits, "MS-REQ-UNPARSEABLE")
+    if text is None:
+        return None, findings
+    try:
+        return loads(text), []
+    except (TOMLDecodeError, RecursionError) as exc:
+        return None, [
+            make_finding(
+                "MS-REQ-UNPARSEABLE", f"{entry.relpath} is not valid TOML: {exc}"[:300], file=entry.relpath
+            )
+        ]
+
+
 def analyse_texts(
     artifact: Artifact,
     limits: Limits,
