@@ -9,6 +9,7 @@ without a cache pays nothing.
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 ENV_CACHE = "MODELSEAL_ADVISORY_CACHE"
@@ -19,6 +20,9 @@ def default_cache_path() -> Path:
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env)
+    if sys.platform.startswith("linux"):  # platformdirs' XDG rule, without its import on every scan
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return Path(xdg or Path.home() / ".cache") / "modelseal" / "advisories.sqlite"
     from platformdirs import user_cache_dir
 
     return Path(user_cache_dir("modelseal", appauthor=False)) / "advisories.sqlite"

@@ -363,6 +363,9 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
 
         checks = TargetChecks(tier=tier_of(res.model_id, req.config))
     loose.extend(checks.findings)
+    from modelseal.api.advisories import target_findings
+
+    loose.extend(target_findings(res, hashed, manifest, req.config, offline=req.offline))
     tier = checks.tier.tier if checks.tier else None
     report = TargetReport(
         artifact.source,
