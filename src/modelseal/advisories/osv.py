@@ -138,7 +138,7 @@ def parse(doc: Any, origin: str) -> Advisory:
     aliases = tuple(_strings(_list(doc, "aliases", origin, ""), origin, "aliases"))
     db = doc.get("database_specific") or {}
     _need(isinstance(db, dict), origin, "database_specific", "must be an object")
-    severity = _severity(db, origin, "database_specific.")
+    stated = [_severity(db, origin, "database_specific.")]
     malicious = ident.startswith("MAL-")
     models: list[str] = []
     files: list[str] = []
@@ -160,7 +160,7 @@ def parse(doc: Any, origin: str) -> Advisory:
             files += _digests(ours, "files", origin, field)
             manifests += _digests(ours, "manifests", origin, field)
             malicious = malicious or ours.get("malicious") is True
-            severity = max(severity, _severity(ours, origin, f"{field}."))
+            stated.append(_severity(ours, origin, f"{field}."))
             if purl:
                 models.append(purl)
         if ecosystem == "PyPI":
@@ -172,8 +172,9 @@ def parse(doc: Any, origin: str) -> Advisory:
         "affected",
         "names neither model digests (database_specific.modelseal) nor a PyPI package",
     )
-    if malicious:
-        severity = Severity.CRITICAL
+    severity = (
+        Severity.CRITICAL if malicious else max((s for s in stated if s is not None), default=Severity.HIGH)
+    )
     text = f"{summary}\n{details}".lower()
     return Advisory(
         ident,
@@ -210,10 +211,11 @@ def _digests(ours: dict[str, Any], key: str, origin: str, field: str) -> list[st
     return values
 
 
-def _severity(db: dict[str, Any], origin: str, where: str) -> Severity:
+def _severity(db: dict[str, Any], origin: str, where: str) -> Severity | None:
+    """The severity word a record states (GHSA's ``database_specific.severity``); None when it states none."""
     word = db.get("severity")
     if word is None:
-        return Severity.HIGH
+        return None
     _need(
         isinstance(word, str) and word.upper() in _SEVERITY_WORDS,
         origin,
