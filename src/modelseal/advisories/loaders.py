@@ -122,7 +122,7 @@ def _requirements(text: str) -> list[tuple[str, str]]:
 
     out = []
     for raw in text.splitlines():
-        line = raw.split(" #", 1)[0].strip().rstrip("\\").strip()
+        line = raw.split(" #", 1)[0].split(" --", 1)[0].strip().rstrip("\\").strip()  # no options, hashes
         if not line or line.startswith(("#", "-")):
             continue
         try:
