@@ -10,10 +10,10 @@ from pathlib import Path
 import pytest
 
 from modelseal.core.errors import ConfigError, SourceError
-from modelseal.reports import inventory as report
 from modelseal.inventory.discover import discover
 from modelseal.inventory.model import Reference
 from modelseal.inventory.risk import Usage, UsageRule, assess, load_usage_rules, usage_for
+from modelseal.reports import inventory as report
 from tests.policy.helpers import make_cache
 
 COMMIT = "a" * 40

@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
+from modelseal.api.provenance import facts_of as collect
 from modelseal.core.config import Config
 from modelseal.core.limits import Limits
 from modelseal.provenance.card import read_card, size_in_name
-from modelseal.api.provenance import facts_of as collect
 from modelseal.sources.local import resolve_local
 from tests.provenance.conftest import (
     LLAMA_TENSORS,

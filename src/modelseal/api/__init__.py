@@ -15,7 +15,13 @@ from typing import TYPE_CHECKING, Any
 from modelseal.integrity import AUTO_DIGEST_BYTES as AUTO_DIGEST_BYTES  # scan's default, for --help
 
 if TYPE_CHECKING:
-    from modelseal.api.behavior import InspectDataRequest, InspectRequest, InspectResult, inspect, inspect_data
+    from modelseal.api.behavior import (
+        InspectDataRequest,
+        InspectRequest,
+        InspectResult,
+        inspect,
+        inspect_data,
+    )
     from modelseal.api.gating import GateBlocked, GateRequest, GateResult, gate
     from modelseal.api.integrity import (
         LockRequest,
@@ -68,7 +74,47 @@ _MODULES = {
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
-__all__ = ["AUTO_DIGEST_BYTES", *sorted(_HOME)]
+__all__ = [
+    "AUTO_DIGEST_BYTES",
+    "BomRequest",
+    "BomResult",
+    "Examination",
+    "GateBlocked",
+    "GateRequest",
+    "GateResult",
+    "InspectDataRequest",
+    "InspectRequest",
+    "InspectResult",
+    "InventoryRequest",
+    "InventoryResult",
+    "LockRequest",
+    "LockResult",
+    "NamesRequest",
+    "NamesResult",
+    "ReverifyRequest",
+    "ReverifyResult",
+    "SandboxRequest",
+    "SandboxResult",
+    "ScanRequest",
+    "SignRequest",
+    "SignResult",
+    "VerifyRequest",
+    "VerifyResult",
+    "bom",
+    "examine",
+    "gate",
+    "inspect",
+    "inspect_data",
+    "inventory",
+    "lock",
+    "names",
+    "reverify",
+    "sandbox",
+    "scan",
+    "scan_file",
+    "sign",
+    "verify",
+]
 
 
 def __getattr__(name: str) -> Any:

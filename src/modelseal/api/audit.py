@@ -11,7 +11,8 @@ from typing import Any
 
 from modelseal.audit import merkle
 from modelseal.audit.log import AuditLogError as AuditLogError  # what a broken log raises
-from modelseal.audit.log import LogContents, default_log_path, read_log
+from modelseal.audit.log import LogContents as LogContents  # what contents() returns
+from modelseal.audit.log import default_log_path, read_log
 from modelseal.audit.verify import Verification, describe, verify_log
 
 

@@ -118,7 +118,9 @@ def inspect_data(req: InspectDataRequest) -> InspectResult:
         "seconds": round(report.seconds, 2), "findings": _finding_dicts(found),
     }  # fmt: skip
     lines = [
-        f"{req.data}: {len(pairs)} suspected poisoned samples" if pairs else f"{req.data}: no poisoned samples found"
+        f"{req.data}: {len(pairs)} suspected poisoned samples"
+        if pairs
+        else f"{req.data}: no poisoned samples found"
     ]
     lines += [f"  class {c.label}: {c.suspected} of {c.samples} samples" for c in report.classes]
     lines += [f"  index {i}  score {s}" for i, s in pairs]

@@ -139,7 +139,9 @@ def check_target(
     """Cache record, signature, lock and tier of one target whose files all carry their digests."""
     cache = _cache(res, hashed)
     sig = _signature(signature, hashed, manifest) if signature is not None else None
-    lock = lock_outcome(res, hashed, manifest, lockfile, lock_key or res.lock_key, sig.signer if sig else None)
+    lock = lock_outcome(
+        res, hashed, manifest, lockfile, lock_key or res.lock_key, sig.signer if sig else None
+    )
     findings: list[Finding] = [*(cache.findings() if cache else ())]
     if sig is not None and sig.result is not None:
         findings.extend(sig.result.findings())

@@ -7,7 +7,7 @@ the one lockfile given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelseal.advisories.recheck import NewlyAffected
@@ -37,7 +37,7 @@ class InventoryRequest:
     include_default_cache: bool = False
     usage_rules: Path | None = None
     """YAML: match → usage classes."""
-    default_usage: Usage = Usage()
+    default_usage: Usage = field(default_factory=Usage)
     fail_on: str = ""
     """A rating (``critical`` ... ``low``): the result fails when an entry is rated this or worse."""
     config: Config | None = None

@@ -101,7 +101,9 @@ def names(req: NamesRequest) -> NamesResult:
     """Flag look-alikes of well-known ids and collisions with internal names; rate each publisher."""
     config = load_config(req.config)
     settings = ProvenanceConfig.from_config(config)
-    declared = settings.internal.merged(InternalNames.load(req.internal)) if req.internal else settings.internal
+    declared = (
+        settings.internal.merged(InternalNames.load(req.internal)) if req.internal else settings.internal
+    )
     verdicts = check_names(list(req.ids), declared, settings.catalogue())
     rated = []
     for v in verdicts:

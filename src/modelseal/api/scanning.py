@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from modelseal import __version__
+from modelseal.api.checks import LockSource, SignatureCheck, TargetChecks, check_target, pinned, read_lockfile
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.config import Config
 from modelseal.core.cpus import usable_cpus
@@ -24,7 +25,6 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.api.checks import LockSource, SignatureCheck, TargetChecks, check_target, pinned, read_lockfile
 from modelseal.integrity import AUTO_DIGEST_BYTES
 from modelseal.parallel import Outcome, default_jobs, scan_each
 from modelseal.scanners import signatures
@@ -229,7 +229,9 @@ def examine(request: ScanRequest) -> Examination:
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved."""
     started = time.monotonic()
     config = request.config
-    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=request.weight_statistics)
+    ctx = ScanContext(
+        config.limits, dispatch, _allowlist(config), weight_statistics=request.weight_statistics
+    )
     resolved = [
         resolve(t, max_files=config.limits.max_files, offline=request.offline, cache_dir=request.cache_dir)
         for t in request.targets
@@ -239,7 +241,9 @@ def examine(request: ScanRequest) -> Examination:
         request,
         read_lockfile(request.lockfile, strict=request.strict_lockfile),
         _Counter(sum(len(r.artifact.files) for r in resolved), request.progress),
-        1 if request.dynamic else (request.jobs or default_jobs()),  # sandbox runs are not forked from workers
+        1
+        if request.dynamic
+        else (request.jobs or default_jobs()),  # sandbox runs are not forked from workers
     )
     done = [_scan_target(res, run) for res in resolved]
     result = ScanResult(tuple(report for report, _ in done), __version__, time.monotonic() - started)

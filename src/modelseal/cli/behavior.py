@@ -47,6 +47,7 @@ def _errors_exit() -> Iterator[None]:
         yield
     except ModelsealError as exc:
         typer.echo(f"error: {exc}", err=True)
+        typer.echo(f"hint: {exc.diagnostics()}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
 
 

@@ -149,7 +149,9 @@ def verify(
     except ModelsealError as exc:
         raise _fail(exc) from None
     if result.cache is not None:
-        _report(f"{model}: Hugging Face cache record ({result.cache.checked} files)", result.cache.differences)
+        _report(
+            f"{model}: Hugging Face cache record ({result.cache.checked} files)", result.cache.differences
+        )
     sig = result.signature
     if sig is not None and sig.result is not None:
         _report(f"{model}: signature by {sig.result.signer}", sig.result.differences)

@@ -51,7 +51,9 @@ def _fail(message: str, hint: str = "") -> typer.Exit:
 def bom(
     model: Annotated[
         str,
-        typer.Argument(help="Model folder or file, a cache snapshot, hf://org/name@rev or s3://bucket/prefix."),
+        typer.Argument(
+            help="Model folder or file, a cache snapshot, hf://org/name@rev or s3://bucket/prefix."
+        ),
     ],
     format: Annotated[
         BomFormat, typer.Option("--format", "-f", help="BOM standard to write.")

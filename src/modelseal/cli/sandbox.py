@@ -1,4 +1,4 @@
-"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.api.sandboxing`; output is JSON only.
+"""``modelseal sandbox run|load|check``: thin shells over :mod:`modelseal.api.sandboxing`; JSON output.
 
 Exit codes: 0 the command succeeded (``load``: no finding at the threshold), 1 it failed or was stopped
 (``load``: findings; ``check``: below ``--min-level``), 2 the sandbox could not be set up or refused to

@@ -18,9 +18,9 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn, TextIO
 
+from modelseal.api import AUTO_DIGEST_BYTES
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from modelseal.core.findings import Severity
-from modelseal.api import AUTO_DIGEST_BYTES
 from modelseal.reports import FORMATS
 
 if TYPE_CHECKING:
@@ -235,6 +235,7 @@ def _run(args: argparse.Namespace) -> ScanResult:
         )
     except ModelsealError as exc:
         _say(f"error: {exc}")
+        _say(f"hint: {exc.diagnostics()}")
     except Exception as exc:  # a bug must not read as "findings" (exit 1) or a pass
         _say(f"error: scan stopped by an unexpected {type(exc).__name__}: {exc}")
     finally:

@@ -14,11 +14,11 @@ from typing import Any
 
 from modelseal.core import toml
 from modelseal.core.artifact import Artifact
+from modelseal.core.differences import Difference, diff_digests
 from modelseal.core.errors import ConfigError, ModelsealError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.integrity import LOCKFILE as LOCKFILE  # re-exported: where callers look for it
-from modelseal.core.differences import Difference, diff_digests
 from modelseal.integrity.manifest import (
     DEFAULT_IGNORE,
     Manifest,

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.errors import IntegrityError, ModelsealError
+from modelseal.core.errors import IntegrityError
 from modelseal.integrity.manifest import (
     DEFAULT_IGNORE,
     Manifest,

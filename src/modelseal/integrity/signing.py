@@ -18,10 +18,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.errors import IntegrityError, ModelsealError
+from modelseal.core.differences import Difference, diff_digests
+from modelseal.core.errors import IntegrityError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.core.differences import Difference, diff_digests
 from modelseal.integrity.manifest import Manifest, is_ignored
 from modelseal.integrity.oms import (
     PAYLOAD_TYPE,

@@ -1,4 +1,5 @@
-"""Turns a policy and an evaluation context into a verdict with every reason behind it.
+"""Turns a policy and an evaluation context into a verdict with every reason behind it. Pure: facts in,
+verdict out; each rule runs its check from :mod:`modelseal.policy.checks`.
 
 Order of precedence: a rule that does not apply (disabled, out of scope, ``when`` false) says nothing;
 a violated rule in ``enforce`` mode decides (block beats review beats allow); ``warn`` and ``audit``
@@ -8,14 +9,14 @@ digest until they expire. A bypass turns the verdict into allow but keeps the or
 
 from __future__ import annotations
 
-import fnmatch
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+from modelseal.policy.checks import Evaluation, cel, check_for
 from modelseal.policy.context import EvaluationContext, FindingFact
-from modelseal.policy.model import Check, Expression, Mode, Policy, Rule, Verdict, Waiver
+from modelseal.policy.model import Check, Mode, Policy, Rule, Verdict, Waiver
 
 
 @dataclass(frozen=True)
@@ -124,20 +125,6 @@ class _Waivers:
         return self._find(rule.id, {self.digest})
 
 
-def _cel(expr: Expression, ctx: EvaluationContext) -> bool:
-    """Evaluate a compiled CEL expression over the context; anything but a boolean is an error."""
-    from celpy import celtypes
-    from celpy.adapter import json_to_cel
-
-    activation = {k: json_to_cel(v) for k, v in ctx.to_document().items()}
-    result = expr.program.evaluate(activation)
-    if isinstance(result, Exception):  # celpy returns some evaluation errors as values
-        raise result
-    if not isinstance(result, celtypes.BoolType):
-        raise TypeError(f"gave {type(result).__name__}, not a boolean")
-    return bool(result)
-
-
 def _applies(rule: Rule, ctx: EvaluationContext) -> tuple[bool, str]:
     if rule.criticality and ctx.criticality not in rule.criticality:
         return False, ""
@@ -145,81 +132,10 @@ def _applies(rule: Rule, ctx: EvaluationContext) -> tuple[bool, str]:
         return False, ""
     if rule.when is not None:
         try:
-            return _cel(rule.when, ctx), ""
+            return cel(rule.when, ctx), ""
         except Exception as exc:
             return True, f"condition at {rule.when.origin} could not be evaluated ({exc}); applying the rule"
     return True, ""
-
-
-def _violation(
-    rule: Rule,
-    ctx: EvaluationContext,
-    policy: Policy,
-    waivers: _Waivers,
-    waived: list[tuple[FindingFact, Waiver]],
-) -> tuple[str | None, bool]:
-    """The violation message (None if the rule holds) and whether it is severe enough to always block."""
-    if rule.check is Check.FINDINGS:
-        hits = []
-        for f in ctx.findings:
-            if f.severity < rule.severity or not any(
-                fnmatch.fnmatchcase(f.rule_id, p) for p in rule.rule_ids
-            ):
-                continue
-            waiver = waivers.for_finding(f)
-            if waiver is None:
-                hits.append(f)
-            elif (f, waiver) not in waived:
-                waived.append((f, waiver))
-        if not hits:
-            return None, False
-        ids = sorted({f.rule_id for f in hits})
-        return (
-            f"{len(hits)} finding(s) at or above {rule.severity.label}: {', '.join(ids[:5])}"
-            + (" ..." if len(ids) > 5 else "")
-        ), False
-    if rule.check is Check.FORMATS:
-        bad = sorted(
-            {
-                f"{f.path} ({f.format})"
-                for f in ctx.files
-                if f.format in rule.forbid or (rule.allow is not None and f.format not in rule.allow)
-            }
-        )
-        if not bad:
-            return None, False
-        return f"format not permitted here: {', '.join(bad[:5])}" + (" ..." if len(bad) > 5 else ""), False
-    if rule.check is Check.SIGNATURE:
-        sig = ctx.signature
-        if sig.state == "invalid":
-            return f"signature does not verify: {sig.detail or 'invalid'}", True
-        if sig.state != "verified":
-            return f"model is not signed ({sig.state}{': ' + sig.detail if sig.detail else ''})", False
-        if rule.signers and not set(sig.signers) & set(rule.signers):
-            return f"signed by {', '.join(sig.signers) or 'nobody'}, not by a required signer", False
-        return None, False
-    if rule.check is Check.REPUTATION:
-        tier = ctx.tier or policy.tiers[0]
-        rank = policy.tiers.index(tier) if tier in policy.tiers else 0
-        if rank >= policy.tiers.index(rule.minimum):
-            return None, False
-        who = ctx.publisher or "the publisher"
-        return f"{who} has reputation tier {tier!r}, below the minimum {rule.minimum!r}", False
-    if rule.check is Check.LOCKFILE:
-        lock = ctx.lock
-        if lock.state == "verified":
-            return None, False
-        detail = f": {lock.detail}" if lock.detail else ""
-        if lock.state == "mismatch":
-            return f"files differ from the lockfile{detail}", True
-        return f"model is not locked ({lock.state}){detail}", False
-    assert rule.violation_if is not None
-    try:
-        if not _cel(rule.violation_if, ctx):
-            return None, False
-    except Exception as exc:
-        return f"expression at {rule.violation_if.origin} could not be evaluated ({exc})", False
-    return rule.message or f"expression {rule.violation_if.source!r} holds", False
 
 
 def evaluate(
@@ -229,7 +145,7 @@ def evaluate(
     env = policy.environment(ctx.environment)
     waivers = _Waivers(policy.waivers, ctx, today)
     reasons: list[Reason] = []
-    waived: list[tuple[FindingFact, Waiver]] = []
+    ev = Evaluation(ctx, waivers.for_finding)
     verdict = Verdict.ALLOW
     for rule in env.rules:
         if rule.mode is Mode.DISABLED:
@@ -237,9 +153,10 @@ def evaluate(
         applies, note = _applies(rule, ctx)
         if not applies:
             continue
-        message, always_block = _violation(rule, ctx, policy, waivers, waived)
-        if message is None:
+        found = check_for(rule, policy).violation(ev)
+        if found is None:
             continue
+        message, always_block = found.message, found.always_block
         if note:
             message = f"{message} ({note})"
         rule_waiver = waivers.for_rule(rule)
@@ -276,7 +193,7 @@ def evaluate(
         verdict=final,
         evaluated=verdict,
         reasons=tuple(reasons),
-        waived_findings=tuple(waived),
+        waived_findings=tuple(ev.waived),
         expired_waivers=tuple(waivers.used_expired),
         bypass=bypass,
         policy=policy.source,

@@ -97,7 +97,16 @@ def collect(
     root = artifact.root
     name = model_id.rsplit("/", 1)[-1] if model_id else (root.name if root.is_dir() else root.stem)
     return ModelFacts(
-        root, name, model_id, revision, artifact.files, manifest_digest, reading.card, observed, tier, tuple(findings)
+        root,
+        name,
+        model_id,
+        revision,
+        artifact.files,
+        manifest_digest,
+        reading.card,
+        observed,
+        tier,
+        tuple(findings),
     )
 
 

@@ -17,7 +17,6 @@ from modelseal.core.tiers import TIER_LABELS, TIER_NAMES, UNKNOWN_TIER
 from modelseal.provenance._data import load_toml
 
 
-
 @dataclass(frozen=True)
 class PublisherTier:
     """The tier of one model id's publisher, and where the judgement came from."""

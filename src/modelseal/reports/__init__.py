@@ -9,7 +9,6 @@ rich and a text run never pays for the other formats.
 from __future__ import annotations
 
 from importlib import import_module
-
 from typing import Any
 
 from modelseal.reports.interface import ReportError, ReportOptions, ReportWriter, Writer
@@ -59,7 +58,8 @@ def writer_for(document: str, name: str, options: ReportOptions | None = None) -
 
 def get_writer(name: str, options: ReportOptions | None = None) -> ReportWriter:
     """A scan report writer."""
-    writer: ReportWriter = writer_for("scan", name, options)
+    writer = writer_for("scan", name, options)
+    assert isinstance(writer, ReportWriter)
     return writer
 
 

@@ -26,7 +26,9 @@ class NamesText(Writer[Sequence[RatedName]]):
         for rated in result:
             v = rated.verdict
             reason = "; ".join(f"{f.rule_id}: {f.message}" for f in v.findings)
-            out.write(f"{v.verdict:10} tier {rated.tier}  {v.model_id}" + (f"  ({reason})" if reason else "") + "\n")
+            out.write(
+                f"{v.verdict:10} tier {rated.tier}  {v.model_id}" + (f"  ({reason})" if reason else "") + "\n"
+            )
 
 
 class NamesJson(JsonWriter[Sequence[RatedName]]):

@@ -16,7 +16,9 @@ class ReverifyText(Writer["Reverification"]):
 
     def write(self, result: Reverification, out: TextIO) -> None:
         if result.previous_tool_version and result.previous_tool_version != result.tool_version:
-            out.write(f"modelseal {result.previous_tool_version} -> {result.tool_version}: rules may have changed\n")
+            out.write(
+                f"modelseal {result.previous_tool_version} -> {result.tool_version}: rules may have changed\n"
+            )
         for c in result.changes:
             state = "NEW" if c.first_seen else ("CHANGED" if c.worse else "unchanged")
             out.write(f"{state} {c.location}\n")
@@ -42,5 +44,3 @@ class ReverifyJson(Writer["Reverification"]):
 
     def write(self, result: Reverification, out: TextIO) -> None:
         out.write(result.to_json() + "\n")
-
-

@@ -13,7 +13,7 @@ from modelseal.core.artifact import Artifact
 from modelseal.core.errors import SourceError
 from modelseal.sources import HF_SCHEME, is_hf
 from modelseal.sources.hfcache import verify_snapshot as verify_snapshot  # where hub users look for it
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.local import resolve_local
 
 
@@ -68,7 +68,9 @@ class HubSource(Source):
     scheme = HF_SCHEME
 
     def resolve(self, target: str, options: ResolveOptions) -> Resolved:
-        hub = resolve_hf(target, cache_dir=options.cache_dir, offline=options.offline, max_files=options.max_files)
+        hub = resolve_hf(
+            target, cache_dir=options.cache_dir, offline=options.offline, max_files=options.max_files
+        )
         return Resolved(hub.artifact, hub.ref.source, hub.ref.repo_id, hub.commit, hub.repo_uid, hub.snapshot)
 
     def lock_key(self, target: str) -> str:

@@ -19,7 +19,8 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
+from modelseal.sources.walk import walk
 
 REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
@@ -67,14 +68,12 @@ class CacheSnapshotSource(Source):
     scheme = ""
 
     def resolve(self, target: str, options: ResolveOptions) -> Resolved:
-        from modelseal.sources.local import LocalSource
-
-        local = LocalSource().resolve(target, options)
         found = snapshot_identity(Path(target))
+        artifact = walk(target, max_files=options.max_files, boundary=found.repo.resolve() if found else None)
         if found is None:
-            return local
-        snapshot = local.artifact.root if local.artifact.root.is_dir() else None
-        return Resolved(local.artifact, local.lock_key, found.model_id, found.commit, snapshot=snapshot)
+            return Resolved(artifact, self.lock_key(target))
+        snapshot = artifact.root if artifact.root.is_dir() else None
+        return Resolved(artifact, self.lock_key(target), found.model_id, found.commit, snapshot=snapshot)
 
     def lock_key(self, target: str) -> str:
         return Path(target).as_posix()
@@ -118,8 +117,12 @@ class CacheCheck:
 
 
 def _file_hash(path: Path, algorithm: str, prefix: bytes = b"") -> str:
+    """Hex digest of ``prefix`` + the file, streamed (sources do not depend on integrity's hashing)."""
+    digest = hashlib.new(algorithm, prefix)
     with path.open("rb") as fh:
-        return hashlib.file_digest(fh, lambda: hashlib.new(algorithm, prefix)).hexdigest()
+        while chunk := fh.read(1 << 20):
+            digest.update(chunk)
+    return digest.hexdigest()
 
 
 def verify_snapshot(
@@ -130,11 +133,9 @@ def verify_snapshot(
     ``digests`` (relpath → ``sha256:<hex>``, as the scan or the manifest computed them) are reused for
     LFS blobs, whose name is that very digest: a file is read again only when no digest is given for it.
     """
-    from modelseal.sources.local import resolve_local
-
     repo = cache_repo_of(snapshot)
     blobs = (repo / "blobs").resolve()
-    artifact = resolve_local(str(snapshot))
+    artifact = walk(str(snapshot), boundary=repo.resolve())
     known = digests or {}
     differences = [Difference("rejected", rel, reason) for rel, reason in artifact.rejected]
     unverifiable: list[str] = []
@@ -151,7 +152,9 @@ def verify_snapshot(
             if given is None:
                 to_hash.append((e.relpath, blob, blob.name, "sha256", b""))
             elif given != f"sha256:{blob.name}":
-                differences.append(Difference("changed", e.relpath, f"blob {blob.name} now hashes to {given}"))
+                differences.append(
+                    Difference("changed", e.relpath, f"blob {blob.name} now hashes to {given}")
+                )
         elif _SHA1.fullmatch(blob.name):
             to_hash.append((e.relpath, blob, blob.name, "sha1", b"blob %d\0" % e.size))
         else:
@@ -210,7 +213,10 @@ def cached_revisions(cache: Path) -> list[CachedRevision]:
         raise SourceError(f"{cache}: not a Hugging Face cache ({exc})") from None
     return [
         CachedRevision(
-            repo.repo_id, rev.commit_hash, Path(rev.snapshot_path), tuple(sorted(f.file_name for f in rev.files))
+            repo.repo_id,
+            rev.commit_hash,
+            Path(rev.snapshot_path),
+            tuple(sorted(f.file_name for f in rev.files)),
         )
         for repo in sorted(info.repos, key=lambda r: r.repo_id)
         if repo.repo_type == "model"

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from modelseal.core.errors import SourceError
 from modelseal.sources import SOURCES
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
 
 __all__ = ["ResolveOptions", "Resolved", "resolve", "source_for", "source_key"]
 

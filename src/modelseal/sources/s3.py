@@ -17,8 +17,8 @@ from typing import Any
 
 from modelseal.core.errors import SourceError
 from modelseal.sources import S3_SCHEME
-from modelseal.sources.interface import ResolveOptions, Resolved, Source
-from modelseal.sources.local import resolve_local
+from modelseal.sources.interface import Resolved, ResolveOptions, Source
+from modelseal.sources.walk import walk
 
 
 def parse_s3(target: str) -> tuple[str, str]:
@@ -63,7 +63,7 @@ class S3Source(Source):
         objects = _list(client, bucket, prefix, options.max_files, target)
         folder = (options.cache_dir or default_cache_dir()) / bucket / (prefix or "_root")
         _mirror(client, bucket, objects, folder, target)
-        artifact = replace(resolve_local(str(folder), max_files=options.max_files), source=target)
+        artifact = replace(walk(str(folder), max_files=options.max_files), source=target)
         return Resolved(artifact, self.lock_key(target))
 
 
