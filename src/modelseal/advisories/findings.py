@@ -9,7 +9,6 @@ from modelseal.advisories.cache import CacheStatus, Hit
 from modelseal.advisories.loaders import PackageHit
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.inventory.model import UNSAFE, Reference
 
 DEFAULT_MAX_AGE_DAYS = 7.0
 
@@ -55,16 +54,11 @@ def age_finding(status: CacheStatus, max_age_days: float, now: datetime | None =
     return make_finding("MS-ADVISORY-CACHE-AGE", text)
 
 
-def weights_only_loads(refs: Sequence[Reference]) -> list[Reference]:
-    """Code that calls ``torch.load`` with ``weights_only=True`` (the inventory's references)."""
-    return [r for r in refs if r.kind == "code" and r.loader == "torch.load" and UNSAFE not in r.flags]
-
-
-def package_findings(hits: Sequence[PackageHit], code: Sequence[Reference] = ()) -> list[Finding]:
+def package_findings(hits: Sequence[PackageHit], loads: Sequence[tuple[str, str]] = ()) -> list[Finding]:
     """A finding per vulnerable package pin, and a critical linked finding per ``torch.load(...,
-    weights_only=True)`` call when the torch in use has a ``weights_only`` bypass advisory."""
+    weights_only=True)`` call (``loads``: its location and what it loads) when the torch in use has a
+    ``weights_only`` bypass advisory."""
     out = []
-    loads = weights_only_loads(code)
     for h in hits:
         pkg, adv = h.package, h.advisory
         fix = f"; fixed in {', '.join(h.fixed)}" if h.fixed else ""
@@ -81,11 +75,11 @@ def package_findings(hits: Sequence[PackageHit], code: Sequence[Reference] = ())
             out += [
                 make_finding(
                     "MS-ADVISORY-LOADER-LINKED",
-                    f"{ref.location} loads {ref.model} with torch.load(weights_only=True), "
+                    f"{location} loads {model} with torch.load(weights_only=True), "
                     f"which {adv.advisory} bypasses in torch {pkg.version} ({pkg.where}){fix}",
-                    file=ref.location,
+                    file=location,
                     evidence=f"{adv.advisory} torch=={pkg.version}",
                 )
-                for ref in loads
+                for location, model in loads
             ]
     return out

@@ -198,7 +198,19 @@ def loader_findings(
 
         seen = {(h.package, h.advisory.advisory) for h in hits}
         hits += [h for h in query(packages, osv_api) if (h.package, h.advisory.advisory) not in seen]
-    return package_findings(hits, code)
+    return package_findings(hits, weights_only_loads(code))
+
+
+def weights_only_loads(refs: Sequence[Reference]) -> list[tuple[str, str]]:
+    """Where code calls ``torch.load`` with ``weights_only=True`` (the inventory's code references, which
+    flag every other ``torch.load`` as unsafe deserialisation), and what it loads."""
+    from modelseal.inventory.model import UNSAFE
+
+    return [
+        (r.location, r.model)
+        for r in refs
+        if r.kind == "code" and r.loader == "torch.load" and UNSAFE not in r.flags
+    ]
 
 
 def inventory_findings(
