@@ -24,13 +24,27 @@ if TYPE_CHECKING:
     from modelseal.core.artifact import Artifact
     from modelseal.integrity.manifest import Manifest
     from modelseal.inventory.model import Reference
+    from modelseal.provenance.facts import ModelFacts
     from modelseal.sources.interface import Resolved
+
+
+TRIAGE_STATES = (
+    "resolved",
+    "resolved_with_pedigree",
+    "exploitable",
+    "in_triage",
+    "false_positive",
+    "not_affected",
+)
+"""CycloneDX VEX analysis states a triage may record."""
 
 
 @dataclass(frozen=True)
 class AdvisorySettings:
     cache: Path
     max_age_days: float
+    triage: tuple[tuple[str, str, str, str], ...] = ()
+    """(advisory id, VEX state, justification, detail) from ``[tool.modelseal.advisories.triage.<id>]``."""
 
     @classmethod
     def from_config(cls, config: Config | None, cache: Path | None = None) -> AdvisorySettings:
@@ -45,7 +59,7 @@ class AdvisorySettings:
         where = cache or (
             Path(table["cache"]) if isinstance(table.get("cache"), str) else default_cache_path()
         )
-        return cls(where, float(age))
+        return cls(where, float(age), _triage(table.get("triage", {})))
 
     def open(self) -> AdvisoryCache | None:
         """The cache when one has been synced; None otherwise."""
@@ -54,6 +68,22 @@ class AdvisorySettings:
         from modelseal.advisories.cache import AdvisoryCache
 
         return AdvisoryCache.open(self.cache)
+
+
+def _triage(table: object) -> tuple[tuple[str, str, str, str], ...]:
+    if not isinstance(table, dict):
+        raise ConfigError("[tool.modelseal.advisories.triage] must be a table of advisory ids")
+    out = []
+    for ident, entry in sorted(table.items()):
+        state = entry.get("state") if isinstance(entry, dict) else None
+        if state not in TRIAGE_STATES:
+            raise ConfigError(
+                f"[tool.modelseal.advisories.triage.{ident!r}] state is one of {', '.join(TRIAGE_STATES)}"
+            )
+        out.append(
+            (str(ident), str(state), str(entry.get("justification", "")), str(entry.get("detail", "")))
+        )
+    return tuple(out)
 
 
 def digest_check(
@@ -263,6 +293,19 @@ def _named_by_digest(artifact: Artifact) -> Artifact:
         if re.fullmatch(r"[0-9a-f]{64}", blob):
             named[e.relpath] = f"sha256:{blob}"
     return artifact.with_digests(named) if named else artifact
+
+
+def bom_advisories(facts: ModelFacts, manifest: Manifest, config: Config) -> ModelFacts:
+    """The BOM's facts with the advisories listing the model's digests and the user's triage of them."""
+    from dataclasses import replace
+
+    settings = AdvisorySettings.from_config(config)
+    cache = settings.open()
+    if cache is None:
+        return facts
+    with cache:
+        found = digest_check(cache, manifest.digests(), manifest.digest)
+    return replace(facts, advisories=tuple(found), triage=settings.triage)
 
 
 def reverify_changes(
