@@ -147,12 +147,12 @@ class AdvisoryCache:
         try:
             for source, advisories in feeds:
                 sources.append(source)
-                for adv in advisories:
-                    read += 1
-                    change = self._upsert(adv)
-                    added += change == "added"
-                    updated += change in ("updated", "withdrawn")
-                    withdrawn += change == "withdrawn"
+                for batch in _batches(advisories):
+                    read += len(batch)
+                    changes = self._upsert(batch)
+                    added += changes.count("added")
+                    updated += changes.count("updated") + changes.count("withdrawn")
+                    withdrawn += changes.count("withdrawn")
             if (
                 not allow_mass_withdrawal
                 and before.active >= 2
@@ -181,37 +181,69 @@ class AdvisoryCache:
         status = self.status()
         return SyncReport(tuple(sources), read, added, updated, withdrawn, status.active, now, generation)
 
-    def _upsert(self, adv: Advisory) -> str:
+    def _upsert(self, batch: list[Advisory]) -> list[str]:
+        """Write a batch of records (a few queries per batch, not per record); what each one changed:
+        ``added``, ``updated``, ``withdrawn`` or ``unchanged`` (not newer than the stored record)."""
         db = self.db
-        row = db.execute("SELECT n, modified, withdrawn FROM advisories WHERE id = ?", (adv.id,)).fetchone()
-        change = "added"
-        if row is not None:
-            n, modified, was_withdrawn = row
+        newest: dict[str, Advisory] = {}
+        for adv in batch:  # the newest of repeated ids within the batch
+            kept = newest.get(adv.id)
+            if kept is None or _when(adv.modified) > _when(kept.modified):
+                newest[adv.id] = adv
+        ids = list(newest)
+        stored: dict[str, tuple[int, str, str | None]] = {}
+        for start in range(0, len(ids), _BATCH):
+            chunk = ids[start : start + _BATCH]
+            marks = ",".join("?" * len(chunk))
+            for ident, n, modified, withdrawn in db.execute(
+                f"SELECT id, n, modified, withdrawn FROM advisories WHERE id IN ({marks})", chunk
+            ):
+                stored[ident] = (n, modified, withdrawn)
+        changes: dict[str, str] = {}
+        replaced: list[tuple[int]] = []
+        for ident, adv in newest.items():
+            if ident not in stored:
+                changes[ident] = "added"
+                continue
+            n, modified, was_withdrawn = stored[ident]
             if _when(modified) >= _when(adv.modified):
-                return "unchanged"
-            change = "withdrawn" if adv.withdrawn and not was_withdrawn else "updated"
-            db.execute("DELETE FROM advisories WHERE n = ?", (n,))
-            db.execute("DELETE FROM digests WHERE advisory = ?", (n,))
-            db.execute("DELETE FROM packages WHERE advisory = ?", (n,))
-        cur = db.execute(
-            "INSERT INTO advisories (id, modified, withdrawn, severity, malicious, weights_only, summary,"
-            " models, aliases) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (
-                adv.id,
-                adv.modified,
-                adv.withdrawn,
-                int(adv.severity),
-                int(adv.malicious),
-                int(adv.bypasses_weights_only),
-                adv.summary[:500],
-                json.dumps(adv.models),
-                json.dumps(adv.aliases),
-            ),
+                changes[ident] = "unchanged"
+                continue
+            changes[ident] = "withdrawn" if adv.withdrawn and not was_withdrawn else "updated"
+            replaced.append((n,))
+        for table, column in (("advisories", "n"), ("digests", "advisory"), ("packages", "advisory")):
+            db.executemany(f"DELETE FROM {table} WHERE {column} = ?", replaced)
+        fresh = [newest[i] for i, change in changes.items() if change != "unchanged"]
+        first = int(db.execute("SELECT COALESCE(MAX(n), 0) + 1 FROM advisories").fetchone()[0])
+        numbered = list(enumerate(fresh, first))
+        db.executemany(
+            "INSERT INTO advisories (n, id, modified, withdrawn, severity, malicious, weights_only, summary,"
+            " models, aliases) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            [
+                (
+                    n,
+                    adv.id,
+                    adv.modified,
+                    adv.withdrawn,
+                    int(adv.severity),
+                    int(adv.malicious),
+                    int(adv.bypasses_weights_only),
+                    adv.summary[:500],
+                    json.dumps(adv.models),
+                    json.dumps(adv.aliases),
+                )
+                for n, adv in numbered
+            ],
         )
-        n = cur.lastrowid
-        digests = [(bytes.fromhex(d[7:]), 0, n) for d in adv.files]
-        digests += [(bytes.fromhex(d[7:]), 1, n) for d in adv.manifests]
-        db.executemany("INSERT INTO digests VALUES (?, ?, ?)", digests)
+        db.executemany(
+            "INSERT INTO digests VALUES (?, ?, ?)",
+            [
+                (bytes.fromhex(d[7:]), kind, n)
+                for n, adv in numbered
+                for kind, listed in enumerate((adv.files, adv.manifests))
+                for d in listed
+            ],
+        )
         db.executemany(
             "INSERT INTO packages VALUES (?, ?, ?)",
             [
@@ -220,10 +252,11 @@ class AdvisoryCache:
                     n,
                     json.dumps([[[e.kind, e.version] for e in r] for r in p.ranges] + [list(p.versions)]),
                 )
+                for n, adv in numbered
                 for p in adv.packages
             ],
         )
-        return change
+        return [changes[adv.id] if adv is newest[adv.id] else "unchanged" for adv in batch]
 
     def digest_hits(self, digests: Iterable[str]) -> dict[str, list[Hit]]:
         """Active advisories listing each ``sha256:<hex>`` digest (others are left out of the answer)."""
@@ -254,6 +287,17 @@ class AdvisoryCache:
                 name, tuple(tuple(Event(k, v) for k, v in r) for r in ranges), tuple(versions)
             )
             yield _hit(row[:6]), package
+
+
+def _batches(advisories: Iterable[Advisory], size: int = 5000) -> Iterator[list[Advisory]]:
+    batch: list[Advisory] = []
+    for adv in advisories:
+        batch.append(adv)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 def _hit(row: tuple[object, ...], kind: str = "", digest: str = "") -> Hit:
