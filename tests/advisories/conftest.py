@@ -219,7 +219,9 @@ def osv_api_handler(records: list[dict[str, Any]]) -> type[BaseHTTPRequestHandle
             r
             for r in records
             if any(
-                a["package"]["ecosystem"] == "PyPI" and a["package"]["name"] == name and version in a["versions"]
+                a["package"]["ecosystem"] == "PyPI"
+                and a["package"]["name"] == name
+                and version in a["versions"]
                 for a in r["affected"]
             )
         ]

@@ -1,4 +1,4 @@
-"""The CycloneDX BOM's ``vulnerabilities``: the advisories listing the model, with VEX analysis when triaged."""
+"""The CycloneDX BOM's ``vulnerabilities``: advisories listing the model, with VEX analysis when triaged."""
 
 from __future__ import annotations
 

@@ -41,8 +41,10 @@ def test_sources_folder_file_zip_and_git_checkout(tmp_path: Path, cache_path: Pa
     one = write_feed(tmp_path / "one", [model_advisory("MAL-2026-0200", files=(GOOD,))])
     single = tmp_path / "single.json"
     single.write_text(json.dumps(package_advisory("PYSEC-2026-1", "torch", fixed="2.6.0")))
-    dump = write_dump(tmp_path / "PyPI" / "all.zip", [package_advisory("GHSA-2222-3333-4444", "onnx", fixed="1.17.0")])
-    repo = write_feed(tmp_path / "repo" / "advisories", [model_advisory("MAL-2026-0201", manifests=(GOOD,))])
+    dump = write_dump(
+        tmp_path / "PyPI" / "all.zip", [package_advisory("GHSA-2222-3333-4444", "onnx", fixed="1.17.0")]
+    )
+    write_feed(tmp_path / "repo" / "advisories", [model_advisory("MAL-2026-0201", manifests=(GOOD,))])
     (tmp_path / "repo" / ".git").mkdir()
     (tmp_path / "repo" / ".git" / "junk.json").write_text("not json")  # a git folder's insides are skipped
     report = _sync(one, single, dump, tmp_path / "repo")
@@ -69,7 +71,9 @@ def test_url_feed_from_a_local_server(tmp_path: Path, serve: Any, cache_path: Pa
         _sync(f"{server.url}/absent.json")
 
 
-def test_download_over_the_limit_is_refused(tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_download_over_the_limit_is_refused(
+    tmp_path: Path, serve: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
     (tmp_path / "big.json").write_text(json.dumps(model_advisory("MAL-2026-0302", files=(GOOD,))))
     root = str(tmp_path)
 
@@ -106,8 +110,16 @@ def _record(**changes: Any) -> str:
         ('"a string"', r"\(record\)", "JSON object"),
         (json.dumps({"modified": "2026-01-01T00:00:00Z"}), "id", "is required"),
         (_record(modified="yesterday"), "modified", "RFC 3339"),
-        (_record(affected=[{"database_specific": {"modelseal": {"files": ["md5:abc"]}}}]), r"files\[0\]", "sha256"),
-        (_record(affected=[{"database_specific": {"modelseal": {"files": "sha256:x"}}}]), "files", "must be a list"),
+        (
+            _record(affected=[{"database_specific": {"modelseal": {"files": ["md5:abc"]}}}]),
+            r"files\[0\]",
+            "sha256",
+        ),
+        (
+            _record(affected=[{"database_specific": {"modelseal": {"files": "sha256:x"}}}]),
+            "files",
+            "must be a list",
+        ),
         (_record(affected=[{"package": {"ecosystem": "GIT", "name": "x"}}]), "affected", "names neither"),
     ],
 )
@@ -162,7 +174,9 @@ def test_missing_source(tmp_path: Path, synced: Path) -> None:
     assert _hits(synced) == ["MAL-2026-0100"]
 
 
-def test_cli_rejects_a_bad_feed_with_exit_2(tmp_path: Path, synced: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_rejects_a_bad_feed_with_exit_2(
+    tmp_path: Path, synced: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     from modelseal.cli.app import run
 
     bad = _bad(tmp_path, "broken.json", "{")

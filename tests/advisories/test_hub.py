@@ -1,5 +1,6 @@
-"""The hub's own signals, read offline from answers laid out exactly as ``GET /api/models/{repo}/revision/{rev}
-?blobs=true&securityStatus=true`` returns them, parsed by huggingface_hub's own ``ModelInfo``."""
+"""The hub's own signals, read offline from answers laid out exactly as
+``GET /api/models/{repo}/revision/{rev}?blobs=true&securityStatus=true`` returns them, parsed by
+huggingface_hub's own ``ModelInfo``."""
 
 from __future__ import annotations
 
@@ -71,7 +72,11 @@ def test_matching_record_and_clean_scan_give_nothing_but_are_recorded() -> None:
 
 def test_digest_mismatch_and_unsafe_status_are_findings() -> None:
     issues = [
-        {"path": "pytorch_model.bin", "level": "unsafe", "pickleImports": [{"module": "os", "name": "system"}]},
+        {
+            "path": "pytorch_model.bin",
+            "level": "unsafe",
+            "pickleImports": [{"module": "os", "name": "system"}],
+        },
         {"path": "config.json", "level": "suspicious"},
     ]
     info = hf_api.ModelInfo(**_answer("f" * 64, issues))
@@ -83,7 +88,9 @@ def test_digest_mismatch_and_unsafe_status_are_findings() -> None:
     ]
 
 
-def test_scan_asks_the_hub_only_for_an_online_hub_resolution(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_scan_asks_the_hub_only_for_an_online_hub_resolution(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     from modelseal.advisories import hub
     from modelseal.api.advisories import target_findings
 
@@ -96,7 +103,9 @@ def test_scan_asks_the_hub_only_for_an_online_hub_resolution(tmp_path: Path, mon
     monkeypatch.setattr(hub, "fetch_model_info", fake)
     path = tmp_path / "model.safetensors"
     path.write_bytes(WEIGHTS)
-    artifact = Artifact(tmp_path, (FileEntry("model.safetensors", path, len(WEIGHTS), LOCAL["model.safetensors"]),))
+    artifact = Artifact(
+        tmp_path, (FileEntry("model.safetensors", path, len(WEIGHTS), LOCAL["model.safetensors"]),)
+    )
     online = Resolved(artifact, f"hf://{REPO}", REPO, REVISION, repo_uid="66aa")
     (finding,) = target_findings(online, artifact, None, Config())
     assert finding.rule_id == "MS-ADVISORY-HUB-DIGEST-MISMATCH" and asked == [(REPO, REVISION)]

@@ -34,9 +34,15 @@ def _dump_records() -> list[dict[str, Any]]:
             severity="CRITICAL",
             summary="torch.load with weights_only=True leads to remote code execution",
         ),
-        package_advisory("GHSA-aaaa-0000-0001", "transformers", fixed="4.36.0", versions=("4.30.0", "4.35.2")),
-        package_advisory("PYSEC-2026-10", "numpy", introduced="1.0", last_affected="1.21.9", versions=("1.21.0",)),
-        package_advisory("GHSA-aaaa-0000-0002", "requests", fixed="2.32.0", versions=("2.31.0",)),  # not a loader
+        package_advisory(
+            "GHSA-aaaa-0000-0001", "transformers", fixed="4.36.0", versions=("4.30.0", "4.35.2")
+        ),
+        package_advisory(
+            "PYSEC-2026-10", "numpy", introduced="1.0", last_affected="1.21.9", versions=("1.21.0",)
+        ),
+        package_advisory(
+            "GHSA-aaaa-0000-0002", "requests", fixed="2.32.0", versions=("2.31.0",)
+        ),  # not a loader
     ]
 
 
@@ -67,7 +73,9 @@ def _rules(findings: Any) -> list[tuple[str, str]]:
 )
 def test_ranges(version: str, affected: bool) -> None:
     doc = package_advisory("PYSEC-2026-20", "torch", introduced="1.0", fixed="2.0.0")
-    doc["affected"][0]["ranges"].append({"type": "ECOSYSTEM", "events": [{"introduced": "3.0"}, {"last_affected": "3.1"}]})
+    doc["affected"][0]["ranges"].append(
+        {"type": "ECOSYSTEM", "events": [{"introduced": "3.0"}, {"last_affected": "3.1"}]}
+    )
     (package,) = parse(doc, "test").packages
     assert affects(package, version) is affected
 
@@ -77,7 +85,9 @@ def test_versions_list_and_non_pep440() -> None:
     assert affects(package, "1.0.0") and affects(package, "weird-build") and not affects(package, "other")
 
 
-def test_old_torch_and_weights_only_code_give_the_linked_finding(tmp_path: Path, dump: Path, code: Path) -> None:
+def test_old_torch_and_weights_only_code_give_the_linked_finding(
+    tmp_path: Path, dump: Path, code: Path
+) -> None:
     env = fake_site_packages(tmp_path / "site", torch="2.5.1", numpy="1.26.4")
     result = check(CheckRequest(site_packages=(env,), code=(code,)))
     found = {f.rule_id: f for f in result.findings}
@@ -87,11 +97,17 @@ def test_old_torch_and_weights_only_code_give_the_linked_finding(tmp_path: Path,
         ("MS-ADVISORY-LOADER-VULNERABLE", "critical"),
     ]
     linked = found["MS-ADVISORY-LOADER-LINKED"]
-    assert linked.file == f"{code / 'serve.py'}:4" and TORCH_BYPASS in linked.message and "2.6.0" in linked.message
+    assert (
+        linked.file == f"{code / 'serve.py'}:4"
+        and TORCH_BYPASS in linked.message
+        and "2.6.0" in linked.message
+    )
     assert [(p.name, p.version) for p in result.packages] == [("numpy", "1.26.4"), ("torch", "2.5.1")]
 
 
-def test_old_torch_without_weights_only_code_gives_only_the_version_finding(tmp_path: Path, dump: Path) -> None:
+def test_old_torch_without_weights_only_code_gives_only_the_version_finding(
+    tmp_path: Path, dump: Path
+) -> None:
     env = fake_site_packages(tmp_path / "site", torch="2.5.1")
     result = check(CheckRequest(site_packages=(env,)))
     assert "MS-ADVISORY-LOADER-LINKED" not in {f.rule_id for f in result.findings}
@@ -115,7 +131,9 @@ def test_requirements_and_lock_files(tmp_path: Path) -> None:
     assert requirement_packages(tmp_path / "absent.txt") == []
 
 
-def test_inventory_links_repository_pins_to_the_loads_it_found(tmp_path: Path, dump: Path, code: Path) -> None:
+def test_inventory_links_repository_pins_to_the_loads_it_found(
+    tmp_path: Path, dump: Path, code: Path
+) -> None:
     from modelseal.api.inventories import InventoryRequest, inventory
 
     (code / "requirements.txt").write_text("torch==2.5.1\n")
@@ -149,7 +167,9 @@ def test_online_osv_api_agrees_with_the_offline_dump(tmp_path: Path, dump: Path,
     assert _pairs(offline.findings) == EXPECTED
     packages = [Installed("torch", "2.5.1", "x"), Installed("onnx", "1.17.0", "x")]
     online = query(packages, server.url)
-    assert [(h.package.name, h.advisory.advisory, h.fixed) for h in online] == [("torch", TORCH_BYPASS, ("2.6.0",))]
+    assert [(h.package.name, h.advisory.advisory, h.fixed) for h in online] == [
+        ("torch", TORCH_BYPASS, ("2.6.0",))
+    ]
     assert online[0].advisory.bypasses_weights_only
 
 
@@ -167,7 +187,9 @@ def test_unreachable_osv_api_is_an_error(tmp_path: Path, dump: Path) -> None:
 
 
 @pytest.mark.skipif(shutil.which("pip-audit") is None, reason="pip-audit is not installed")
-def test_same_answer_as_pip_audit_on_the_same_requirements_and_data(tmp_path: Path, dump: Path, serve: Any) -> None:
+def test_same_answer_as_pip_audit_on_the_same_requirements_and_data(
+    tmp_path: Path, dump: Path, serve: Any
+) -> None:
     """pip-audit reads the OSV API only; here it reads a local server answering from the same records
     that the offline dump holds, so both tools judge the same requirements against the same data."""
     server = serve(osv_api_handler(_dump_records()))

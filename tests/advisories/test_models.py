@@ -37,7 +37,9 @@ def _rules(findings: object) -> list[tuple[str, str]]:
     return sorted((f.rule_id, f.file) for f in findings)  # type: ignore[attr-defined]
 
 
-def test_scan_finds_a_malicious_file_digest_and_says_how_old_the_cache_is(tmp_path: Path, model: Path) -> None:
+def test_scan_finds_a_malicious_file_digest_and_says_how_old_the_cache_is(
+    tmp_path: Path, model: Path
+) -> None:
     _sync(tmp_path, model_advisory("MAL-2026-0001", files=(sha256(WEIGHTS),)))
     result = scan(model, lockfile=False)
     found = {f.rule_id: f for f in result.findings if f.rule_id.startswith("MS-ADVISORY")}
@@ -74,7 +76,9 @@ def test_hub_cache_snapshot(tmp_path: Path) -> None:
     bad = os.urandom(4000)
     snapshot = build_hf_cache(tmp_path / "hub", REPO, {"model.safetensors": bad, "config.json": CONFIG})
     _sync(tmp_path, model_advisory("MAL-2026-0003", files=(sha256(bad),)))
-    assert ("MS-ADVISORY-MALICIOUS-MODEL", "model.safetensors") in _rules(scan(snapshot, lockfile=False).findings)
+    assert ("MS-ADVISORY-MALICIOUS-MODEL", "model.safetensors") in _rules(
+        scan(snapshot, lockfile=False).findings
+    )
     result = check(CheckRequest((str(snapshot),)))
     assert ("MS-ADVISORY-MALICIOUS-MODEL", f"{snapshot}/model.safetensors") in _rules(result.findings)
 
@@ -92,7 +96,9 @@ def test_inventory_finds_listed_models_in_a_folder_and_a_hub_cache(tmp_path: Pat
     _sync(tmp_path, model_advisory("MAL-2026-0004", files=(sha256(bad), sha256(WEIGHTS))))
     result = inventory(InventoryRequest((str(deployed),), fail_on="critical"))
     hits = [f.file for f in result.advisories if f.rule_id == "MS-ADVISORY-MALICIOUS-MODEL"]
-    assert sorted(hits) == sorted([f"{deployed / 'model'}/pytorch_model.bin", f"{snapshot}/model.safetensors"])
+    assert sorted(hits) == sorted(
+        [f"{deployed / 'model'}/pytorch_model.bin", f"{snapshot}/model.safetensors"]
+    )
     assert result.failed
     assert result.advisories[0].rule_id == "MS-ADVISORY-CACHE-AGE"
 
@@ -125,7 +131,9 @@ def test_withdrawn_advisory_stops_matching(tmp_path: Path, model: Path) -> None:
 
 
 def test_older_record_does_not_replace_a_newer_one(tmp_path: Path, model: Path) -> None:
-    _sync(tmp_path, model_advisory("MAL-2026-0006", files=(sha256(WEIGHTS),), modified="2026-03-01T00:00:00Z"))
+    _sync(
+        tmp_path, model_advisory("MAL-2026-0006", files=(sha256(WEIGHTS),), modified="2026-03-01T00:00:00Z")
+    )
     stale = model_advisory("MAL-2026-0006", modified="2026-01-01T00:00:00Z", withdrawn="2026-01-01T00:00:00Z")
     report = sync(SyncRequest((str(write_feed(tmp_path / "old", [stale])),)))
     assert (report.updated, report.active) == (0, 1)
@@ -139,7 +147,9 @@ def _age(cache_path: Path, days: int) -> None:
         db.execute("UPDATE meta SET value = ? WHERE key = 'synced_at'", (then,))
 
 
-def test_stale_cache_is_a_finding_the_gate_policy_decides_on(tmp_path: Path, model: Path, cache_path: Path) -> None:
+def test_stale_cache_is_a_finding_the_gate_policy_decides_on(
+    tmp_path: Path, model: Path, cache_path: Path
+) -> None:
     from modelseal.api.gating import GateRequest, gate
 
     _sync(tmp_path, model_advisory("MAL-2026-0007", files=(sha256(b"unrelated"),)))
