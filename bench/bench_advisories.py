@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import statistics
 import tempfile
 import time
@@ -96,10 +97,13 @@ def main() -> None:
             with AdvisoryCache.open(path) as c:
                 return sum(len(h) for h in c.digest_hits(wanted).values())
 
+        cpu0 = time.process_time()
         times, hits = rounds(cached, args.rounds)
-        print(f"\n{args.digests} digests ({listed} listed), {args.rounds} rounds:")
-        print(line("modelseal cache look-up (open + query)", times) + f"  hits {hits}")
-        target = "PASS" if statistics.median(times) < 1.0 else "FAIL"
+        cpu = (time.process_time() - cpu0) / args.rounds
+        load = os.getloadavg()[0]
+        print(f"\n{args.digests} digests ({listed} listed), {args.rounds} rounds, load average {load:.1f}:")
+        print(line("modelseal cache look-up (open + query)", times) + f"  hits {hits}  cpu {cpu:.3f} s/round")
+        target = "PASS" if statistics.median(times) < 1.0 else "FAIL (wall; see cpu on a loaded machine)"
         print(f"target: median under 1 s ... {target}")
 
         def peer_build() -> set[str]:

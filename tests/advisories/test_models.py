@@ -210,3 +210,14 @@ def test_cli_sync_check_status(tmp_path: Path, model: Path) -> None:
     assert run(["advisories", "check", str(tmp_path / "feed")]) == 0
     assert run(["advisories", "status"]) == 0
     assert run(["advisories", "check", "--fail-on", "bogus", str(model)]) == 4
+
+
+def test_damaged_cache_is_a_finding_of_the_scan_not_a_crash(model: Path, cache_path: Path) -> None:
+    cache_path.parent.mkdir(parents=True)
+    cache_path.write_bytes(b"SQLite format 3\0" + b"\xff" * 4000)
+    (stale,) = [f for f in scan(model, lockfile=False).findings if f.rule_id.startswith("MS-ADVISORY")]
+    assert stale.rule_id == "MS-ADVISORY-CACHE-STALE" and "nothing was checked" in stale.message
+    from modelseal.advisories.cache import CacheError
+
+    with pytest.raises(CacheError, match="not a usable advisory cache"):
+        check(CheckRequest((str(model),)))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import sqlite3
 from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -20,11 +21,30 @@ from modelseal.advisories.osv import Advisory, Event, FeedError, PackageRange
 from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Severity
 
+
+class CacheError(ModelsealError):
+    """The cache file cannot be read as a cache (damaged, not SQLite, unreadable)."""
+
+    hint = "delete the cache file named above and run `modelseal advisories sync` again"
+
+
+@contextmanager
+def _usable(path: Path) -> Iterator[None]:
+    try:
+        yield
+    except (sqlite3.DatabaseError, OSError) as exc:
+        raise CacheError(f"{path}: not a usable advisory cache ({exc})") from None
+
+
 SCHEMA = 1
 MASS_WITHDRAWAL = 0.5
 """A sync that withdraws more than this share of the active advisories (at least two) is rejected."""
 _BATCH = 500
 _KINDS = ("file", "manifest")
+_DIGEST_QUERY = (
+    "SELECT d.digest, d.kind, a.id, a.summary, a.severity, a.malicious, a.weights_only, a.models"
+    " FROM digests d JOIN advisories a ON a.n = d.advisory WHERE d.digest IN ({}) AND a.withdrawn IS NULL"
+)
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -89,23 +109,19 @@ class AdvisoryCache:
         self.path, self.db = path, db
 
     @classmethod
-    def open(cls, path: Path | None = None) -> AdvisoryCache:
+    def open(cls, path: Path | None = None, *, write: bool = True) -> AdvisoryCache:
+        """Open (creating it when ``write``) the cache; ``write=False`` opens read-only, so checking works
+        on a cache mounted read-only. :class:`CacheError` when the file is not a cache."""
         path = path or default_cache_path()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            db = sqlite3.connect(path, isolation_level=None)
-            db.executescript(_DDL)
-            db.execute("PRAGMA journal_mode=WAL")
-        except sqlite3.DatabaseError as exc:
-            raise ModelsealError(
-                f"{path}: not a usable advisory cache ({exc})", hint="delete it and sync again"
-            ) from None
+        with _usable(path):
+            if write:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                db = sqlite3.connect(path, isolation_level=None)
+                db.executescript(_DDL)
+            else:
+                db = sqlite3.connect(f"{path.resolve().as_uri()}?mode=ro", uri=True, isolation_level=None)
+                db.execute("SELECT value FROM meta LIMIT 1")
         return cls(path, db)
-
-    @classmethod
-    def existing(cls, path: Path | None = None) -> AdvisoryCache | None:
-        path = path or default_cache_path()
-        return cls.open(path) if path.is_file() else None
 
     def close(self) -> None:
         self.db.close()
@@ -121,6 +137,10 @@ class AdvisoryCache:
         return str(row[0]) if row else default
 
     def status(self) -> CacheStatus:
+        with _usable(self.path):
+            return self._status()
+
+    def _status(self) -> CacheStatus:
         synced = self._meta("synced_at")
         active, withdrawn = self.db.execute(
             "SELECT COUNT(*) - COUNT(withdrawn), COUNT(withdrawn) FROM advisories"
@@ -141,6 +161,16 @@ class AdvisoryCache:
         when it is newer). Raises :class:`FeedError` and leaves the cache as it was on any bad record."""
         db = self.db
         before = self.status()
+        with _usable(self.path):
+            return self._sync(db, before, feeds, allow_mass_withdrawal)
+
+    def _sync(
+        self,
+        db: sqlite3.Connection,
+        before: CacheStatus,
+        feeds: Iterable[tuple[str, Iterable[Advisory]]],
+        allow_mass_withdrawal: bool,
+    ) -> SyncReport:
         sources: list[str] = []
         read = added = updated = withdrawn = 0
         db.execute("BEGIN IMMEDIATE")
@@ -262,31 +292,46 @@ class AdvisoryCache:
         """Active advisories listing each ``sha256:<hex>`` digest (others are left out of the answer)."""
         wanted = sorted({bytes.fromhex(d[7:]) for d in digests if d.startswith("sha256:") and len(d) == 71})
         found: dict[str, list[Hit]] = {}
-        for start in range(0, len(wanted), _BATCH):
-            chunk = wanted[start : start + _BATCH]
-            marks = ",".join("?" * len(chunk))
-            for row in self.db.execute(
-                "SELECT d.digest, d.kind, a.id, a.summary, a.severity, a.malicious, a.weights_only, a.models"
-                f" FROM digests d JOIN advisories a ON a.n = d.advisory WHERE d.digest IN ({marks})"
-                " AND a.withdrawn IS NULL",
-                chunk,
-            ):
+        with _usable(self.path):
+            for start in range(0, len(wanted), _BATCH):  # indexed IN queries beat a temporary-table join
+                chunk = wanted[start : start + _BATCH]
+                marks = ",".join("?" * len(chunk))
+                for row in self.db.execute(_DIGEST_QUERY.format(marks), chunk):
+                    digest = "sha256:" + bytes(row[0]).hex()
+                    found.setdefault(digest, []).append(_hit(row[2:], _KINDS[row[1]], digest))
+        return found
+        with _usable(self.path):
+            if len(wanted) <= _BATCH:
+                marks = ",".join("?" * len(wanted))
+                rows = self.db.execute(_DIGEST_QUERY.format(f"IN ({marks})"), sorted(wanted))
+            else:  # one join in SQLite's own loop instead of hundreds of IN queries
+                self.db.execute(
+                    "CREATE TEMP TABLE IF NOT EXISTS wanted (digest BLOB PRIMARY KEY) WITHOUT ROWID"
+                )
+                self.db.execute("DELETE FROM temp.wanted")
+                self.db.executemany("INSERT INTO temp.wanted VALUES (?)", ((d,) for d in wanted))
+                rows = self.db.execute(_DIGEST_QUERY.format("IN (SELECT digest FROM temp.wanted)"))
+            for row in rows:
                 digest = "sha256:" + bytes(row[0]).hex()
                 found.setdefault(digest, []).append(_hit(row[2:], _KINDS[row[1]], digest))
         return found
 
-    def package_advisories(self, name: str) -> Iterator[tuple[Hit, PackageRange]]:
+    def package_advisories(self, name: str) -> list[tuple[Hit, PackageRange]]:
         """Active advisories naming PyPI package ``name`` (canonical), with what each says is affected."""
-        for row in self.db.execute(
-            "SELECT a.id, a.summary, a.severity, a.malicious, a.weights_only, a.models, p.affected"
-            " FROM packages p JOIN advisories a ON a.n = p.advisory WHERE p.name = ? AND a.withdrawn IS NULL",
-            (name,),
-        ):
+        with _usable(self.path):
+            rows = self.db.execute(
+                "SELECT a.id, a.summary, a.severity, a.malicious, a.weights_only, a.models, p.affected FROM"
+                " packages p JOIN advisories a ON a.n = p.advisory WHERE p.name = ? AND a.withdrawn IS NULL",
+                (name,),
+            ).fetchall()
+        out = []
+        for row in rows:
             *ranges, versions = json.loads(row[6])
             package = PackageRange(
                 name, tuple(tuple(Event(k, v) for k, v in r) for r in ranges), tuple(versions)
             )
-            yield _hit(row[:6]), package
+            out.append((_hit(row[:6]), package))
+        return out
 
 
 def _batches(advisories: Iterable[Advisory], size: int = 5000) -> Iterator[list[Advisory]]:

@@ -7,7 +7,7 @@ has been run. Settings: ``[tool.modelseal.advisories]`` ``cache`` (path) and ``m
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -16,6 +16,7 @@ from modelseal.advisories import default_cache_path
 from modelseal.core.config import Config
 from modelseal.core.errors import ConfigError
 from modelseal.core.findings import Finding
+from modelseal.core.rules import make_finding
 
 if TYPE_CHECKING:
     from modelseal.advisories.cache import AdvisoryCache, CacheStatus, SyncReport
@@ -67,7 +68,21 @@ class AdvisorySettings:
             return None
         from modelseal.advisories.cache import AdvisoryCache
 
-        return AdvisoryCache.open(self.cache)
+        return AdvisoryCache.open(self.cache, write=False)
+
+    def checked(self, work: Callable[[AdvisoryCache], list[Finding]]) -> list[Finding]:
+        """``work`` on the cache when there is one; a cache that cannot be read is a finding (nothing was
+        checked), never a crash of the scan that asked."""
+        from modelseal.advisories.cache import CacheError
+
+        try:
+            cache = self.open()
+            if cache is None:
+                return []
+            with cache:
+                return work(cache)
+        except CacheError as exc:
+            return [make_finding("MS-ADVISORY-CACHE-STALE", f"nothing was checked: {exc}")]
 
 
 def _triage(table: object) -> tuple[tuple[str, str, str, str], ...]:
@@ -109,15 +124,13 @@ def target_findings(
     """What ``scan`` (and so ``gate``) adds for one hashed target: cache age and advisory hits, and, for a
     revision resolved online through the hub, the hub's record of each file."""
     settings = AdvisorySettings.from_config(config)
-    out: list[Finding] = []
-    cache = settings.open()
     files = {e.relpath: e.digest for e in hashed.files}
-    if cache is not None:
-        with cache:
-            out += [
-                cache_age(cache, settings),
-                *digest_check(cache, files, manifest.digest if manifest else None),
-            ]
+    out = settings.checked(
+        lambda cache: [
+            cache_age(cache, settings),
+            *digest_check(cache, files, manifest.digest if manifest else None),
+        ]
+    )
     if res.model_id and res.revision and res.repo_uid and not offline:  # resolved online through the hub
         from modelseal.advisories.hub import fetch_model_info, hub_signals
 
@@ -250,16 +263,14 @@ def inventory_findings(
     blob named by its SHA-256 is not read again), and the loader libraries of this interpreter and of the
     requirements and lock files at the top of each path, linked to the loads the inventory found."""
     settings = AdvisorySettings.from_config(config)
-    cache = settings.open()
-    if cache is None:
-        return ()
-    from modelseal.advisories.loaders import environment_packages, repository_packages
-    from modelseal.core.errors import SourceError
-    from modelseal.integrity.manifest import manifest_for
-    from modelseal.sources.resolve import resolve
 
-    findings: list[Finding] = []
-    with cache:
+    def work(cache: AdvisoryCache) -> list[Finding]:
+        from modelseal.advisories.loaders import environment_packages, repository_packages
+        from modelseal.core.errors import SourceError
+        from modelseal.integrity.manifest import manifest_for
+        from modelseal.sources.resolve import resolve
+
+        findings = [cache_age(cache, settings)]
         for ref in refs:
             if ref.kind not in ("folder", "file", "hf-cache"):
                 continue
@@ -274,9 +285,9 @@ def inventory_findings(
         for path in paths:
             if Path(path).is_dir():
                 packages += repository_packages(Path(path))
-        findings += loader_findings(cache, packages, [r for r in refs if r.kind == "code"])
-        findings.insert(0, cache_age(cache, settings))
-    return tuple(dict.fromkeys(findings))
+        return findings + loader_findings(cache, packages, [r for r in refs if r.kind == "code"])
+
+    return tuple(dict.fromkeys(settings.checked(work)))
 
 
 def _at(finding: Finding, location: str) -> Finding:
@@ -311,15 +322,19 @@ def bom_advisories(facts: ModelFacts, manifest: Manifest, config: Config) -> Mod
 def reverify_changes(
     now: Mapping[str, tuple[str, Sequence[Finding]]], state: Path, config: Config
 ) -> tuple[NewlyAffected, ...]:
-    """What ``reverify`` adds: every model an advisory lists now and did not at its last run."""
-    settings = AdvisorySettings.from_config(config)
-    cache = settings.open()
-    if cache is None:
-        return ()
+    """What ``reverify`` adds: every model an advisory lists now and did not at its last run (nothing while
+    there is no usable cache: each model's scan then says so)."""
+    from modelseal.advisories.cache import CacheError
     from modelseal.advisories.recheck import recheck, state_path_for
 
-    with cache:
-        generation = cache.status().generation
+    try:
+        cache = AdvisorySettings.from_config(config).open()
+        if cache is None:
+            return ()
+        with cache:
+            generation = cache.status().generation
+    except CacheError:
+        return ()
     return recheck(now, state_path_for(state), generation)
 
 
