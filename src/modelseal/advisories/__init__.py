@@ -13,6 +13,8 @@ import sys
 from pathlib import Path
 
 ENV_CACHE = "MODELSEAL_ADVISORY_CACHE"
+DEFAULT_MAX_AGE_DAYS = 7.0
+"""A cache synced longer ago than this is stale (``[tool.modelseal.advisories] max-age-days``)."""
 
 
 def default_cache_path() -> Path:

@@ -10,8 +10,6 @@ from modelseal.advisories.loaders import PackageHit
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 
-DEFAULT_MAX_AGE_DAYS = 7.0
-
 
 def _model_finding(hit: Hit, what: str, file: str) -> Finding:
     rule = "MS-ADVISORY-MALICIOUS-MODEL" if hit.malicious else "MS-ADVISORY-MODEL"

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from modelseal.advisories import default_cache_path
+from modelseal.advisories import DEFAULT_MAX_AGE_DAYS, default_cache_path
 from modelseal.core.config import Config
 from modelseal.core.errors import ConfigError
 from modelseal.core.findings import Finding
@@ -49,8 +49,6 @@ class AdvisorySettings:
 
     @classmethod
     def from_config(cls, config: Config | None, cache: Path | None = None) -> AdvisorySettings:
-        from modelseal.advisories.findings import DEFAULT_MAX_AGE_DAYS
-
         table = (config or Config()).raw.get("advisories", {})
         if not isinstance(table, dict):
             raise ConfigError("[tool.modelseal.advisories] must be a table")
@@ -73,13 +71,12 @@ class AdvisorySettings:
     def checked(self, work: Callable[[AdvisoryCache], list[Finding]]) -> list[Finding]:
         """``work`` on the cache when there is one; a cache that cannot be read is a finding (nothing was
         checked), never a crash of the scan that asked."""
-        from modelseal.advisories.cache import CacheError
+        if not self.cache.is_file():  # no cache: nothing imported, nothing opened
+            return []
+        from modelseal.advisories.cache import AdvisoryCache, CacheError
 
         try:
-            cache = self.open()
-            if cache is None:
-                return []
-            with cache:
+            with AdvisoryCache.open(self.cache, write=False) as cache:
                 return work(cache)
         except CacheError as exc:
             return [make_finding("MS-ADVISORY-CACHE-STALE", f"nothing was checked: {exc}")]
