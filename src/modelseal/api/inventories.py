@@ -10,10 +10,13 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from modelseal.advisories.recheck import NewlyAffected
+from modelseal.api.advisories import inventory_findings, reverify_changes
 from modelseal.api.checks import LOCKFILE, LockSource, read_lockfile, tier_of
 from modelseal.api.scanning import Examined, ScanRequest, examine
 from modelseal.core.config import Config, load_config
 from modelseal.core.errors import UsageError
+from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import ScanResult
 from modelseal.inventory.discover import discover
 from modelseal.inventory.model import Reference
@@ -45,7 +48,9 @@ class InventoryRequest:
 class InventoryResult:
     assessments: tuple[Assessment, ...]
     failed: bool
-    """An entry is rated ``fail_on`` or worse."""
+    """An entry is rated ``fail_on`` or worse (or, with ``fail_on``, an advisory finding is high or worse)."""
+    advisories: tuple[Finding, ...] = ()
+    """Advisory findings: models listed by an advisory, vulnerable loader libraries, the cache's age."""
 
 
 def check_usage(usage: Usage, fail_on: str = "") -> None:
@@ -70,11 +75,13 @@ def inventory(req: InventoryRequest) -> InventoryResult:
     rules = load_usage_rules(req.usage_rules) if req.usage_rules else ()
     refs = discover(list(req.paths), include_default_cache=req.include_default_cache)
     assessed = tuple(assess(r, tier_name, usage_for(r, rules, req.default_usage)) for r in refs)
+    advisories = inventory_findings(refs, req.paths, config)
     failed = False
     if req.fail_on:
         floor = RATING_LABELS.index(req.fail_on)
         failed = any(RATING_LABELS.index(a.rating) <= floor for a in assessed)
-    return InventoryResult(assessed, failed)
+        failed = failed or any(f.severity >= Severity.HIGH for f in advisories)
+    return InventoryResult(assessed, failed, advisories)
 
 
 @dataclass(frozen=True)
@@ -89,10 +96,12 @@ class ReverifyRequest:
 @dataclass(frozen=True)
 class ReverifyResult:
     reverification: Reverification
+    newly_affected: tuple[NewlyAffected, ...] = ()
+    """Models an advisory lists now and did not at the last run, with the advisory id."""
 
     @property
     def worse(self) -> bool:
-        return self.reverification.worse
+        return self.reverification.worse or bool(self.newly_affected)
 
 
 def lock_key_of(ref: Reference) -> str:
@@ -109,10 +118,12 @@ def reverify(req: ReverifyRequest) -> ReverifyResult:
     refs = discover(list(req.paths), include_default_cache=req.include_default_cache)
     source: LockSource = read_lockfile(req.lockfile)
     examined: dict[str, Examined] = {}
+    examined_findings: dict[str, list[Finding]] = {}
 
     def scan(location: str) -> ScanResult:
         found = examine(ScanRequest((location,), config, lockfile=False))
         examined[location] = found.targets[0]
+        examined_findings[location] = list(found.result.iter_findings())
         return found.result
 
     def lock_check(ref: Reference) -> tuple[str, ...]:
@@ -126,4 +137,7 @@ def reverify(req: ReverifyRequest) -> ReverifyResult:
         return tuple(str(d) for d in outcome.check.differences) if outcome.check else ()
 
     state = req.state or default_state_path()
-    return ReverifyResult(reverify_refs(refs, state, scan=scan, lock_check=lock_check))
+    result = reverify_refs(refs, state, scan=scan, lock_check=lock_check)
+    seen = {ref.location: ref.model for ref in refs if ref.location in examined}
+    now = {loc: (seen[loc], tuple(examined_findings[loc])) for loc in seen}
+    return ReverifyResult(result, reverify_changes(now, state, config))

@@ -56,7 +56,7 @@ def facts_of(
     res = resolve(target, max_files=config.limits.max_files, offline=offline, cache_dir=cache_dir)
     manifest = manifest_for(res.artifact, ignore=())  # a BOM lists every file, .git included
     model_id = model_id or res.model_id
-    return collect(
+    facts = collect(
         res.artifact.with_digests(manifest.digests()),
         manifest.digest,
         model_id=model_id,
@@ -65,6 +65,9 @@ def facts_of(
         config=ProvenanceConfig.from_config(config),
         limits=config.limits,
     )
+    from modelseal.api.advisories import bom_advisories
+
+    return bom_advisories(facts, manifest, config)
 
 
 def bom(req: BomRequest) -> BomResult:

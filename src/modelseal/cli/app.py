@@ -28,6 +28,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "gate": ("gate", "inventory", "reverify", "audit"),
     "behavior": ("inspect", "inspect-data"),
     "sandbox": ("sandbox",),
+    "advisories": ("advisories",),
 }
 
 

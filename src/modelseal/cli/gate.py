@@ -198,6 +198,8 @@ def inventory_command(
     writer_for("inventory", output_format, ReportOptions(width=200, color=sys.stdout.isatty())).write(
         result.assessments, sys.stdout
     )
+    for f in result.advisories:  # on stderr, so the table, JSON or CSV on stdout stays whole
+        _err(f"{f.severity.label.upper()} {f.rule_id} [{f.file or '-'}]: {f.message}")
     if result.failed:
         raise typer.Exit(EXIT_BLOCK)
 
@@ -221,6 +223,8 @@ def reverify_command(
     except ModelsealError as exc:
         raise _error(exc) from None
     writer_for("reverify", output_format).write(result.reverification, sys.stdout)
+    for hit in result.newly_affected:  # on stderr, so JSON on stdout stays whole
+        _err(f"NEWLY AFFECTED {hit.location}: {hit.advisory} ({hit.rule}) {hit.file or 'manifest'}")
     raise typer.Exit(EXIT_BLOCK if result.worse else EXIT_OK)
 
 

@@ -762,6 +762,71 @@ RULES: dict[str, Rule] = _rules(
         "Remove the listed samples (and their source), retrain, and inspect the new model.",
     ),
     # --- end of behavioural inspection (issue 7) --------------------------------------------------------
+    # --- advisories (issue 21): known-bad models, vulnerable loader libraries, hub signals ---------------
+    Rule(
+        "MS-ADVISORY-MALICIOUS-MODEL",
+        "Model named malicious by an advisory",
+        Severity.CRITICAL,
+        "A file digest or the manifest digest of the model is listed by an advisory in the local cache "
+        "that marks it malicious (an OSV id starting with MAL-, or modelseal.malicious set).",
+        "Do not load the model. Remove it from every deployment and find out where it came from.",
+    ),
+    Rule(
+        "MS-ADVISORY-MODEL",
+        "Model affected by an advisory",
+        Severity.HIGH,
+        "A file digest or the manifest digest of the model is listed by an advisory in the local cache. "
+        "The finding carries the advisory's own severity.",
+        "Read the advisory (its id is in the evidence) and move to a revision it does not list.",
+    ),
+    Rule(
+        "MS-ADVISORY-CACHE-AGE",
+        "Advisory cache age",
+        Severity.INFO,
+        "How old the local advisory cache is: a model is checked only against advisories synced so far.",
+        "Run `modelseal advisories sync` regularly (for example daily, in CI).",
+    ),
+    Rule(
+        "MS-ADVISORY-CACHE-STALE",
+        "Advisory cache is stale",
+        Severity.MEDIUM,
+        "The local advisory cache was synced longer ago than the allowed age (`[tool.modelseal.advisories] "
+        "max-age-days`, 7 by default): advisories published since are not checked.",
+        "Run `modelseal advisories sync` with your feeds, then check again.",
+    ),
+    Rule(
+        "MS-ADVISORY-LOADER-VULNERABLE",
+        "Model-loading library with a known vulnerability",
+        Severity.HIGH,
+        "A library that loads or serves models (torch, transformers, keras, onnxruntime...) is installed or "
+        "pinned at a version an OSV PyPI advisory lists as affected.",
+        "Upgrade the library to a fixed version named in the advisory.",
+    ),
+    Rule(
+        "MS-ADVISORY-LOADER-LINKED",
+        "Code relies on a loader protection that is known to be bypassed",
+        Severity.CRITICAL,
+        "Code loads models with `torch.load(..., weights_only=True)`, and the torch version in use has an "
+        "advisory for a `weights_only` bypass: the protection the code relies on does not hold.",
+        "Upgrade torch to a fixed version now; until then load only models whose scan is clean.",
+    ),
+    Rule(
+        "MS-ADVISORY-HUB-UNSAFE",
+        "Hugging Face flags a file as unsafe",
+        Severity.HIGH,
+        "The hub's own security scan reports the file as unsafe or suspicious. This is an input, not a "
+        "verdict: modelseal's scan of the file decides what it contains.",
+        "Read the scan's findings for the file; do not load it unless they are clean and explained.",
+    ),
+    Rule(
+        "MS-ADVISORY-HUB-DIGEST-MISMATCH",
+        "Local file differs from the hub's record",
+        Severity.CRITICAL,
+        "The SHA-256 of the local file differs from the `lfs.sha256` the hub reports for the same path and "
+        "revision: the file was changed after it was downloaded, or the download was tampered with.",
+        "Delete the local copy, download it again and compare; find out who changed it.",
+    ),
+    # --- end of advisories (issue 21) ----------------------------------------------------------------------
 )
 
 

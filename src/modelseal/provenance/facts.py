@@ -53,6 +53,10 @@ class ModelFacts:
     observed: Observed
     tier: PublisherTier | None
     findings: tuple[Finding, ...]
+    advisories: tuple[Finding, ...] = ()
+    """Advisories listing the model's digests (``MS-ADVISORY-*``): the CycloneDX ``vulnerabilities``."""
+    triage: tuple[tuple[str, str, str, str], ...] = ()
+    """(advisory id, VEX state, justification, detail) recorded in ``[tool.modelseal.advisories.triage]``."""
 
     @property
     def org(self) -> str | None:

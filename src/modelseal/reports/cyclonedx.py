@@ -161,6 +161,50 @@ def _metrics(index: object) -> Iterable[dict[str, str]]:
                     yield item
 
 
+def _vulnerabilities(facts: ModelFacts) -> list[Any]:
+    """One CycloneDX vulnerability per advisory listing the model's digests, affecting the files (or the
+    model, for a manifest digest) it lists, with the VEX analysis the user recorded when it was triaged."""
+    from cyclonedx.model.impact_analysis import ImpactAnalysisJustification, ImpactAnalysisState
+    from cyclonedx.model.vulnerability import (
+        BomTarget,
+        Vulnerability,
+        VulnerabilityAnalysis,
+        VulnerabilityRating,
+        VulnerabilitySeverity,
+        VulnerabilitySource,
+    )
+
+    triage = {ident: (state, why, detail) for ident, state, why, detail in facts.triage}
+    grouped: dict[str, list[Any]] = {}
+    for finding in facts.advisories:
+        grouped.setdefault(finding.evidence.split(" ", 1)[0], []).append(finding)
+    out = []
+    for ident, findings in sorted(grouped.items()):
+        analysis = None
+        if ident in triage:
+            state, why, detail = triage[ident]
+            analysis = VulnerabilityAnalysis(
+                state=ImpactAnalysisState(state),
+                justification=ImpactAnalysisJustification(why) if why else None,
+                detail=detail or None,
+            )
+        refs = sorted({f"file:{f.file}" if f.file else MODEL_REF for f in findings})
+        worst = max(f.severity for f in findings)
+        out.append(
+            Vulnerability(
+                bom_ref=f"advisory:{ident}",
+                id=ident,
+                source=VulnerabilitySource(name="modelseal advisory cache (OSV)"),
+                description=findings[0].message,
+                ratings=[VulnerabilityRating(severity=VulnerabilitySeverity(worst.label))],
+                recommendation=findings[0].remediation,
+                affects=[BomTarget(ref=ref) for ref in refs],
+                analysis=analysis,
+            )
+        )
+    return out
+
+
 def cyclonedx_json(facts: ModelFacts, tool_version: str) -> str:
     """The BOM as CycloneDX 1.6 JSON; the serial number is derived from the manifest and tool version."""
     require("bom", "cyclonedx", "packageurl", feature="CycloneDX BOMs")
@@ -176,6 +220,7 @@ def cyclonedx_json(facts: ModelFacts, tool_version: str) -> str:
     )
     serial = uuid.uuid5(uuid.NAMESPACE_URL, f"modelseal:{tool_version}:{facts.manifest_digest}")
     bom = Bom(metadata=metadata, components=[*bases, *datasets], serial_number=serial)
+    bom.vulnerabilities.update(_vulnerabilities(facts))
     bom.register_dependency(model, [*bases, *datasets])
     for dependency in (*bases, *datasets):
         bom.register_dependency(dependency, [])
