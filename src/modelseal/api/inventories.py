@@ -13,7 +13,7 @@ from pathlib import Path
 from modelseal.advisories.recheck import NewlyAffected
 from modelseal.api.advisories import inventory_findings, reverify_changes
 from modelseal.api.checks import LOCKFILE, LockSource, read_lockfile, tier_of
-from modelseal.api.scanning import Examined, ScanRequest, examine
+from modelseal.api.examination import Examined, ScanRequest, examine
 from modelseal.core.config import Config, load_config
 from modelseal.core.errors import UsageError
 from modelseal.core.findings import Finding, Severity
