@@ -218,6 +218,7 @@ def scan_targets(
         _lock_source(lockfile, strict_lockfile),
         _Counter(sum(len(r.artifact.files) for r in resolved), progress),
         1 if dynamic else (jobs or default_jobs()),  # sandbox runs are not forked from workers
+        offline,
     )
     done = [_scan_target(res, run) for res in resolved]
     result = ScanResult(tuple(report for report, _ in done), __version__, time.monotonic() - started)
@@ -279,6 +280,8 @@ class _Run(NamedTuple):
     """None: no lockfile to consult (the checks module is then not even imported: scan start-up)."""
     counter: _Counter
     jobs: int
+    offline: bool
+    """No network: the hub's own file records are not fetched for the advisory checks."""
 
 
 class _Counter:
@@ -345,7 +348,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
         loose.extend(checks.findings)
     from modelseal.api.advisories import target_findings
 
-    loose.extend(target_findings(res, hashed, manifest, req.config, offline=req.offline))
+    loose.extend(target_findings(res, hashed, manifest, run.config, offline=run.offline))
     tier = checks.tier.tier if checks is not None and checks.tier else None
     report = TargetReport(
         artifact.source,

@@ -37,8 +37,7 @@ ConfigOpt = Annotated[
 
 
 def _error(exc: ModelsealError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    typer.echo(f"hint: {exc.diagnostics()}", err=True)
+    typer.echo(f"error: {exc.one_line()}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 
