@@ -1,0 +1,215 @@
+"""Output validation: check what the model answered before anyone acts on it.
+
+- :class:`ConfidenceGate`: per-class confidence thresholds, an entropy and a margin gate, all calibrated
+  on clean data at a chosen false-rejection rate, and optionally split-conformal prediction sets (an
+  answer is accepted only when its set holds exactly one class at the chosen coverage).
+- :class:`OutputValidator`: the gate, disagreement with reference models, JSON-schema and deny-pattern
+  checks for structured and text outputs, honeytokens, a per-client limit on anomalous answers, and a
+  hand-off of every rejected answer to human review (a callback; the registry's review queue when a
+  server is configured).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelseal.defense.errors import DefenseError
+from modelseal.defense.honeytokens import Honeytokens
+
+Probs = Any
+"""A probability vector (numpy array or sequence) over the classes."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    reasons: tuple[str, ...] = ()
+    """Why it was rejected: ``low-confidence``, ``high-entropy``, ``low-margin``, ``conformal-set``,
+    ``reference-disagreement``, ``schema``, ``deny-pattern``, ``honeytoken``, ``rate-limited``."""
+    label: int | None = None
+    confidence: float | None = None
+
+
+def _entropy(p: Any) -> Any:
+    import numpy as np
+
+    p = np.clip(p, 1e-12, 1.0)
+    return -(p * np.log(p)).sum(-1)
+
+
+def _margin(p: Any) -> Any:
+    import numpy as np
+
+    top2 = np.sort(p, axis=-1)[..., -2:]
+    return top2[..., 1] - top2[..., 0]
+
+
+@dataclass(frozen=True)
+class ConfidenceGate:
+    thresholds: tuple[float, ...]
+    """Least confidence accepted for each predicted class."""
+    min_margin: float
+    max_entropy: float
+    conformal_q: float | None = None
+    """Nonconformity quantile: class ``c`` is in the prediction set when ``1 - p_c <= q``."""
+
+    @classmethod
+    def calibrate(
+        cls, probs: Any, labels: Any, *, false_reject: float = 0.01, conformal_alpha: float | None = None
+    ) -> ConfidenceGate:
+        """Thresholds from clean, labelled data: each gate rejects about ``false_reject`` of the correct
+        answers; per-class thresholds fall back to the pooled one for classes with fewer than 20."""
+        import numpy as np
+
+        p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+        if p.ndim != 2 or len(p) != len(y) or len(p) < 50:
+            raise DefenseError("calibration needs at least 50 probability rows with one label each")
+        pred = p.argmax(1)
+        right = pred == y
+        conf = p.max(1)
+        pooled = float(np.quantile(conf[right], false_reject)) if right.any() else 0.0
+        thresholds = []
+        for c in range(p.shape[1]):
+            mine = conf[right & (pred == c)]
+            thresholds.append(float(np.quantile(mine, false_reject)) if len(mine) >= 20 else pooled)
+        q = None
+        if conformal_alpha is not None:
+            scores = 1.0 - p[np.arange(len(y)), y]
+            level = min(1.0, math.ceil((len(y) + 1) * (1 - conformal_alpha)) / len(y))
+            q = float(np.quantile(scores, level, method="higher"))
+        return cls(
+            tuple(thresholds),
+            float(np.quantile(_margin(p[right]), false_reject)) if right.any() else 0.0,
+            float(np.quantile(_entropy(p[right]), 1 - false_reject)) if right.any() else math.inf,
+            q,
+        )
+
+    def check(self, probs: Probs) -> list[str]:
+        import numpy as np
+
+        p = np.asarray(probs, dtype=np.float64)
+        label = int(p.argmax())
+        reasons = []
+        if p[label] < self.thresholds[label]:
+            reasons.append("low-confidence")
+        if float(_entropy(p)) > self.max_entropy:
+            reasons.append("high-entropy")
+        if float(_margin(p)) < self.min_margin:
+            reasons.append("low-margin")
+        if self.conformal_q is not None and int(((1.0 - p) <= self.conformal_q).sum()) != 1:
+            reasons.append("conformal-set")
+        return reasons
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """What goes to human review: the answer, why it was held, who asked."""
+
+    client: str | None
+    verdict: Verdict
+    output: Any
+
+
+@dataclass
+class RateLimit:
+    """At most ``max_anomalies`` rejected answers per client in ``period`` seconds; past it, every answer
+    to that client is rejected until the window clears (a client probing for the trigger stands out)."""
+
+    max_anomalies: int = 20
+    period: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _events: dict[str, deque[float]] = field(default_factory=dict, init=False)
+
+    def limited(self, client: str) -> bool:
+        events = self._events.get(client)
+        if not events:
+            return False
+        cutoff = self.clock() - self.period
+        while events and events[0] < cutoff:
+            events.popleft()
+        return len(events) >= self.max_anomalies
+
+    def record(self, client: str) -> None:
+        self._events.setdefault(client, deque()).append(self.clock())
+
+
+@dataclass
+class OutputValidator:
+    gate: ConfidenceGate | None = None
+    references: Sequence[Callable[[Any], Probs]] = ()
+    """Reference models (input -> probabilities); an answer they disagree with is held."""
+    max_disagreement: float = 0.5
+    """Share of references allowed to name another class."""
+    schema: dict[str, Any] | None = None
+    """JSON schema structured outputs must satisfy (needs ``jsonschema``)."""
+    deny: Sequence[str] = ()
+    """Regular expressions text outputs must not match."""
+    honeytokens: Honeytokens | None = None
+    rate_limit: RateLimit | None = None
+    review: Callable[[ReviewItem], None] | None = None
+    _deny: list[re.Pattern[str]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._deny = [re.compile(p) for p in self.deny]
+
+    def check_probs(self, probs: Probs, x: Any = None, client: str | None = None) -> Verdict:
+        """Validate one classifier answer (``x`` is needed for the reference models)."""
+        import numpy as np
+
+        p = np.asarray(probs, dtype=np.float64)
+        label = int(p.argmax())
+        reasons = self.gate.check(p) if self.gate else []
+        if self.references:
+            if x is None:
+                raise DefenseError("reference models need the input the answer was given for")
+            others = [int(np.asarray(ref(x)).argmax()) for ref in self.references]
+            if sum(o != label for o in others) / len(others) > self.max_disagreement:
+                reasons.append("reference-disagreement")
+        return self._finish(reasons, client, p, label, float(p[label]))
+
+    def _text_reasons(self, text: str) -> list[str]:
+        reasons = [f"deny-pattern:{pat.pattern}" for pat in self._deny if pat.search(text)]
+        if self.honeytokens and self.honeytokens.find(text):
+            reasons.append("honeytoken")
+        return reasons
+
+    def check_text(self, text: str, client: str | None = None) -> Verdict:
+        return self._finish(self._text_reasons(text), client, text)
+
+    def check_json(self, document: Any, client: str | None = None) -> Verdict:
+        import json
+
+        reasons = []
+        if self.schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.validate(document, self.schema)
+            except jsonschema.ValidationError as exc:
+                reasons.append(f"schema:{exc.message}")
+        reasons += self._text_reasons(json.dumps(document, ensure_ascii=False))
+        return self._finish(reasons, client, document)
+
+    def _finish(
+        self,
+        reasons: list[str],
+        client: str | None,
+        output: Any,
+        label: int | None = None,
+        conf: float | None = None,
+    ) -> Verdict:
+        if self.rate_limit is not None and client is not None:
+            if self.rate_limit.limited(client):
+                reasons.append("rate-limited")
+            elif reasons:
+                self.rate_limit.record(client)
+        verdict = Verdict(not reasons, tuple(reasons), label, conf)
+        if reasons and self.review is not None:
+            self.review(ReviewItem(client, verdict, output))
+        return verdict
