@@ -90,6 +90,28 @@ class ConfidenceGate:
             q,
         )
 
+    def check_batch(self, probs: Any) -> list[list[str]]:
+        """:meth:`check` for every row of a batch, vectorised."""
+        import numpy as np
+
+        p = np.asarray(probs, dtype=np.float64)
+        labels = p.argmax(1)
+        conf = p[np.arange(len(p)), labels]
+        masks = [
+            ("low-confidence", conf < np.asarray(self.thresholds)[labels]),
+            ("high-entropy", _entropy(p) > self.max_entropy),
+            ("low-margin", _margin(p) < self.min_margin),
+        ]
+        if self.conformal_q is not None:
+            masks.append(("conformal-set", ((1.0 - p) <= self.conformal_q).sum(1) != 1))
+        any_bad = np.zeros(len(p), bool)
+        for _, m in masks:
+            any_bad |= m
+        out: list[list[str]] = [[] for _ in range(len(p))]
+        for i in np.flatnonzero(any_bad):
+            out[i] = [name for name, m in masks if m[i]]
+        return out
+
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
 
@@ -172,6 +194,27 @@ class OutputValidator:
             if sum(o != label for o in others) / len(others) > self.max_disagreement:
                 reasons.append("reference-disagreement")
         return self._finish(reasons, client, p, label, float(p[label]))
+
+    def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:
+        """:meth:`check_probs` for a batch (``x`` the batch of inputs, for the reference models)."""
+        import numpy as np
+
+        p = np.asarray(probs, dtype=np.float64)
+        labels = p.argmax(1)
+        reasons = self.gate.check_batch(p) if self.gate else [[] for _ in range(len(p))]
+        if self.references:
+            if x is None:
+                raise DefenseError("reference models need the inputs the answers were given for")
+            others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])
+            for i in np.flatnonzero((others != labels).mean(0) > self.max_disagreement):
+                reasons[i].append("reference-disagreement")
+        conf = p[np.arange(len(p)), labels]
+        if client is None and self.review is None:  # the common, clean path: no per-row work
+            return [
+                Verdict(not r, tuple(r), int(lab), float(c))
+                for r, lab, c in zip(reasons, labels, conf, strict=True)
+            ]
+        return [self._finish(r, client, p[i], int(labels[i]), float(conf[i])) for i, r in enumerate(reasons)]
 
     def _text_reasons(self, text: str) -> list[str]:
         reasons = [f"deny-pattern:{pat.pattern}" for pat in self._deny if pat.search(text)]

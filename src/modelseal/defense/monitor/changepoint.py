@@ -64,11 +64,41 @@ class PageHinkley:
             return True
         return False
 
+    def update_many(self, values: Any) -> list[int]:
+        """Feed a batch; the indices that raised an alarm. With a known mean the recursion
+        ``S_t = max(0, S_{t-1} + z_t - delta)`` is solved in closed form over the batch (numpy), so a
+        serving loop pays per batch, not per value."""
+        import numpy as np
+
+        v = np.asarray(values, dtype=np.float64)
+        if len(v) == 0:
+            return []
+        if self.mean is None:
+            return [i for i, x in enumerate(v) if self.update(float(x))]
+        z = (v - self.mean) / self.scale
+        up = _lindley(self._up, z - self.delta)
+        down = _lindley(self._down, -z - self.delta)
+        over = np.flatnonzero((up > self.threshold) | (down > self.threshold))
+        if len(over) == 0:
+            self._up, self._down = float(up[-1]), float(down[-1])
+            return []
+        first = int(over[0])
+        self.reset()
+        return [first] + [first + 1 + i for i in self.update_many(v[first + 1 :])]
+
     def reset(self) -> None:
         """Forget the accumulated evidence (after an alarm); a learnt mean is learnt again."""
         self._up = self._down = 0.0
         if not self._known:
             self.mean = None
+
+
+def _lindley(start: float, steps: Any) -> Any:
+    """All values of ``S_t = max(0, S_{t-1} + steps_t)`` from ``S_0 = start``."""
+    import numpy as np
+
+    c = np.cumsum(steps)
+    return np.maximum(start + c, c - np.minimum.accumulate(np.minimum(c, 0.0)))
 
 
 @dataclass
