@@ -44,11 +44,12 @@ def test_guarded_batch_composes_every_stage() -> None:
     out = g.predict(_x(64, seed=1), client="c1")
     assert out.probs.shape == (64, 10) and out.accepted.dtype == bool
     assert 0.5 < out.accepted.mean() < 1.0  # a few answers held, by the gate or STRIP
-    assert len(held) == int(
-        (~out.accepted & np.array(["strip" not in v.reasons for v in out.verdicts])).sum()
-    )
+    assert len(held) == sum(1 for why in out.held.values() if why != ("strip",))
+    assert [v.accepted for v in out.verdicts()] == out.accepted.tolist()
     assert out.strip_checked is not None and len(out.strip_checked) == 64
     shifted = g.predict(np.clip(_x(256, seed=2) + 0.5, 0, 1))
+    assert g.monitor.flush() == []  # the full window was processed at once
+    assert g.monitor.flush() == []  # a full window was processed at once
     assert {a.kind for a in shifted.alerts} >= {"drift"}
     assert Guarded(lambda x: np.tile([0.1, 0.9], (len(x), 1))).predict(_x(3)).labels.tolist() == [1, 1, 1]
 

@@ -42,7 +42,7 @@ def test_validator_references_text_json_rate_limit_and_review() -> None:
     tokens = Honeytokens.generate(2)
     planted = next(iter(tokens.tokens))
     v = OutputValidator(
-        references=[lambda x: np.array([0.9, 0.1]), lambda x: np.array([0.8, 0.2])],
+        references=[lambda x: np.tile([0.9, 0.1], (len(x), 1)), lambda x: np.tile([0.8, 0.2], (len(x), 1))],
         schema={"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}},
         deny=[r"(?i)rm -rf", r"https?://\S+\.onion"],
         honeytokens=tokens,

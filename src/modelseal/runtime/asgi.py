@@ -118,7 +118,7 @@ class GuardMiddleware:
         if isinstance(probs, list) and probs:
             p = np.asarray(probs, dtype=np.float64)[None]
             if validator is not None:
-                reasons += validator.check_batch(p, client=client)[0].reasons
+                reasons += validator.check_probs(p[0], client=client).reasons
             if monitor is not None:
                 monitor.observe_batch({"confidence": p.max(1), "predicted": p.argmax(1)})
         text = answer.get("text")

@@ -31,20 +31,26 @@ class GuardedBatch:
     labels: Any = field(repr=False)
     accepted: Any = field(repr=False)
     """Boolean per input: the answer may be acted on."""
-    verdicts: tuple[Verdict, ...] = field(repr=False)
+    held: dict[int, tuple[str, ...]]
+    """The rejected inputs and why (``strip`` for STRIP, the validator's reasons otherwise)."""
     alerts: tuple[Alert, ...] = ()
     strip_checked: Any = field(default=None, repr=False)
     """Indices of the inputs STRIP checked."""
 
+    def verdicts(self) -> list[Verdict]:
+        from modelseal.defense.validate import Screened
+
+        return Screened(self.probs, self.labels, self.accepted, self.held).verdicts()
+
 
 def _default_features(x: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """What the monitor watches unless told otherwise: the confidence, the predicted class and the mean
-    input value (a cheap proxy for input drift)."""
-    return {
-        "confidence": probs.max(1),
-        "predicted": probs.argmax(1),
-        "input_mean": x.reshape(len(x), -1).mean(1),
-    }
+    """What the monitor watches unless told otherwise: the confidence and the predicted class. Input
+    statistics are the caller's to choose (``features=``): what summarises an input depends on the model."""
+    return {"confidence": probs.max(1), "predicted": probs.argmax(1)}
+
+
+def _looks_like_probs(out: Any) -> bool:
+    return bool(((out >= 0) & (out <= 1)).all()) and abs(float(out[0].sum()) - 1) <= 1e-3
 
 
 @dataclass
@@ -60,6 +66,8 @@ class Guarded:
     """(inputs, probabilities) -> monitored columns."""
     sanitizer: Callable[[bytes], Sanitized] | None = None
     """For :meth:`sanitize`: defaults to :func:`modelseal.defense.sanitize.sanitize` (by content)."""
+    outputs: str = "auto"
+    """What the model returns: ``logits``, ``probs``, or ``auto`` (looked at on every batch)."""
     seed: int = 0
     _torch: bool = field(default=False, init=False)
     _rng: Any = field(default=None, init=False)
@@ -92,7 +100,7 @@ class Guarded:
 
             with torch.no_grad():
                 out = self.model(torch.as_tensor(x))
-                if not bool(((out >= 0) & (out <= 1)).all()) or abs(float(out[0].sum()) - 1) > 1e-3:
+                if self.outputs == "logits" or (self.outputs == "auto" and not _looks_like_probs(out)):
                     out = torch.softmax(out.float(), 1)
                 return out.numpy()  # type: ignore[no-any-return]
         p = np.asarray(self.model(x), dtype=np.float64)
@@ -105,28 +113,23 @@ class Guarded:
         """Answer a batch through every configured defence."""
         import numpy as np
 
-        from modelseal.defense.validate import Verdict
-
         x = np.asarray(x)
         probs = self.probabilities(x)
-        labels = probs.argmax(1)
         if self.validator is not None:
-            verdicts = self.validator.check_batch(probs, x, client)
+            screened = self.validator.screen(probs, x, client)
+            labels, accepted, held = screened.labels, screened.accepted, dict(screened.held)
         else:
-            conf = probs[np.arange(len(probs)), labels]
-            verdicts = [Verdict(True, (), int(lab), float(c)) for lab, c in zip(labels, conf, strict=True)]
+            labels, accepted, held = probs.argmax(1), np.ones(len(x), bool), {}
         checked = None
         if self.strip is not None and self.strip_share > 0:
             n = len(x)
             take = n if self.strip_share >= 1 else int(self._rng.binomial(n, self.strip_share))
             checked = np.sort(self._rng.choice(n, take, replace=False)) if take < n else np.arange(n)
             if len(checked):
-                low = self.strip.entropies(x[checked]) < self.strip.threshold
-                for i in checked[low]:
-                    v = verdicts[i]
-                    verdicts[i] = Verdict(False, (*v.reasons, "strip"), v.label, v.confidence)
+                for i in checked[self.strip.entropies(x[checked]) < self.strip.threshold]:
+                    accepted[i] = False
+                    held[int(i)] = (*held.get(int(i), ()), "strip")
         alerts: tuple[Alert, ...] = ()
         if self.monitor is not None:
             alerts = tuple(self.monitor.observe_batch(self.features(x, probs)))
-        accepted = np.fromiter((v.accepted for v in verdicts), bool, len(verdicts))
-        return GuardedBatch(probs, labels, accepted, tuple(verdicts), alerts, checked)
+        return GuardedBatch(probs, labels, accepted, held, alerts, checked)

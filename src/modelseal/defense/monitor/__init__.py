@@ -42,10 +42,14 @@ class Monitor:
     watch: tuple[str, ...] = ("confidence",)
     """Features tracked value by value with a change-point detector (those in the profile)."""
     on_alert: Callable[[Alert], None] | None = None
+    every: int = 1024
+    """Values :meth:`observe_batch` collects before running the detectors (alerts keep exact indices)."""
     metrics: bool = False
     """Export Prometheus metrics (needs ``prometheus_client``); read them with :meth:`metrics_text`."""
     _buffer: dict[str, list[float]] = field(default_factory=dict, init=False)
     _chunks: dict[str, list[Any]] = field(default_factory=dict, init=False)
+    _pending: list[Mapping[str, Any]] = field(default_factory=list, init=False)
+    _pending_n: int = field(default=0, init=False)
     """Batches observed through :meth:`observe_batch`, joined when the window is checked."""
     _detectors: dict[str, Detector] = field(default_factory=dict, init=False)
     _accuracy: Adwin = field(default_factory=Adwin, init=False)
@@ -85,11 +89,30 @@ class Monitor:
         return self._raise(raised)
 
     def observe_batch(self, columns: Mapping[str, Any]) -> list[Alert]:
-        """A batch of requests as columns (feature name -> values), the same as observing each in turn
-        but vectorised: what a serving loop calls once per batch."""
+        """A batch of requests as columns (feature name -> values): the same alerts as observing each
+        in turn, with the same record indices, but vectorised and processed ``every`` values at a time,
+        so a serving loop pays for the detectors once per few batches. :meth:`flush` processes the rest."""
+        if columns:
+            self._pending.append(columns)
+            self._pending_n += max(len(v) for v in columns.values())
+        if self._pending_n < self.every and self._pending_n < self.window - self._seen % self.window:
+            return []
+        return self.flush()
+
+    def flush(self) -> list[Alert]:
+        """Process the values :meth:`observe_batch` has held back."""
         import numpy as np
 
-        arrays = {k: np.asarray(v, dtype=np.float64).ravel() for k, v in columns.items() if k in self._buffer}
+        if not self._pending:
+            return []
+        names = {k for part in self._pending for k in part if k in self._buffer}
+        arrays = {
+            k: np.concatenate(
+                [np.asarray(part[k], dtype=np.float64).ravel() for part in self._pending if k in part]
+            )
+            for k in names
+        }
+        self._pending, self._pending_n = [], 0
         n = max((len(a) for a in arrays.values()), default=0)
         raised: list[Alert] = []
         done = 0
@@ -157,6 +180,7 @@ class Monitor:
 
     def metrics_text(self) -> bytes:
         """Prometheus text exposition of the drift gauges and alert counters."""
+        self.flush()
         if self._registry is None:
             return b""
         text: bytes = self._registry.text()
