@@ -133,3 +133,29 @@ def test_unusable_input_is_an_error(image_models: dict[str, Path], tmp_path: Pat
     assert (
         run(["diff-behavior", str(image_models["a"]), str(bad), "--data", str(image_models["probes"])]) == 2
     )
+
+
+def test_squeezing_against_the_patch_backdoor(image_models: dict[str, Path]) -> None:
+    """Feature squeezing's trade: the median filter takes most of the 2x2 patch's attack success away
+    for a few points of clean accuracy; the figures are printed for docs/runtime.md."""
+    from modelseal.defense.sanitize.images import squeeze
+
+    model = torch.jit.load(str(image_models["patch"]))
+    with np.load(image_models["probes"]) as data:
+        x, y = data["x"], data["y"]
+    others = y != TARGET
+
+    def rates(transform: object) -> tuple[float, float]:
+        with torch.no_grad():
+            clean = model(torch.as_tensor(transform(x))).argmax(1).numpy()  # type: ignore[operator]
+            hit = model(torch.as_tensor(transform(stamp(x[others])))).argmax(1).numpy()  # type: ignore[operator]
+        return float((clean == y).mean()), float((hit == TARGET).mean())
+
+    base_acc, base_asr = rates(lambda a: a)
+    figures = {m: rates(lambda a, m=m: squeeze(a, m)) for m in ("median", "bits", "jpeg")}
+    print(f"\nnone: accuracy {base_acc:.3f} attack success {base_asr:.3f}")
+    for m, (acc, asr) in figures.items():
+        print(f"{m}: accuracy {acc:.3f} attack success {asr:.3f}")
+    assert base_asr > 0.9
+    acc, asr = figures["median"]
+    assert asr < base_asr / 2 and acc > base_acc - 0.15
