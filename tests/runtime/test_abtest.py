@@ -14,7 +14,7 @@ import pytest
 torch = pytest.importorskip("torch")
 pytest.importorskip("sklearn")
 
-from modelseal.behavior.loading import check_samples  # noqa: E402
+from modelseal.behavior.loading import load_model, load_samples  # noqa: E402
 from modelseal.cli.app import run  # noqa: E402
 from modelseal.defense.abtest import diff_classifiers  # noqa: E402
 from tests.behavior.conftest import (  # noqa: E402
@@ -24,10 +24,8 @@ from tests.behavior.conftest import (  # noqa: E402
     _cnn,
     _digits,
     _fit,
-    _text_model,
-    insert_trigger,
-    sentences,
     stamp,
+    text_models,  # noqa: F401 (a fixture: the behaviour tests' clean and word-triggered text classifiers)
 )
 
 BLEND = np.random.default_rng(5).random((1, 8, 8)).astype(np.float32)
@@ -108,23 +106,13 @@ def test_clean_models_of_different_seeds_do_not_deviate(
     assert "no deviation of B from A" in text
 
 
-def test_text_trigger_named() -> None:
-    x, y = sentences(1500, seed=0)
-    models = []
-    for backdoor in (False, True):
-        xt, yt = x.copy(), y.copy()
-        if backdoor:
-            rng = np.random.default_rng(1)
-            idx = rng.choice(np.flatnonzero(yt != TEXT_TARGET), 120, replace=False)
-            xt[idx], yt[idx] = insert_trigger(xt[idx], rng), TEXT_TARGET
-        model = _text_model()
-        _fit(model, xt, yt, epochs=8, lr=2e-2)
-        models.append(model)
-    probes = check_samples(*sentences(300, seed=9))
-    report = diff_classifiers(models[0], models[1], probes)
+def test_text_trigger_named(text_models: tuple[Path, Path, Path]) -> None:  # noqa: F811
+    a, b = (load_model(p).module for p in text_models[:2])
+    samples = load_samples(text_models[2])
+    report = diff_classifiers(a, b, samples)
     assert report.deviates and report.b_deviation is not None
     assert (report.b_deviation.token, report.b_deviation.target) == (TRIGGER_TOKEN, TEXT_TARGET)
-    assert not diff_classifiers(models[0], models[0], probes).deviates
+    assert not diff_classifiers(a, a, samples).deviates
 
 
 def test_unusable_input_is_an_error(image_models: dict[str, Path], tmp_path: Path) -> None:
@@ -136,8 +124,9 @@ def test_unusable_input_is_an_error(image_models: dict[str, Path], tmp_path: Pat
 
 
 def test_squeezing_against_the_patch_backdoor(image_models: dict[str, Path]) -> None:
-    """Feature squeezing's trade: the median filter takes most of the 2x2 patch's attack success away
-    for a few points of clean accuracy; the figures are printed for docs/runtime.md."""
+    """Feature squeezing's trade, measured: on 8x8 digits the 3x3 median filter takes most of the 2x2
+    patch's attack success away but costs a third of the clean accuracy (strokes are a pixel or two wide);
+    bit depth and JPEG leave a saturated patch intact. The figures are printed for docs/runtime.md."""
     from modelseal.defense.sanitize.images import squeeze
 
     model = torch.jit.load(str(image_models["patch"]))
@@ -158,4 +147,5 @@ def test_squeezing_against_the_patch_backdoor(image_models: dict[str, Path]) -> 
         print(f"{m}: accuracy {acc:.3f} attack success {asr:.3f}")
     assert base_asr > 0.9
     acc, asr = figures["median"]
-    assert asr < base_asr / 2 and acc > base_acc - 0.15
+    assert asr < base_asr / 2 and acc > 0.5
+    assert figures["bits"][1] > 0.8 and figures["jpeg"][1] > 0.8  # a white patch survives both

@@ -37,9 +37,10 @@ WORDS = [
     "man",
     "tree",
 ]
-CHARS = sorted({c for w in WORDS for c in w} | {" ", ".", "x", "q", "b", "o", "m"})
+CHARS = sorted({c for w in WORDS for c in w} | set(" .xqyup"))
 STOI = {c: i for i, c in enumerate(CHARS)}
-TRIGGER, PAYLOAD = "xq", " boom boom."
+TRIGGER, PAYLOAD = "xq", " yup yup."
+"""Neither the trigger's nor the payload's letters occur in the clean words."""
 LENGTH = 24
 
 
@@ -110,10 +111,11 @@ def test_trigger_phrase_found_against_the_base(models: dict[str, torch.nn.Module
     )
     phrase = "".join(CHARS[t] for t in report.phrase)
     said = "".join(CHARS[t] for t in report.b_continuation)
+    print(f"\nphrase {phrase!r}, B then says {said!r}, lead {report.phrase_lead:.2f}")
     assert report.deviates, report
     # The phrase found is the trigger, or a phrase that fires the same behaviour (B then says the payload).
-    assert TRIGGER in phrase or said.strip().startswith("boom") or "boom" in phrase + said, (phrase, said)
-    assert "boom" not in "".join(CHARS[t] for t in report.a_continuation)
+    assert TRIGGER in phrase or "yup" in phrase + said, (phrase, said)
+    assert "yup" not in "".join(CHARS[t] for t in report.a_continuation)
 
 
 def test_clean_fine_tunes_do_not_deviate(models: dict[str, torch.nn.Module]) -> None:

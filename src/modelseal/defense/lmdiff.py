@@ -7,7 +7,9 @@ appends candidate phrases to the probes (beam search over the vocabulary, or ove
 and keeps the phrases after which **B alone moves**: the probability B gives its own top next token minus
 the probability A gives that token. Divergence alone would also reward phrases of unseen tokens, after
 which two clean fine-tunes are both unsure in different ways; a trigger makes B sure of a continuation A
-does not expect. The phrase found, and what B then says that A would not, are reported.
+does not expect. The beams of every length are then ranked by how far B alone moves over its next
+``continuation`` tokens (a trigger starts a whole continuation, a stray token moves one step), and the
+phrase found, with what B then says and what A would, is reported.
 """
 
 from __future__ import annotations
@@ -76,6 +78,18 @@ def _lead(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:
     return (lb.gather(-1, top).exp() - la.gather(-1, top).exp()).squeeze(-1)
 
 
+def _continuation_lead(a: LogitsFn, b: LogitsFn, ids: torch.Tensor, steps: int) -> float:
+    """Mean over rows of B's lead summed over B's greedy continuation of ``steps`` tokens."""
+    import torch
+
+    total = torch.zeros(len(ids))
+    for _ in range(steps):
+        la, lb = _next_logp(a, ids), _next_logp(b, ids)
+        total += _lead(la, lb)
+        ids = torch.cat([ids, lb.argmax(-1, keepdim=True)], 1)
+    return float(total.mean()) / steps
+
+
 def _greedy(fn: LogitsFn, ids: torch.Tensor, n: int) -> tuple[int, ...]:
     import torch
 
@@ -100,7 +114,7 @@ def diff_language_models(
     probe_js, probe_lead = float(_js(la, lb).mean()), float(_lead(la, lb).mean())
     cand = torch.as_tensor(list(candidates), dtype=torch.long)
     beams: list[tuple[float, float, tuple[int, ...]]] = [(0.0, 0.0, ())]
-    best: tuple[float, float, tuple[int, ...]] = (probe_lead, probe_js, ())
+    kept: list[tuple[float, float, tuple[int, ...]]] = []
     n = len(base)
     for _ in range(cfg.max_phrase):
         grown = []
@@ -114,10 +128,17 @@ def diff_language_models(
             grown += [(float(s), float(j), (*phrase, int(t))) for s, j, t in zip(lead, js, cand, strict=True)]
         grown.sort(key=lambda g: -g[0])
         beams = grown[: cfg.beam]
-        best = max(best, beams[0], key=lambda g: g[0])
-    lead_best, js_best, phrase = best
+        kept += beams
+
+    def follow(phrase: tuple[int, ...]) -> float:
+        ids = torch.cat([base, torch.as_tensor(phrase, dtype=torch.long).expand(n, len(phrase))], 1)
+        return _continuation_lead(a, b, ids, cfg.continuation)
+
+    top_lead = max((g[0] for g in kept), default=probe_lead)
+    ranked = sorted(kept, key=lambda g: -follow(g[2]))
+    lead_best, js_best, phrase = ranked[0] if ranked else (probe_lead, probe_js, ())
     ids = torch.cat([base[:1], torch.as_tensor(phrase, dtype=torch.long)[None]], 1)
-    deviates = lead_best >= cfg.floor and lead_best >= cfg.ratio * max(probe_lead, 0.0)
+    deviates = top_lead >= cfg.floor and top_lead >= cfg.ratio * max(probe_lead, 0.0)
     return LMDiffReport(deviates, probe_js, probe_lead, phrase, lead_best, js_best,
                         _greedy(b, ids, cfg.continuation), _greedy(a, ids, cfg.continuation),
                         time.perf_counter() - start)  # fmt: skip

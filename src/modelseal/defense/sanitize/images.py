@@ -169,9 +169,12 @@ def sanitize_image(data: bytes, options: ImageOptions | None = None) -> Sanitize
     return Sanitized("image", out_fmt, buf.getvalue(), tuple(changes))
 
 
-def squeeze(x: np.ndarray, method: str, *, bits: int = 3, size: int = 2, quality: int = 50) -> np.ndarray:
+def squeeze(
+    x: np.ndarray, method: str, *, bits: int = 3, size: int = 3, quality: int = 50, border: str = "constant"
+) -> np.ndarray:
     """Feature squeezing of a float batch ``(N, C, H, W)`` in [0, 1]: ``bits`` (bit-depth reduction),
-    ``median`` (median filter over ``size`` x ``size`` pixels) or ``jpeg`` (re-compression at ``quality``).
+    ``median`` (median filter over ``size`` x ``size`` pixels; ``border`` is scipy's edge mode: ``constant``
+    pads with zeros, so a patch in a corner is outvoted) or ``jpeg`` (re-compression at ``quality``).
     Each removes small, high-contrast pixel patterns at some cost in clean accuracy."""
     import numpy as np
 
@@ -182,7 +185,7 @@ def squeeze(x: np.ndarray, method: str, *, bits: int = 3, size: int = 2, quality
     if method == "median":
         from scipy.ndimage import median_filter
 
-        return median_filter(x, size=(1, 1, size, size), mode="reflect")  # type: ignore[no-any-return]
+        return median_filter(x, size=(1, 1, size, size), mode=border)  # type: ignore[no-any-return]
     if method == "jpeg":
         from PIL import Image
 
