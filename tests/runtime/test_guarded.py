@@ -38,7 +38,7 @@ def test_guarded_batch_composes_every_stage() -> None:
     held: list[ReviewItem] = []
     gate = ConfidenceGate.calibrate(probs, probs.argmax(1), false_reject=0.05)
     g.validator = OutputValidator(gate=gate, review=held.append)
-    g.monitor = Monitor(ReferenceProfile.fit(g.features(clean, probs)), window=64)
+    g.monitor = Monitor(ReferenceProfile.fit(g.default_columns(probs)), window=64)
     g.strip = StripDetector.calibrate(model, clean[:100], false_alarm=0.05)
     g.strip_share = 1.0
     out = g.predict(_x(64, seed=1), client="c1")

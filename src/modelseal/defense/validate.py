@@ -92,11 +92,11 @@ class ConfidenceGate:
 
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
-        return self.flags(probs)[1]
+        return self.flags(probs)[2]
 
-    def flags(self, probs: Any) -> tuple[Any, dict[int, list[str]]]:
-        """The predicted labels and :meth:`check_batch`'s reasons, with as few numpy calls as the gates
-        allow (about fifteen per batch): a serving loop runs this on every batch."""
+    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, list[str]]]:
+        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons, with as few
+        numpy calls as the gates allow (about fifteen per batch): a serving loop runs this on every batch."""
         import numpy as np
 
         p = np.asarray(probs)
@@ -109,11 +109,13 @@ class ConfidenceGate:
             ("low-margin", conf - top2[:, 0] < self.min_margin),
         ]
         if self.conformal_q is not None:
-            masks.append(("conformal-set", np.count_nonzero(p >= 1.0 - self.conformal_q, axis=1) != 1))
+            # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in and the second is not.
+            t = 1.0 - self.conformal_q
+            masks.append(("conformal-set", (conf < t) | (top2[:, 0] >= t)))
         bad = np.logical_or.reduce([m for _, m in masks])
         if not bad.any():
-            return labels, {}
-        return labels, {int(i): [name for name, m in masks if m[i]] for i in np.flatnonzero(bad)}
+            return labels, conf, {}
+        return labels, conf, {int(i): [name for name, m in masks if m[i]] for i in np.flatnonzero(bad)}
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
@@ -127,11 +129,13 @@ class Screened:
 
     probs: Any = field(repr=False)
     labels: Any = field(repr=False)
+    confidence: Any = field(repr=False)
+    """The probability of each predicted label."""
     accepted: Any = field(repr=False)
     held: dict[int, tuple[str, ...]]
 
     def verdicts(self) -> list[Verdict]:
-        conf = self.probs.max(1)
+        conf = self.confidence
         return [Verdict(i not in self.held, self.held.get(i, ()), int(self.labels[i]), float(conf[i]))
                 for i in range(len(self.labels))]  # fmt: skip
 
@@ -194,9 +198,10 @@ class OutputValidator:
 
         p = np.asarray(probs)
         if self.gate is not None:
-            labels, reasons = self.gate.flags(p)
+            labels, conf, reasons = self.gate.flags(p)
         else:
             labels, reasons = p.argmax(1), {}
+            conf = p.max(1)
         if self.references:
             if x is None:
                 raise DefenseError("reference models need the inputs the answers were given for")
@@ -208,7 +213,7 @@ class OutputValidator:
         accepted = np.ones(len(p), bool)
         held: dict[int, tuple[str, ...]] = {}
         if not reasons:
-            return Screened(p, labels, accepted, held)
+            return Screened(p, labels, conf, accepted, held)
         for i, why in reasons.items():
             accepted[i] = False
             held[i] = tuple(why)
@@ -218,7 +223,7 @@ class OutputValidator:
                 self.review(
                     ReviewItem(client, Verdict(False, held[i], int(labels[i]), float(p[i].max())), p[i])
                 )
-        return Screened(p, labels, accepted, held)
+        return Screened(p, labels, conf, accepted, held)
 
     def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:
         """One :class:`Verdict` per row (see :meth:`screen`)."""

@@ -40,13 +40,7 @@ class GuardedBatch:
     def verdicts(self) -> list[Verdict]:
         from modelseal.defense.validate import Screened
 
-        return Screened(self.probs, self.labels, self.accepted, self.held).verdicts()
-
-
-def _default_features(x: np.ndarray, probs: np.ndarray) -> dict[str, Any]:
-    """What the monitor watches unless told otherwise: the confidence and the predicted class. Input
-    statistics are the caller's to choose (``features=``): what summarises an input depends on the model."""
-    return {"confidence": probs.max(1), "predicted": probs.argmax(1)}
+        return Screened(self.probs, self.labels, self.probs.max(1), self.accepted, self.held).verdicts()
 
 
 def _looks_like_probs(out: Any) -> bool:
@@ -62,8 +56,9 @@ class Guarded:
     """Share of each batch STRIP checks (1.0: every input; it costs ``blends`` passes per input)."""
     validator: OutputValidator | None = None
     monitor: Monitor | None = None
-    features: Callable[[Any, Any], dict[str, Any]] = _default_features
-    """(inputs, probabilities) -> monitored columns."""
+    features: Callable[[Any, Any], dict[str, Any]] | None = None
+    """(inputs, probabilities) -> monitored columns; by default the confidence and the predicted class
+    (taken from the validation, not computed again)."""
     sanitizer: Callable[[bytes], Sanitized] | None = None
     """For :meth:`sanitize`: defaults to :func:`modelseal.defense.sanitize.sanitize` (by content)."""
     outputs: str = "auto"
@@ -82,6 +77,11 @@ class Guarded:
             self._torch = isinstance(self.model, torch.nn.Module)
         except ImportError:
             self._torch = False
+
+    @staticmethod
+    def default_columns(probs: Any) -> dict[str, Any]:
+        """What the monitor watches by default, for fitting its reference profile on clean answers."""
+        return {"confidence": probs.max(1), "predicted": probs.argmax(1)}
 
     def sanitize(self, data: bytes) -> Sanitized:
         """Clean one raw input; raises :class:`modelseal.defense.errors.RefusedInput` for what it refuses."""
@@ -117,9 +117,14 @@ class Guarded:
         probs = self.probabilities(x)
         if self.validator is not None:
             screened = self.validator.screen(probs, x, client)
-            labels, accepted, held = screened.labels, screened.accepted, dict(screened.held)
+            labels, conf, accepted, held = (
+                screened.labels,
+                screened.confidence,
+                screened.accepted,
+                dict(screened.held),
+            )
         else:
-            labels, accepted, held = probs.argmax(1), np.ones(len(x), bool), {}
+            labels, conf, accepted, held = probs.argmax(1), probs.max(1), np.ones(len(x), bool), {}
         checked = None
         if self.strip is not None and self.strip_share > 0:
             n = len(x)
@@ -131,5 +136,6 @@ class Guarded:
                     held[int(i)] = (*held.get(int(i), ()), "strip")
         alerts: tuple[Alert, ...] = ()
         if self.monitor is not None:
-            alerts = tuple(self.monitor.observe_batch(self.features(x, probs)))
+            columns = self.features(x, probs) if self.features else {"confidence": conf, "predicted": labels}
+            alerts = tuple(self.monitor.observe_batch(columns))
         return GuardedBatch(probs, labels, accepted, held, alerts, checked)
