@@ -109,7 +109,7 @@ class ConfidenceGate:
             ("low-margin", conf - top2[:, 0] < self.min_margin),
         ]
         if self.conformal_q is not None:
-            # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in and the second is not.
+            # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
             t = 1.0 - self.conformal_q
             masks.append(("conformal-set", (conf < t) | (top2[:, 0] >= t)))
         bad = np.logical_or.reduce([m for _, m in masks])
