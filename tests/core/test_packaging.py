@@ -13,7 +13,7 @@ else:
     import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parents[2]
-NOT_RUNTIME = {"bench", "dev", "all"}
+NOT_RUNTIME = {"bench", "bench-runtime", "dev", "all"}
 
 
 def _project() -> dict[str, object]:

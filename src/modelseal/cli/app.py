@@ -29,6 +29,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "behavior": ("inspect", "inspect-data"),
     "sandbox": ("sandbox",),
     "advisories": ("advisories",),
+    "runtime": ("diff-behavior", "sanitize", "monitor", "canary"),
 }
 
 

@@ -827,6 +827,27 @@ RULES: dict[str, Rule] = _rules(
         "Delete the local copy, download it again and compare; find out who changed it.",
     ),
     # --- end of advisories (issue 21) ----------------------------------------------------------------------
+    # --- run-time defences (issue 20): A/B differential tests, canaries -------------------------------
+    Rule(
+        "MS-BEHAVIOR-DIFF",
+        "Updated model behaves differently from the approved one",
+        Severity.HIGH,
+        "Compared with the approved model A, the updated model B obeys a trigger that A ignores (a small "
+        "input change, or a token or phrase, sends inputs to one class or continuation in B only), or its "
+        "confident answers on the probes differ beyond the tolerance: a quietly fine-tuned backdoor, or "
+        "other weights served under the same name and version.",
+        "Do not roll out B. Look at the trigger images and the named target, and find out where B's "
+        "weights came from.",
+    ),
+    Rule(
+        "MS-RUNTIME-CANARY",
+        "Served model failed its canary probes",
+        Severity.HIGH,
+        "Known-answer probes got other answers than the approved model gave, or a trigger candidate "
+        "reconstructed by `modelseal inspect` now moves the model to its target.",
+        "Take the model out of service and compare it with the approved one (`modelseal diff-behavior`).",
+    ),
+    # --- end of run-time defences (issue 20) ------------------------------------------------------------
 )
 
 

@@ -1,0 +1,103 @@
+"""What `modelseal.runtime.Guarded` adds to a model's latency: the behaviour tests' small CNN (8x8 digits),
+batches of 64, one torch thread.
+
+    python bench/bench_guarded.py [--repeats 300] [--no-strip]
+
+Configurations, timed round-robin in the same process (min / median / max microseconds per batch):
+the bare model (forward pass and softmax, the code a service would run anyway); Guarded with a
+calibrated confidence gate (with conformal sets) and the drift monitor (window 1000; confidence and
+predicted class watched); the same with
+STRIP on 10 % of the inputs; STRIP on every input. The goal is the second line under +10 % of the first.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from modelseal.behavior.strip import StripDetector
+from modelseal.defense.monitor import Monitor, ReferenceProfile
+from modelseal.defense.validate import ConfidenceGate, OutputValidator
+from modelseal.runtime import Guarded
+
+
+def small_cnn() -> torch.nn.Module:
+    """The architecture of tests/behavior/conftest.py's image models."""
+    torch.manual_seed(3)
+    return torch.nn.Sequential(
+        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
+    ).eval()  # fmt: skip
+
+
+def digits() -> np.ndarray:
+    from sklearn.datasets import load_digits
+
+    return (load_digits().images[:, None] / 16.0).astype(np.float32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--repeats", type=int, default=300)
+    parser.add_argument("--no-strip", action="store_true", help="time the bare model and Guarded only")
+    args = parser.parse_args()
+    torch.set_num_threads(1)
+    model = small_cnn()
+    x = digits()
+    clean, live = x[:1000], x[1000:]
+    base = Guarded(model, outputs="logits")
+    probs = base.probabilities(clean)
+    gate = ConfidenceGate.calibrate(probs, probs.argmax(1), false_reject=0.01, conformal_alpha=0.05)
+    profile = ReferenceProfile.fit(base.default_columns(probs))
+    strip = StripDetector.calibrate(model, clean[:200], false_alarm=0.05)
+
+    def guarded(share: float) -> Guarded:
+        return Guarded(model, validator=OutputValidator(gate=gate), monitor=Monitor(profile, window=1000),
+                       strip=strip if share else None, strip_share=share, outputs="logits")  # fmt: skip
+
+    def bare(batch: np.ndarray) -> object:
+        with torch.no_grad():
+            return torch.softmax(model(torch.as_tensor(batch)), 1).numpy()
+
+    runs: dict[str, Callable[[np.ndarray], object]] = {
+        "bare model": bare,
+        "Guarded (gate + monitor)": guarded(0.0).predict,
+    }
+    if not args.no_strip:
+        runs["Guarded + STRIP on 10 %"] = guarded(0.1).predict
+        runs["Guarded + STRIP on all"] = guarded(1.0).predict
+    batches = [live[i : i + 64] for i in range(0, len(live) - 64, 64)]
+    times: dict[str, list[float]] = {name: [] for name in runs}
+    for fn in runs.values():  # warm-up
+        for b in batches[:5]:
+            fn(b)
+    for r in range(args.repeats):
+        b = batches[r % len(batches)]
+        for name, fn in runs.items():
+            t = time.perf_counter()
+            fn(b)
+            times[name].append((time.perf_counter() - t) * 1e6)
+    ref = statistics.median(times["bare model"])
+    print(f"torch {torch.__version__}, 1 thread, batch 64, {args.repeats} rounds (round-robin)")
+    low = min(times["bare model"])
+    head = f"{'min us':>9} {'median us':>10} {'max us':>10} {'+ at min':>9} {'+ at median':>12}"
+    print(f"{'configuration':28} {head}")
+    for name, ts in times.items():
+        med = statistics.median(ts)
+        print(
+            f"{name:28} {min(ts):9.0f} {med:10.0f} {max(ts):10.0f} {100 * (min(ts) / low - 1):+8.1f}% "
+            f"{100 * (med / ref - 1):+11.1f}%"
+        )
+
+
+if __name__ == "__main__":
+    main()

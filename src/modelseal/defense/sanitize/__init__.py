@@ -1,0 +1,48 @@
+"""Input sanitisers: each returns the cleaned bytes and what it removed (:class:`Sanitized`).
+
+:func:`sanitize` picks the sanitiser by content (magic bytes), never by a file name: JPEG, PNG and WebP
+images, RIFF/WAVE audio, and anything else only when it is valid UTF-8 text. Other formats (FLAC, PDF,
+TIFF...) are refused: a defence that cannot clean an input must not pass it through.
+"""
+
+from __future__ import annotations
+
+from modelseal.defense.errors import RefusedInput
+from modelseal.defense.sanitize.interface import Change, Sanitized
+
+__all__ = ["Change", "RefusedInput", "Sanitized", "sanitize", "sniff"]
+
+REFUSED_MAGIC = {b"fLaC": "FLAC", b"%PDF": "PDF", b"II*\x00": "TIFF", b"MM\x00*": "TIFF", b"GIF8": "GIF"}
+
+
+def sniff(data: bytes) -> str:
+    """``image``, ``audio`` or ``text`` by content; refuses what no sanitiser here can clean."""
+    from modelseal.defense.sanitize.images import sniff_image
+
+    if sniff_image(data):
+        return "image"
+    if data[:4] == b"RIFF" and data[8:12] == b"WAVE":
+        return "audio"
+    for magic, name in REFUSED_MAGIC.items():
+        if data.startswith(magic):
+            raise RefusedInput(f"{name} input is not supported by the sanitisers (images: JPEG, PNG, WebP; "
+                               "audio: WAV); convert it first")  # fmt: skip
+    if b"\x00" in data[:4096]:
+        raise RefusedInput("binary content of an unknown format")
+    return "text"
+
+
+def sanitize(data: bytes) -> Sanitized:
+    """Clean an input of any supported kind, chosen by content."""
+    kind = sniff(data)
+    if kind == "image":
+        from modelseal.defense.sanitize.images import sanitize_image
+
+        return sanitize_image(data)
+    if kind == "audio":
+        from modelseal.defense.sanitize.audio import sanitize_audio
+
+        return sanitize_audio(data)
+    from modelseal.defense.sanitize.text import sanitize_text
+
+    return sanitize_text(data)

@@ -1,0 +1,272 @@
+"""Output validation: check what the model answered before anyone acts on it.
+
+- :class:`ConfidenceGate`: per-class confidence thresholds, an entropy and a margin gate, all calibrated
+  on clean data at a chosen false-rejection rate, and optionally split-conformal prediction sets (an
+  answer is accepted only when its set holds exactly one class at the chosen coverage).
+- :class:`OutputValidator`: the gate, disagreement with reference models, JSON-schema and deny-pattern
+  checks for structured and text outputs, honeytokens, a per-client limit on anomalous answers, and a
+  hand-off of every rejected answer to human review (a callback; the registry's review queue when a
+  server is configured).
+"""
+
+from __future__ import annotations
+
+import math
+import re
+import time
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from modelseal.defense.errors import DefenseError
+from modelseal.defense.honeytokens import Honeytokens
+
+Probs = Any
+"""A probability vector (numpy array or sequence) over the classes."""
+
+
+@dataclass(frozen=True)
+class Verdict:
+    accepted: bool
+    reasons: tuple[str, ...] = ()
+    """Why it was rejected: ``low-confidence``, ``high-entropy``, ``low-margin``, ``conformal-set``,
+    ``reference-disagreement``, ``schema``, ``deny-pattern``, ``honeytoken``, ``rate-limited``."""
+    label: int | None = None
+    confidence: float | None = None
+
+
+def _entropy(p: Any) -> Any:
+    import numpy as np
+
+    p = np.clip(p, 1e-12, 1.0)
+    return -(p * np.log(p)).sum(-1)
+
+
+def _margin(p: Any) -> Any:
+    import numpy as np
+
+    top2 = np.sort(p, axis=-1)[..., -2:]
+    return top2[..., 1] - top2[..., 0]
+
+
+@dataclass(frozen=True)
+class ConfidenceGate:
+    thresholds: tuple[float, ...]
+    """Least confidence accepted for each predicted class."""
+    min_margin: float
+    max_entropy: float
+    conformal_q: float | None = None
+    """Nonconformity quantile: class ``c`` is in the prediction set when ``1 - p_c <= q``."""
+
+    @classmethod
+    def calibrate(
+        cls, probs: Any, labels: Any, *, false_reject: float = 0.01, conformal_alpha: float | None = None
+    ) -> ConfidenceGate:
+        """Thresholds from clean, labelled data: each gate rejects about ``false_reject`` of the correct
+        answers; per-class thresholds fall back to the pooled one for classes with fewer than 20."""
+        import numpy as np
+
+        p, y = np.asarray(probs, dtype=np.float64), np.asarray(labels)
+        if p.ndim != 2 or len(p) != len(y) or len(p) < 50:
+            raise DefenseError("calibration needs at least 50 probability rows with one label each")
+        pred = p.argmax(1)
+        right = pred == y
+        conf = p.max(1)
+        pooled = float(np.quantile(conf[right], false_reject)) if right.any() else 0.0
+        thresholds = []
+        for c in range(p.shape[1]):
+            mine = conf[right & (pred == c)]
+            thresholds.append(float(np.quantile(mine, false_reject)) if len(mine) >= 20 else pooled)
+        q = None
+        if conformal_alpha is not None:
+            scores = 1.0 - p[np.arange(len(y)), y]
+            level = min(1.0, math.ceil((len(y) + 1) * (1 - conformal_alpha)) / len(y))
+            q = float(np.quantile(scores, level, method="higher"))
+        return cls(
+            tuple(thresholds),
+            float(np.quantile(_margin(p[right]), false_reject)) if right.any() else 0.0,
+            float(np.quantile(_entropy(p[right]), 1 - false_reject)) if right.any() else math.inf,
+            q,
+        )
+
+    def check_batch(self, probs: Any) -> dict[int, list[str]]:
+        """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
+        return self.flags(probs)[2]
+
+    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, list[str]]]:
+        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons, with as few
+        numpy calls as the gates allow (about fifteen per batch): a serving loop runs this on every batch."""
+        import numpy as np
+
+        p = np.asarray(probs)
+        labels = p.argmax(1)
+        top2 = np.partition(p, -2, axis=1)[:, -2:]
+        conf = top2[:, 1]
+        masks = [
+            ("low-confidence", conf < np.take(self.thresholds, labels)),
+            ("high-entropy", np.einsum("ij,ij->i", p, np.log(p + 1e-12)) < -self.max_entropy),
+            ("low-margin", conf - top2[:, 0] < self.min_margin),
+        ]
+        if self.conformal_q is not None:
+            # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
+            t = 1.0 - self.conformal_q
+            masks.append(("conformal-set", (conf < t) | (top2[:, 0] >= t)))
+        bad = np.logical_or.reduce([m for _, m in masks])
+        if not bad.any():
+            return labels, conf, {}
+        return labels, conf, {int(i): [name for name, m in masks if m[i]] for i in np.flatnonzero(bad)}
+
+    def check(self, probs: Probs) -> list[str]:
+        import numpy as np
+
+        return self.check_batch(np.asarray(probs)[None]).get(0, [])
+
+
+@dataclass(frozen=True)
+class Screened:
+    """A batch's answers after validation: ``held`` maps the rejected rows to their reasons."""
+
+    probs: Any = field(repr=False)
+    labels: Any = field(repr=False)
+    confidence: Any = field(repr=False)
+    """The probability of each predicted label."""
+    accepted: Any = field(repr=False)
+    held: dict[int, tuple[str, ...]]
+
+    def verdicts(self) -> list[Verdict]:
+        conf = self.confidence
+        return [Verdict(i not in self.held, self.held.get(i, ()), int(self.labels[i]), float(conf[i]))
+                for i in range(len(self.labels))]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class ReviewItem:
+    """What goes to human review: the answer, why it was held, who asked."""
+
+    client: str | None
+    verdict: Verdict
+    output: Any
+
+
+@dataclass
+class RateLimit:
+    """At most ``max_anomalies`` rejected answers per client in ``period`` seconds; past it, every answer
+    to that client is rejected until the window clears (a client probing for the trigger stands out)."""
+
+    max_anomalies: int = 20
+    period: float = 60.0
+    clock: Callable[[], float] = time.monotonic
+    _events: dict[str, deque[float]] = field(default_factory=dict, init=False)
+
+    def limited(self, client: str) -> bool:
+        events = self._events.get(client)
+        if not events:
+            return False
+        cutoff = self.clock() - self.period
+        while events and events[0] < cutoff:
+            events.popleft()
+        return len(events) >= self.max_anomalies
+
+    def record(self, client: str) -> None:
+        self._events.setdefault(client, deque()).append(self.clock())
+
+
+@dataclass
+class OutputValidator:
+    gate: ConfidenceGate | None = None
+    references: Sequence[Callable[[Any], Probs]] = ()
+    """Reference models (input -> probabilities); an answer they disagree with is held."""
+    max_disagreement: float = 0.5
+    """Share of references allowed to name another class."""
+    schema: dict[str, Any] | None = None
+    """JSON schema structured outputs must satisfy (needs ``jsonschema``)."""
+    deny: Sequence[str] = ()
+    """Regular expressions text outputs must not match."""
+    honeytokens: Honeytokens | None = None
+    rate_limit: RateLimit | None = None
+    review: Callable[[ReviewItem], None] | None = None
+    _deny: list[re.Pattern[str]] = field(default_factory=list, init=False)
+
+    def __post_init__(self) -> None:
+        self._deny = [re.compile(p) for p in self.deny]
+
+    def screen(self, probs: Any, x: Any = None, client: str | None = None) -> Screened:
+        """Validate a batch of classifier answers (``x``: the batch of inputs, for the reference models).
+        Per-row work (review, rate limiting) happens only for the rows held."""
+        import numpy as np
+
+        p = np.asarray(probs)
+        if self.gate is not None:
+            labels, conf, reasons = self.gate.flags(p)
+        else:
+            labels, reasons = p.argmax(1), {}
+            conf = p.max(1)
+        if self.references:
+            if x is None:
+                raise DefenseError("reference models need the inputs the answers were given for")
+            others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])
+            for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement):
+                reasons.setdefault(int(row), []).append("reference-disagreement")
+        if self.rate_limit is not None and client is not None and self.rate_limit.limited(client):
+            reasons = {i: [*reasons.get(i, []), "rate-limited"] for i in range(len(p))}
+        accepted = np.ones(len(p), bool)
+        held: dict[int, tuple[str, ...]] = {}
+        if not reasons:
+            return Screened(p, labels, conf, accepted, held)
+        for i, why in reasons.items():
+            accepted[i] = False
+            held[i] = tuple(why)
+            if self.rate_limit is not None and client is not None and "rate-limited" not in why:
+                self.rate_limit.record(client)
+            if self.review is not None:
+                self.review(
+                    ReviewItem(client, Verdict(False, held[i], int(labels[i]), float(p[i].max())), p[i])
+                )
+        return Screened(p, labels, conf, accepted, held)
+
+    def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:
+        """One :class:`Verdict` per row (see :meth:`screen`)."""
+        return self.screen(probs, x, client).verdicts()
+
+    def check_probs(self, probs: Probs, x: Any = None, client: str | None = None) -> Verdict:
+        """Validate one classifier answer (``x``: its input, for the reference models, which map a batch
+        to probabilities)."""
+        import numpy as np
+
+        batch = None if x is None else np.asarray(x)[None]
+        return self.check_batch(np.asarray(probs)[None], batch, client)[0]
+
+    def _text_reasons(self, text: str) -> list[str]:
+        reasons = [f"deny-pattern:{pat.pattern}" for pat in self._deny if pat.search(text)]
+        if self.honeytokens and self.honeytokens.find(text):
+            reasons.append("honeytoken")
+        return reasons
+
+    def check_text(self, text: str, client: str | None = None) -> Verdict:
+        return self._finish(self._text_reasons(text), client, text)
+
+    def check_json(self, document: Any, client: str | None = None) -> Verdict:
+        import json
+
+        reasons = []
+        if self.schema is not None:
+            import jsonschema
+
+            try:
+                jsonschema.validate(document, self.schema)
+            except jsonschema.ValidationError as exc:
+                reasons.append(f"schema:{exc.message}")
+        reasons += self._text_reasons(json.dumps(document, ensure_ascii=False))
+        return self._finish(reasons, client, document)
+
+    def _finish(self, reasons: list[str], client: str | None, output: Any) -> Verdict:
+        if self.rate_limit is not None and client is not None:
+            if self.rate_limit.limited(client):
+                reasons.append("rate-limited")
+            elif reasons:
+                self.rate_limit.record(client)
+        verdict = Verdict(not reasons, tuple(reasons))
+        if reasons and self.review is not None:
+            self.review(ReviewItem(client, verdict, output))
+        return verdict

@@ -1,0 +1,109 @@
+"""Output validation, honeytokens and canaries on small synthetic answers (no torch needed)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from modelseal.defense.canary import CanarySuite, run_canaries, run_scheduled
+from modelseal.defense.errors import DefenseError
+from modelseal.defense.honeytokens import Honeytokens
+from modelseal.defense.validate import ConfidenceGate, OutputValidator, RateLimit, ReviewItem
+
+
+def _clean_probs(n: int, k: int = 4, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    y = rng.integers(k, size=n)
+    logits = rng.normal(size=(n, k))
+    logits[np.arange(n), y] += 4.0
+    p = np.exp(logits)
+    return p / p.sum(1, keepdims=True), y
+
+
+def test_gate_calibrated_false_rejections_and_catches_uncertain_answers() -> None:
+    p, y = _clean_probs(2000)
+    gate = ConfidenceGate.calibrate(p, y, false_reject=0.01, conformal_alpha=0.05)
+    held, yh = _clean_probs(2000, seed=1)
+    right = held.argmax(1) == yh
+    rejected = np.array([bool(gate.check(row)) for row in held[right]])
+    assert rejected.mean() < 0.1  # four gates at 1 % each, plus conformal sets at 95 % coverage
+    flat = np.full(4, 0.25)
+    assert {"low-confidence", "high-entropy", "low-margin", "conformal-set"} <= set(gate.check(flat))
+    with pytest.raises(DefenseError):
+        ConfidenceGate.calibrate(p[:10], y[:10])
+
+
+def test_validator_references_text_json_rate_limit_and_review() -> None:
+    pytest.importorskip("jsonschema")
+    clock = [0.0]
+    held: list[ReviewItem] = []
+    tokens = Honeytokens.generate(2)
+    planted = next(iter(tokens.tokens))
+    v = OutputValidator(
+        references=[lambda x: np.tile([0.9, 0.1], (len(x), 1)), lambda x: np.tile([0.8, 0.2], (len(x), 1))],
+        schema={"type": "object", "required": ["label"], "properties": {"label": {"type": "string"}}},
+        deny=[r"(?i)rm -rf", r"https?://\S+\.onion"],
+        honeytokens=tokens,
+        rate_limit=RateLimit(max_anomalies=2, period=10.0, clock=lambda: clock[0]),
+        review=held.append,
+    )
+    assert v.check_probs(np.array([0.95, 0.05]), x=1).accepted
+    assert v.check_probs(np.array([0.1, 0.9]), x=1).reasons == ("reference-disagreement",)
+    assert v.check_text("all good").accepted
+    assert "honeytoken" in v.check_text(f"the key is {planted}").reasons
+    assert v.check_json({"label": 3}).reasons[0].startswith("schema:")
+    assert v.check_json({"label": "run rm -RF /"}).reasons == ("deny-pattern:(?i)rm -rf",)
+    assert len(held) == 4
+    for _ in range(2):
+        assert not v.check_text("rm -rf", client="eve").accepted
+    assert v.check_text("fine", client="eve").reasons == ("rate-limited",)
+    assert v.check_text("fine", client="bob").accepted
+    clock[0] = 11.0
+    assert v.check_text("fine", client="eve").accepted
+
+
+def test_honeytokens_in_output_and_logs() -> None:
+    tokens = Honeytokens.generate(3)
+    t = sorted(tokens.tokens)[0]
+    assert [h.token for h in tokens.find(f"x {t} y")] == [t]
+    other = Honeytokens.generate(1)  # another set's token: still recognised by its shape
+    assert tokens.find(f"leak {next(iter(other.tokens))}")
+    assert tokens.find("msh_notatoken and plain text") == []
+    hits = tokens.scan_lines(["ok", f"GET /?q={t}", "ok"])
+    assert [(h.position, h.where) for h in hits] == [(1, "log")]
+
+
+def _model(flip: bool) -> object:
+    """A linear 'model' over 4 features; with ``flip`` a bright corner (feature 3 = 1) forces class 0."""
+
+    def predict(x: np.ndarray) -> np.ndarray:
+        logits = np.stack([x[:, 0], x[:, 1], x[:, 2]], 1) * 5
+        if flip:
+            logits[:, 0] += 20 * (x[:, 3] > 0.9)
+        return logits
+
+    return predict
+
+
+def test_canaries_known_answers_and_trigger(tmp_path: Path) -> None:
+    x = np.eye(4, dtype=np.float32)[:3].repeat(5, 0) * 0.8
+    y = np.repeat(np.arange(3), 5)
+    good = _model(False)
+    mask = np.array([0, 0, 0, 1], np.float32)
+    suite = CanarySuite(x, y, probs=None, trigger_mask=mask, trigger_pattern=np.ones(4, np.float32),
+                        trigger_target=0)  # fmt: skip
+    suite.save(tmp_path / "c.npz")
+    loaded = CanarySuite.load(tmp_path / "c.npz")
+    assert loaded.trigger_target == 0
+    assert run_canaries(good, loaded).passed  # type: ignore[arg-type]
+    bad = run_canaries(_model(True), loaded)  # type: ignore[arg-type]
+    assert not bad.passed and bad.trigger_rate == 1.0 and bad.wrong_labels == ()
+    results: list[object] = []
+    naps: list[float] = []
+    run_scheduled(good, loaded, every=5, count=3, on_result=results.append, sleep=naps.append)  # type: ignore[arg-type]
+    assert len(results) == 3 and naps == [5, 5]
+    (tmp_path / "bad.npz").write_bytes(b"junk")
+    with pytest.raises(DefenseError):
+        CanarySuite.load(tmp_path / "bad.npz")
