@@ -463,12 +463,6 @@ def _is_enum(cls: type) -> bool:
     return issubclass(cls, enum.Enum)
 
 
-def _is_module(cls: type) -> bool:
-    import torch
-
-    return issubclass(cls, torch.nn.Module)
-
-
 def cython_unpicklers(entries: Iterable[str]) -> set[str]:
     """Cython classes pickle through a generated ``__pyx_unpickle_<Class>`` function beside them."""
     out = set()
@@ -683,7 +677,7 @@ def pandas_entries() -> Entries:
         "pandas.core.internals.blocks:new_block",
         "pandas.core.indexes.base:_new_Index",
         "pandas.core.indexes.period:_new_PeriodIndex",
-        "pandas.core.indexes.multi:_new_multiindex" if _safe_lookup("pandas.core.indexes.multi:_new_multiindex") else "",
+        "pandas.core.indexes.multi:_new_multiindex",
         "pandas._libs.tslibs.timestamps:_unpickle_timestamp",
         "pandas._libs.tslibs.timedeltas:_timedelta_unpickle",
         "pandas._libs.tslibs.nattype:__nat_unpickle",
@@ -695,7 +689,7 @@ def pandas_entries() -> Entries:
         "pandas.core.internals.managers:SingleBlockManager",
         "pandas.core.arrays.sparse.array:SparseArray",
         "pandas._libs.properties:AxisProperty",
-    } - {""}  # fmt: skip
+    }  # fmt: skip
     return allow, set()
 
 
@@ -712,9 +706,9 @@ def lightgbm_entries() -> Entries:
 
 def statsmodels_entries() -> Entries:
     rebuild: set[str] = set()
-    for package in ("statsmodels.base", "statsmodels.regression", "statsmodels.genmod", "statsmodels.discrete",
-                    "statsmodels.robust", "statsmodels.tsa.arima", "statsmodels.tsa.holtwinters",
-                    "statsmodels.tsa.statespace"):  # fmt: skip
+    for package in ("statsmodels.base", "statsmodels.regression", "statsmodels.genmod",
+                    "statsmodels.discrete", "statsmodels.robust", "statsmodels.tsa.arima",
+                    "statsmodels.tsa.holtwinters", "statsmodels.tsa.statespace"):  # fmt: skip
         rebuild |= classes_in(package)
     return set(), rebuild
 
@@ -807,9 +801,9 @@ def main() -> int:
     gadgets = _gadgets()
     previous = json.loads(OUT.read_text(encoding="utf-8")) if OUT.is_file() else {"libraries": {}}
     data: dict[str, Any] = {
-        "about": "Callables that legitimate ML pickles need. Made by tools/gen_allowlist.py; review diffs like "
-        "code. Entries are module:qualname, exact matches only. 'allow': safe to call with any arguments; "
-        "'rebuild': safe only when rebuilt by __new__ plus state assignment (NEWOBJ, copyreg, BUILD).",
+        "about": "Callables that legitimate ML pickles need. Made by tools/gen_allowlist.py; review diffs "
+        "like code. Entries are module:qualname, exact matches only. 'allow': safe to call with any "
+        "arguments; 'rebuild': safe only when rebuilt by __new__ plus state assignment (NEWOBJ, copyreg, BUILD).",
         "generated": datetime.date.today().isoformat(),
         "libraries": {},
     }

@@ -213,7 +213,7 @@ def _rng(tmp: Path) -> Path:
     import numpy as np
     import torch
 
-    states = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.random.get_rng_state()}
+    states = {"python": random.getstate(), "numpy": np.random.get_state(), "cpu": torch.get_rng_state()}
     torch.save(states, tmp / "rng_state.pth")
     return tmp / "rng_state.pth"
 
