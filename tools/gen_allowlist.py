@@ -803,7 +803,8 @@ def main() -> int:
     data: dict[str, Any] = {
         "about": "Callables that legitimate ML pickles need. Made by tools/gen_allowlist.py; review diffs "
         "like code. Entries are module:qualname, exact matches only. 'allow': safe to call with any "
-        "arguments; 'rebuild': safe only when rebuilt by __new__ plus state assignment (NEWOBJ, copyreg, BUILD).",
+        "arguments; 'rebuild': safe only when rebuilt by __new__ plus state assignment "
+        "(NEWOBJ, copyreg, BUILD).",
         "generated": datetime.date.today().isoformat(),
         "libraries": {},
     }
