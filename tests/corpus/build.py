@@ -191,6 +191,7 @@ def _special_tensors(tmp: Path) -> Path:
             "csr": dense.to_sparse_csr(),
             "complex": torch.randn(4, dtype=torch.cfloat),
             "complex_double": torch.randn(2, 2, dtype=torch.complex128),
+            "nested": torch.nested.nested_tensor([torch.ones(2), torch.ones(3)]),
         },
         tmp / "special.pt",
     )
@@ -279,7 +280,6 @@ def _xgboost(tmp: Path) -> Path:
     model = xgboost.XGBClassifier(n_estimators=2, max_depth=2).fit(x, y)
     joblib.dump(model, tmp / "xgb.joblib")
     model.save_model(tmp / "xgb.json")
-    model.save_model(tmp / "xgb.ubj")
     return tmp
 
 
