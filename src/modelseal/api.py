@@ -10,6 +10,7 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -266,6 +267,8 @@ def _scan_target(res: Resolved, run: _Run) -> TargetReport:
     total = sum(e.size for e in artifact.files)
     every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
     hashing = _Hashing(artifact.files, every or pinned is not None, threaded=total > _THREADED_HASH_BYTES)
+    if hashing.all:  # every byte is read anyway: weights made only of NaN/Inf are looked for too
+        ctx = replace(ctx, nonfinite_check=True)
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
