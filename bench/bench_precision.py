@@ -38,13 +38,9 @@ os.environ.setdefault("KERAS_BACKEND", "torch")
 
 FLAG, CLEAN, ERROR = "FLAG", "ok", "err"
 # Exit codes that mean "issues found" / "clean"; anything else is an error or "nothing scanned".
+MODELSEAL = [sys.executable, "-c", "from modelseal.cli.app import console; console()", "scan"]
 TOOLS: dict[str, tuple[Callable[[Path], list[str]], set[int], set[int]]] = {
-    "modelseal": (
-        lambda p: [sys.executable, "-c", "from modelseal.cli.app import console; console()", "scan",
-                   "--fail-on", "medium", str(p)],  # fmt: skip
-        {1},
-        {0},
-    ),
+    "modelseal": (lambda p: [*MODELSEAL, "--fail-on", "medium", str(p)], {1}, {0}),
     "picklescan": (lambda p: [str(PEERS / "bin" / "picklescan"), "-p", str(p)], {1}, {0}),
     "modelaudit": (lambda p: [str(PEERS / "bin" / "modelaudit"), "scan", str(p)], {1}, {0}),
     "modelscan": (lambda p: [str(PEERS / "bin" / "modelscan"), "-p", str(p)], {1}, {0}),

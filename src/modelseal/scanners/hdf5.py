@@ -146,47 +146,33 @@ class Walker:
                 try:
                     yield from obj._iter_link_from_link_info_msg(msg)
                 except AssertionError:  # pyfive follows hard and soft links only
-                    self.findings.append(
-                        make_finding(
-                            "MS-HDF5-EXTERNAL",
-                            f"group {path or '/'} holds a link that is neither hard nor soft (external or "
-                            "user-defined) in its dense link storage",
-                            location=Location(tensor=path or "/"),
-                        )
+                    self._outside(
+                        path or "/",
+                        f"group {path or '/'} holds a link that is neither hard nor soft (external or "
+                        "user-defined) in its dense link storage",
                     )
+
+    def _outside(self, path: str, message: str, evidence: str = "") -> None:
+        """Something a reader of this object would fetch from outside the file."""
+        self.findings.append(
+            make_finding("MS-HDF5-EXTERNAL", message, location=Location(tensor=path), evidence=evidence[:200])
+        )
 
     def _external_link(self, full: str, link_type: int, target: bytes) -> None:
         where = _external_target(target) if link_type == EXTERNAL else f"user-defined link type {link_type}"
-        self.findings.append(
-            make_finding(
-                "MS-HDF5-EXTERNAL",
-                f"{full} links to {where}",
-                location=Location(tensor=full),
-                evidence=where[:200],
-            )
-        )
+        self._outside(full, f"{full} links to {where}", where)
 
     def _storage(self, path: str, obj: Any) -> None:
         for msg in obj.msgs:
             at = msg["offset_to_message"]
             if msg["type"] == EXTERNAL_FILES:
                 files = ", ".join(_external_files(self.fh, obj.msg_data, at))
-                self.findings.append(
-                    make_finding(
-                        "MS-HDF5-EXTERNAL",
-                        f"dataset {path} stores its data in {files}",
-                        location=Location(tensor=path),
-                        evidence=files[:200],
-                    )
-                )
+                self._outside(path, f"dataset {path} stores its data in {files}", files)
             elif msg["type"] == LAYOUT and _layout_class(obj.msg_data, at) == 3:
-                self.findings.append(
-                    make_finding(
-                        "MS-HDF5-EXTERNAL",
-                        f"dataset {path} is virtual: its values are mapped from other datasets, possibly "
-                        "in other files",
-                        location=Location(tensor=path),
-                    )
+                self._outside(
+                    path,
+                    f"dataset {path} is virtual: its values are mapped from other datasets, possibly in "
+                    "other files",
                 )
 
     def walk(self, attr_findings: AttrFindings) -> tuple[list[Finding], bool]:
