@@ -31,6 +31,7 @@ Refused entries are printed with their reason. Run in the dev environment: ``pyt
 from __future__ import annotations
 
 import ast
+import builtins
 import dataclasses
 import datetime
 import enum
@@ -148,6 +149,9 @@ DANGEROUS_NAMES = {
     "builtins.compile": "compiles code",
     "builtins.__import__": "imports a module",
     "builtins.open": "opens a file",
+    "io.open": "opens a file",
+    "_io.open": "opens a file",
+    "io.open_code": "opens a file",
     "builtins.breakpoint": "starts a debugger",
     "builtins.input": "reads the terminal",
     "torch.serialization.load": "loads further serialised data",
@@ -231,7 +235,7 @@ def _resolve(node: ast.expr, scope: dict[str, Any]) -> str:
     if not isinstance(node, ast.Name):
         return ".".join(reversed(parts))
     head = node.id
-    obj = scope.get(head, getattr(__builtins__, head, None) if head in dir(__builtins__) else None)
+    obj = scope.get(head, getattr(builtins, head, None))
     if obj is None and head not in scope:
         base = "<local>"  # a local variable: only its method names can tell (``path.read_text()``)
     elif inspect.ismodule(obj):
@@ -290,8 +294,58 @@ def _source_tree(fn: Any) -> ast.AST | None:
         return None
 
 
+def _parameters(tree: ast.AST) -> set[str]:
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
+            a = node.args
+            names = {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
+            return (names | {p.arg for p in (a.vararg, a.kwarg) if p is not None}) - {"self", "cls"}
+    return set()
+
+
+def _call_problem(call: ast.Call, where: str, scope: dict[str, Any], params: set[str]) -> str:
+    target = call.func
+    if isinstance(target, ast.Name) and target.id in params:
+        return f"{where} calls its argument {target.id!r}"
+    if isinstance(target, ast.Name) and target.id in ("getattr", "setattr", "delattr"):
+        computed = target.id == "getattr" and _computed_getattr(call, where)
+        return f"{where} calls getattr with a computed name" if computed else ""
+    dotted = _resolve(target, scope)
+    fixed = bool(call.args) and isinstance(call.args[0], ast.Constant)
+    why = "" if dotted in FIXED_NAME_OK and fixed else _danger(dotted)
+    return f"{where} calls {dotted} ({why})" if why and not _is_exception(dotted, scope, target) else ""
+
+
+def _reduce_problems(tree: ast.AST, where: str, scope: dict[str, Any]) -> list[str]:
+    """A ``__reduce__`` that hands back a dangerous callable (``return eval, (src,)``) makes every load of
+    the object call it."""
+    out = []
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Name, ast.Attribute)) and isinstance(node.ctx, ast.Load):
+            dotted = _resolve(node, scope)
+            if dotted in DANGEROUS_NAMES or any(dotted.startswith(m + ".") for m in DANGEROUS_MODULES):
+                out.append(f"{where} hands back {dotted}")
+    return out
+
+
+def _callee(call: ast.Call, owner: type | None, scope: dict[str, Any], library: str) -> Any:
+    """The function a call reaches when it is the owner's own method or a function of the same library."""
+    target, found = call.func, None
+    if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner is not None:
+        if target.value.id in ("self", "cls"):
+            found = inspect.getattr_static(owner, target.attr, None)
+    elif isinstance(target, ast.Name):
+        found = scope.get(target.id)
+    if inspect.isfunction(found) or isinstance(found, (staticmethod, classmethod)):
+        real = getattr(found, "__func__", found)
+        if (getattr(real, "__module__", "") or "").split(".")[0] == library:
+            return real
+    return None
+
+
 def _function_problems(fn: Any, owner: type | None, library: str, depth: int, seen: set[int]) -> list[str]:
-    """Dangerous calls in ``fn``'s source, following the owner's methods and the library's functions."""
+    """Dangerous calls in ``fn``'s source, following the owner's methods and the library's functions two
+    levels deep (a parameter called is a problem only in the hook itself)."""
     fn = inspect.unwrap(getattr(fn, "__func__", fn))
     if id(fn) in seen or depth > 2:
         return []
@@ -300,48 +354,19 @@ def _function_problems(fn: Any, owner: type | None, library: str, depth: int, se
     if tree is None:
         return []
     scope = getattr(fn, "__globals__", {})
-    params: set[str] = set()
+    params = _parameters(tree) if depth == 0 else set()
+    where = getattr(fn, "__qualname__", "?")
+    out = _reduce_problems(tree, where, scope) if where.endswith(("__reduce__", "__reduce_ex__")) else []
     for node in ast.walk(tree):
-        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.Lambda)):
-            a = node.args
-            params |= {p.arg for p in [*a.posonlyargs, *a.args, *a.kwonlyargs]}
-            params |= {p.arg for p in (a.vararg, a.kwarg) if p is not None}
-            break
-    params -= {"self", "cls"}
-    out: list[str] = []
-    name = getattr(fn, "__qualname__", "?")
-    for node in ast.walk(tree):
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            continue  # a local import of a library module is not a dynamic import
         if not isinstance(node, ast.Call):
             continue
-        target = node.func
-        if isinstance(target, ast.Name) and target.id in params and depth == 0:
-            out.append(f"{name} calls its argument {target.id!r}")
+        problem = _call_problem(node, where, scope, params)
+        if problem:
+            out.append(problem)
             continue
-        if isinstance(target, ast.Name) and target.id in ("getattr", "setattr", "delattr"):
-            if target.id == "getattr" and _computed_getattr(node, name):
-                out.append(f"{name} calls getattr with a computed name")
-            continue
-        dotted = _resolve(target, scope)
-        fixed = bool(node.args) and isinstance(node.args[0], ast.Constant)
-        why = "" if dotted in FIXED_NAME_OK and fixed else _danger(dotted)
-        if why and _is_exception(dotted, scope, target):
-            why = ""
-        if why:
-            out.append(f"{name} calls {dotted} ({why})")
-            continue
-        # follow self.method() and functions of the same library
-        callee: Any = None
-        if isinstance(target, ast.Attribute) and isinstance(target.value, ast.Name) and owner is not None:
-            if target.value.id in ("self", "cls"):
-                callee = inspect.getattr_static(owner, target.attr, None)
-        elif isinstance(target, ast.Name):
-            callee = scope.get(target.id)
-        if inspect.isfunction(callee) or isinstance(callee, (staticmethod, classmethod)):
-            real = getattr(callee, "__func__", callee)
-            if (getattr(real, "__module__", "") or "").split(".")[0] == library:
-                out.extend(_function_problems(real, owner, library, depth + 1, seen))
+        callee = _callee(node, owner, scope, library)
+        if callee is not None:
+            out.extend(_function_problems(callee, owner, library, depth + 1, seen))
     return out
 
 
