@@ -35,6 +35,7 @@ PEERS = HERE / ".venv-peers"
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "src"))
 os.environ.setdefault("KERAS_BACKEND", "torch")
+os.environ.setdefault("PROMPTFOO_DISABLE_TELEMETRY", "1")  # modelaudit would otherwise phone home per run
 
 FLAG, CLEAN, ERROR = "FLAG", "ok", "err"
 # Exit codes that mean "issues found" / "clean"; anything else is an error or "nothing scanned".

@@ -61,8 +61,10 @@ DTYPE_BITS = {
 MAX_FINDINGS = 50
 MAX_GRAPH_DEPTH = 64
 """Subgraphs (If/Loop/Scan bodies) nest; real models stay within a handful of levels."""
-MAX_RECORDED_NODES = 10_000
-"""Nodes outside the standard domains kept for the final verdict (their domain may be a local function's)."""
+MAX_OPERATORS = 10_000
+"""Distinct (domain, operator) pairs outside the standard domains kept for the final verdict (a domain may
+turn out to be a model-local function's); real models use a few dozen."""
+MAX_SAMPLES = 8
 
 
 @dataclass
@@ -76,13 +78,6 @@ class Tensor:
     typed_count: int = 0
     external: bool = False
     external_data: dict[str, str] = field(default_factory=dict)
-
-
-@dataclass
-class Node:
-    domain: str
-    op_type: str
-    name: str
 
 
 # TensorProto fields holding typed values, with the bytes per packed value (0: varint-encoded).
@@ -154,7 +149,9 @@ class Walk:
 
     def __init__(self, model_dir: str | None) -> None:
         self.model_dir = model_dir
-        self.nodes: list[Node] = []
+        self.operators: dict[tuple[str, str], list[str]] = {}
+        """(domain, operator) outside the standard domains -> node names (the first few; count apart)."""
+        self.counts: dict[tuple[str, str], int] = {}
         self.declared: set[str] = set()
         self.local: set[tuple[str, str]] = set()
         self.findings: list[Finding] = []
@@ -222,8 +219,15 @@ class Walk:
                 domain = read_string(value, 1024)
             elif number == 5:
                 self.attribute(value, name, depth)
-        if domain not in STANDARD_DOMAINS and len(self.nodes) < MAX_RECORDED_NODES:
-            self.nodes.append(Node(domain, op_type, name))
+        if domain in STANDARD_DOMAINS:
+            return
+        key = (domain, op_type)
+        if key not in self.operators and len(self.operators) >= MAX_OPERATORS:
+            raise WireError(f"more than {MAX_OPERATORS} distinct custom operators")
+        names = self.operators.setdefault(key, [])
+        self.counts[key] = self.counts.get(key, 0) + 1
+        if len(names) < MAX_SAMPLES:
+            names.append(name or "unnamed")
 
     def attribute(self, src: ByteSource, node: str, depth: int) -> None:
         attr = ""
@@ -248,22 +252,24 @@ class Walk:
 
     def domain_findings(self) -> list[Finding]:
         seen: dict[str, list[str]] = {}
-        for n in self.nodes:
-            if (n.domain, n.op_type) not in self.local:
-                seen.setdefault(n.domain, []).append(f"{n.op_type} ({n.name or 'unnamed'})")
+        counts: dict[str, int] = {}
+        for (domain, op), names in self.operators.items():
+            if (domain, op) not in self.local:
+                seen.setdefault(domain, []).extend(f"{op} ({n})" for n in names)
+                counts[domain] = counts.get(domain, 0) + self.counts[(domain, op)]
         local_domains = {d for d, _ in self.local}
         for domain in self.declared - STANDARD_DOMAINS - local_domains:
             seen.setdefault(domain, [])
         out = []
         for domain, ops in seen.items():
             runtime = domain in RUNTIME_DOMAINS
-            shown = ", ".join(ops[:8]) or "declared in opset_import"
+            shown = ", ".join(ops[:MAX_SAMPLES]) or "declared in opset_import"
             out.append(
                 make_finding(
                     "MS-ONNX-CUSTOM-DOMAIN",
                     f"operators from {'the runtime contrib' if runtime else 'the custom'} domain {domain!r}",
                     severity=Severity.LOW if runtime else None,
-                    evidence=f"{len(ops)} node(s): {shown}"[:300],
+                    evidence=f"{counts.get(domain, 0)} node(s): {shown}"[:300],
                 )
             )
         return out
