@@ -96,8 +96,9 @@ def _light_cases(benign: bool) -> list[Case]:
 
 def run_tool(tool: str, path: Path, cwd: Path) -> str:
     command, flagged, clean = TOOLS[tool]
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}  # modelseal from this checkout, from any folder
     try:
-        done = subprocess.run(command(path), capture_output=True, cwd=cwd, timeout=300, check=False)
+        done = subprocess.run(command(path), capture_output=True, cwd=cwd, env=env, timeout=300, check=False)
     except (OSError, subprocess.TimeoutExpired):
         return ERROR
     if done.returncode in flagged:
@@ -110,11 +111,13 @@ def main() -> int:
     ap.add_argument("--workdir", type=Path, help="where the corpora are built (default: a temporary folder)")
     ap.add_argument("--jobs", type=int, default=2, help="cases scanned at once (default: 2)")
     ap.add_argument("--only", choices=("benign", "malicious"))
+    ap.add_argument("--tools", default=",".join(TOOLS), help="comma-separated subset (default: all four)")
     args = ap.parse_args()
-    ensure_peers()
+    tools = args.tools.split(",")
+    if set(tools) - {"modelseal"}:
+        ensure_peers()
     work = args.workdir or Path(tempfile.mkdtemp(prefix="bench-precision-"))
     corpora = {"benign": benign_cases, "malicious": malicious_cases}
-    tools = list(TOOLS)
     totals: dict[str, dict[str, dict[str, int]]] = {}
     for kind, make in corpora.items():
         if args.only and kind != args.only:
