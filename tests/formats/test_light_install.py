@@ -152,6 +152,15 @@ def test_every_case_is_judged_without_onnx_and_h5py(
             assert not rules, (name, shown)
 
 
+def test_h5py_and_pyfive_agree(light_cases: tuple[Path, dict[str, str]]) -> None:
+    """With h5py installed the same HDF5 files get the same verdicts (virtual datasets included)."""
+    root, cases = light_cases
+    for name, rule in cases.items():
+        if name.endswith(".h5"):
+            rules, shown = _verdict(findings(root / name, weight_statistics=False))
+            assert rules == ({rule} if rule else set()), (name, shown)
+
+
 def test_a_damaged_hdf5_fails_closed_under_pyfive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _dense_model().save(tmp_path / "dense.h5")
     data = (tmp_path / "dense.h5").read_bytes()
