@@ -273,18 +273,26 @@ def test_dynamic_adds_sandbox_evidence(tmp_path: Path) -> None:
 
 
 def test_weights_flag_turns_on_statistics(tmp_path: Path) -> None:
+    """Statistics (a partly NaN tensor) need --weights; a tensor made only of NaN is found whenever the
+    scan hashes every byte anyway, as a default scan of a small target does."""
     np = pytest.importorskip("numpy")
-    path = tmp_path / "w.npy"
-    np.save(path, np.full((4, 4), np.nan, dtype=np.float32))
+    partly, wholly = tmp_path / "partly" / "w.npy", tmp_path / "wholly" / "w.npy"
+    for path, values in ((partly, np.eye(4, dtype=np.float32)), (wholly, np.full((4, 4), np.nan, "f4"))):
+        path.parent.mkdir()
+        values[0, 0] = np.nan
+        np.save(path, values)
     from typer.testing import CliRunner
 
     from modelseal.cli.app import build_app
 
     runner = CliRunner()
-    quick = runner.invoke(build_app("scan"), ["scan", str(path), "--format", "json"])
-    deep = runner.invoke(build_app("scan"), ["scan", str(path), "--format", "json", "--weights"])
+    scan_json = ["scan", "--format", "json", "--fail-on", "medium"]
+    quick = runner.invoke(build_app("scan"), [*scan_json, str(partly)])
+    deep = runner.invoke(build_app("scan"), [*scan_json, str(partly), "--weights"])
+    default = runner.invoke(build_app("scan"), [*scan_json, str(wholly)])
     assert "MS-WEIGHTS-NONFINITE" not in quick.stdout
     assert "MS-WEIGHTS-NONFINITE" in deep.stdout and deep.exit_code == 1
+    assert "MS-WEIGHTS-NONFINITE" in default.stdout and default.exit_code == 1
 
 
 def test_console_script_delivers_the_whole_report(models: Path) -> None:

@@ -13,6 +13,7 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -305,6 +306,8 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     )
     whole = every or pinned or run.signature is not None
     hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
+    if hashing.all:  # every byte is read anyway: weights made only of NaN/Inf are looked for too
+        ctx = replace(ctx, nonfinite_check=True)
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()

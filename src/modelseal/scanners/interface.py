@@ -104,6 +104,8 @@ class ScanContext:
     budget: Budget = field(default_factory=Budget)
     weight_statistics: bool = False
     """Stream every tensor's values for statistics (reads all weight bytes; off by default)."""
+    nonfinite_check: bool = False
+    """Look for tensors made only of NaN/Inf: set when the scan reads every byte anyway (hashing)."""
 
     def deeper(self) -> ScanContext:
         return replace(self, depth=self.depth + 1)

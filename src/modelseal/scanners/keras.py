@@ -170,7 +170,8 @@ def keras_zip_member(name: str, data: bytes) -> list[Finding]:
 
 
 class Hdf5Scanner(Scanner):
-    """HDF5 files: legacy Keras models (``model_config``) and weight files. Needs the ``keras`` extra."""
+    """HDF5 files: legacy Keras models (``model_config``) and weight files. Read with h5py when it is
+    installed (extra ``keras``), else with the pure-Python pyfive (a default dependency)."""
 
     format = "hdf5"
 
@@ -178,46 +179,56 @@ class Hdf5Scanner(Scanner):
         try:
             import h5py  # type: ignore[import-untyped]  # heavy, optional
         except ImportError:
+            return self._pure_python(item, ctx)
+        try:
+            with h5py.File(ctx.seekable(item), "r") as f:
+                findings = _attrs(f.attrs)
+                fmt = "hdf5-keras" if "model_config" in f.attrs else self.format
+                findings.extend(_links(f, h5py, ctx.limits.max_members))
+        except Exception as exc:  # h5py raises many types on damaged files: fail closed
+            return ScanOutcome(self.format, (_unreadable(exc),))
+        return ScanOutcome(fmt, tuple(findings))
+
+    def _pure_python(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        try:
+            from modelseal.scanners.hdf5 import Walker
+        except ImportError:  # pyfive (or numpy under it) missing: nothing here can read HDF5
             return ScanOutcome(
                 self.format,
                 (
                     make_finding(
                         "MS-FORMAT-NOT-ANALYSED",
-                        "format not analysed: install modelseal[keras] (h5py) to check HDF5 "
-                        "files for Keras Lambda layers and custom objects",
+                        "format not analysed: install pyfive or modelseal[keras] (h5py) to check HDF5 "
+                        "files for Keras Lambda layers, custom objects and external links",
                     ),
                 ),
             )
         try:
-            with h5py.File(ctx.seekable(item), "r") as f:
-                findings = _attrs(f)
-                fmt = "hdf5-keras" if "model_config" in f.attrs else self.format
-                findings.extend(_links(f, h5py, ctx.limits.max_members))
-        except Exception as exc:  # h5py raises many types on damaged files: fail closed
-            return ScanOutcome(
-                self.format,
-                (
-                    make_finding(
-                        "MS-KERAS-UNSAFE-CONFIG",
-                        f"HDF5 file cannot be read: {type(exc).__name__}: {exc}"[:300],
-                    ),
-                ),
-            )
-        return ScanOutcome(fmt, tuple(findings))
+            findings, keras = Walker(ctx.seekable(item), ctx.limits.max_members).walk(_attrs)
+        except Exception as exc:  # pyfive raises many types on damaged files: fail closed
+            return ScanOutcome(self.format, (_unreadable(exc),))
+        return ScanOutcome("hdf5-keras" if keras else self.format, tuple(findings))
 
 
-def _attrs(f: Any) -> list[Finding]:
+def _unreadable(exc: Exception) -> Finding:
+    return make_finding(
+        "MS-KERAS-UNSAFE-CONFIG", f"HDF5 file cannot be read: {type(exc).__name__}: {exc}"[:300]
+    )
+
+
+def _attrs(attrs: Any) -> list[Finding]:
     out: list[Finding] = []
     for key in ("model_config", "training_config"):
-        if key in f.attrs:
-            raw = f.attrs[key]
+        if key in attrs:
+            raw = attrs[key]
             data = raw if isinstance(raw, bytes) else str(raw).encode()
             out.extend(x.within(f"attribute {key}") for x in json_findings(data, key))
     return out
 
 
 def _links(f: Any, h5py: Any, max_objects: int) -> list[Finding]:
-    """External links and external raw storage make a reader open other files: never in a model."""
+    """External links, external raw storage and virtual datasets make a reader open other files: never in
+    a model."""
     out: list[Finding] = []
     stack = [("", f)]
     seen = 0
@@ -245,17 +256,29 @@ def _links(f: Any, h5py: Any, max_objects: int) -> list[Finding]:
             obj = group[key]
             if isinstance(obj, h5py.Group):
                 stack.append((full, obj))
-            elif isinstance(obj, h5py.Dataset) and obj.external:
-                files = ", ".join(str(e[0]) for e in obj.external[:4])
-                out.append(
-                    make_finding(
-                        "MS-HDF5-EXTERNAL",
-                        f"dataset {full} stores its data in {files}",
-                        location=Location(tensor=full),
-                        evidence=files[:200],
-                    )
-                )
+            elif isinstance(obj, h5py.Dataset):
+                out.extend(_dataset_storage(full, obj))
     return out
+
+
+def _dataset_storage(full: str, obj: Any) -> list[Finding]:
+    sources = []
+    if obj.external:
+        sources = [str(e[0]) for e in obj.external[:4]]
+    elif obj.is_virtual:
+        sources = sorted({str(s.file_name) for s in obj.virtual_sources()} - {"."})[:4]
+    if not sources:
+        return []
+    files = ", ".join(sources)
+    kind = "stores its data in" if obj.external else "is virtual, mapped from"
+    return [
+        make_finding(
+            "MS-HDF5-EXTERNAL",
+            f"dataset {full} {kind} {files}",
+            location=Location(tensor=full),
+            evidence=files[:200],
+        )
+    ]
 
 
 class KerasMetadataScanner(Scanner):

@@ -77,7 +77,10 @@ ARTIFACT_SCANNERS: tuple[tuple[Applies, str], ...] = (
     (  # architecture checks read safetensors headers; every other weight format only feeds statistics
         lambda _, formats, ctx: (
             "safetensors" in formats.values()
-            or (ctx.weight_statistics and bool(_WEIGHT_FORMATS & set(formats.values())))
+            or (
+                (ctx.weight_statistics or ctx.nonfinite_check)
+                and bool(_WEIGHT_FORMATS & set(formats.values()))
+            )
         ),
         "modelseal.scanners.weights:WeightsScanner",
     ),

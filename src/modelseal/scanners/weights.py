@@ -4,7 +4,10 @@ Weights cannot run code, but they can be broken or tampered with: NaN-filled lay
 layer unlike its siblings, or tensors that contradict ``config.json``. Tensors are read in fixed chunks
 (safetensors ranges, PyTorch zip storages, ``.npy`` data), so memory stays flat whatever the model size.
 A statistic is evidence, not proof: statistical anomalies are medium at most; structural impossibilities
-(non-finite tensors, shapes that contradict the configuration, missing shards) are high.
+(non-finite tensors, shapes that contradict the configuration, missing shards) are high. Statistics are
+opt-in (``--weights``); but whenever a scan reads every byte anyway (it hashes the target: the API's default,
+and ``modelseal scan``'s for targets up to ``integrity.AUTO_DIGEST_BYTES``), tensors made entirely of NaN/Inf
+are looked for as well.
 """
 
 from __future__ import annotations
@@ -126,11 +129,14 @@ def _peak(s: Stats) -> float:
     return max(abs(s.low), abs(s.high)) if s.finite else 0.0
 
 
-def _stat_findings(measured: list[Measured]) -> list[Finding]:
+def _stat_findings(measured: list[Measured], statistics: bool = True) -> list[Finding]:
+    """Non-finite tensors and, with ``statistics``, outliers and layers unlike their siblings. Without it
+    (the default scan), only tensors made entirely of NaN/Inf: partly infinite tensors are legitimate
+    (attention masks), and the statistical checks are opt-in evidence."""
     out: list[Finding] = []
     for m in measured:
         s, loc = m.stats, Location(tensor=m.tensor)
-        if s.nan or s.inf:
+        if (s.nan or s.inf) and (statistics or s.finite == 0):
             whole = s.finite == 0
             out.append(
                 make_finding(
@@ -142,8 +148,9 @@ def _stat_findings(measured: list[Measured]) -> list[Finding]:
                     location=loc,
                 )
             )
-    out.extend(_outlier_findings(measured))
-    out.extend(_sibling_findings(measured))
+    if statistics:
+        out.extend(_outlier_findings(measured))
+        out.extend(_sibling_findings(measured))
     return out[:MAX_FINDINGS]
 
 
@@ -324,14 +331,14 @@ def _head(entry: FileEntry) -> bytes:
 def _safetensors(
     np: Any, entry: FileEntry, ctx: ScanContext
 ) -> tuple[list[Measured], dict[str, TensorEntry]]:
-    """Tensor statistics (when ``ctx.weight_statistics``) and the header's tensors (always)."""
+    """Tensor statistics (when ``np`` is given) and the header's tensors (always)."""
     with open(entry.path, "rb") as fh:
         try:
             header = parse_header(ByteSource(FileRaw(fh)), entry.size, ctx.limits)
         except ValueError:
             return [], {}  # reported by the safetensors scanner
         out = []
-        for t in header.tensors if ctx.weight_statistics else ():
+        for t in header.tensors if np is not None else ():
             code = SAFETENSORS_FLOATS.get(t.dtype)
             if code:
                 stats = stream_stats(np, fh, header.data_start + t.begin, t.end - t.begin, code)
@@ -399,17 +406,18 @@ class WeightsScanner(ArtifactScanner):
         if not weighty:
             return ()
         np: Any = None
-        if ctx.weight_statistics:
+        if ctx.weight_statistics or ctx.nonfinite_check:
             try:
                 import numpy as np  # optional: only models with weights pay for it
             except ImportError:
-                return (
-                    make_finding(
-                        "MS-FORMAT-NOT-ANALYSED",
-                        "weight statistics not computed: install modelseal[numpy]",
-                        severity=Severity.LOW,
-                    ),
-                )
+                if ctx.weight_statistics:
+                    return (
+                        make_finding(
+                            "MS-FORMAT-NOT-ANALYSED",
+                            "weight statistics not computed: install modelseal[numpy]",
+                            severity=Severity.LOW,
+                        ),
+                    )
         # Architecture checks need the safetensors headers only; statistics (opt-in) read the weights.
         measured: list[Measured] = []
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
@@ -426,7 +434,8 @@ class WeightsScanner(ArtifactScanner):
                 measured.extend(_guarded(_torch_zip, np, entry))
             elif np is not None:
                 measured.extend(_guarded(_npy, np, entry))
-        return tuple(_stat_findings(measured) + self._structure(artifact, ctx, shapes, headers))
+        stats = _stat_findings(measured, statistics=ctx.weight_statistics)
+        return tuple(stats + self._structure(artifact, ctx, shapes, headers))
 
     def _structure(
         self,
