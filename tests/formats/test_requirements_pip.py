@@ -275,3 +275,21 @@ def test_lines_pip_refuses_are_low_but_keep_their_name_checked(repo: Path) -> No
     found = findings(repo)
     assert [f.severity for f in found if f.rule_id == "MS-REQ-UNPARSEABLE"] == [Severity.LOW, Severity.LOW]
     assert any(f.rule_id == "MS-REQ-LOOKALIKE" and "transfomers" in f.message for f in found)
+
+
+def test_a_checkpoint_named_pth_is_not_a_path_file(repo: Path) -> None:
+    # torch.save users name checkpoints .pth (rng_state.pth in every Trainer folder): site runs none of it.
+    import zipfile
+
+    with zipfile.ZipFile(repo / "rng_state.pth", "w") as zf:
+        zf.writestr("rng_state/data.pkl", b"\x80\x02}q\x00.")
+        zf.writestr("rng_state/data/0", bytes(range(256)) * 4)
+    assert not [f for f in findings(repo) if f.rule_id == "MS-REPO-INSTALL-CODE"]
+
+
+def test_a_binary_pth_with_an_import_line_is_still_code(repo: Path) -> None:
+    # A locale that decodes any byte (latin-1) lets site run this line: the bytes decide, not UTF-8.
+    (repo / "weights.pth").write_bytes(b"\x80\xff\x00binary\nimport os; os.system('echo modelseal')\n\x00")
+    hits = [f for f in findings(repo) if f.rule_id == "MS-REPO-INSTALL-CODE"]
+    assert [h.severity for h in hits] == [Severity.HIGH]
+    assert "weights.pth:2" in hits[0].message

@@ -11,13 +11,15 @@ its source. The ``.py`` files themselves are analysed by :mod:`.pycode`.
 
 from __future__ import annotations
 
+import mmap
 import posixpath
+import re
 
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
-from modelseal.scanners.repofiles import read_text, read_toml
+from modelseal.scanners.repofiles import read_toml
 
 STARTUP_MODULES = frozenset({"sitecustomize.py", "usercustomize.py"})
 PTH_EXEC_PREFIXES = ("import ", "import\t")
@@ -27,21 +29,37 @@ UNCHECKED_HASH = 0b01
 """PEP 552 flags: hash-based, source not checked: Python runs the bytecode even when the source differs."""
 
 
-def _pth(entry: FileEntry, ctx: ScanContext) -> list[Finding]:
-    text, findings = read_text(entry, ctx.limits, "MS-REPO-INSTALL-CODE")
-    if text is None:
-        return findings
-    lines = [n for n, line in enumerate(text.splitlines(), 1) if line.startswith(PTH_EXEC_PREFIXES)]
-    if lines:
+_IMPORT_LINE = re.compile(rb"(?m)^import[ \t][^\r\n]{0,200}")
+
+
+def _pth(entry: FileEntry) -> list[Finding]:
+    """``site`` decodes a ``.pth`` file as text and runs its ``import`` lines; the lines are looked for in
+    the bytes (what any ASCII-compatible decoding sees), so a binary file is judged by the same lines. A
+    binary ``.pth`` without such a line is a checkpoint (``torch.save`` users pick the name): site runs none
+    of it, and its format's own scanner judges it."""
+    try:
+        with open(entry.path, "rb") as fh:
+            head, found = fh.read(8192), None
+            if head:
+                with mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) as view:
+                    match = _IMPORT_LINE.search(view)  # type: ignore[call-overload]
+                    if match is not None:
+                        found = (view[: match.start()].count(b"\n") + 1, bytes(match.group()))
+    except (OSError, ValueError) as exc:
+        return [make_finding("MS-FILE-UNREADABLE", f"cannot read {entry.relpath}: {exc}", file=entry.relpath)]
+    if found is not None:
+        line, text = found
         return [
             make_finding(
                 "MS-REPO-INSTALL-CODE",
-                f"{entry.relpath}:{lines[0]}: a .pth file with import lines: Python runs them at start-up "
+                f"{entry.relpath}:{line}: a .pth file with import lines: Python runs them at start-up "
                 "from a folder on its path",
                 file=entry.relpath,
-                evidence=text.splitlines()[lines[0] - 1][:200],
+                evidence=text.decode("utf-8", "backslashreplace"),
             )
         ]
+    if b"\0" in head:
+        return []
     return [
         make_finding(
             "MS-REPO-INSTALL-CODE",
@@ -116,7 +134,7 @@ class InstallFilesScanner(ArtifactScanner):
         for entry in artifact.files:
             base = posixpath.basename(entry.relpath)
             if base.endswith(".pth"):
-                out.extend(_pth(entry, ctx))
+                out.extend(_pth(entry))
             elif base in STARTUP_MODULES:
                 out.append(
                     make_finding(
