@@ -108,7 +108,7 @@ class ZipScanner(Scanner):
         allow = allowlist_of(ctx)
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
-            allow = Allowlist(extra=["__torch__.*:*", "__torch__:*"])
+            allow = allow.extended(["__torch__.*:*", "__torch__:*"])
         for info in infos:
             findings.extend(self._member(zf, f, info, fmt, allow, ctx))
         return ScanOutcome(fmt, tuple(findings))

@@ -15,7 +15,7 @@ from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
-from modelseal.scanners.pickle.allowlist import Allowlist
+from modelseal.scanners.pickle.allowlist import Allowlist, call_semantics, walk_attributes
 from modelseal.scanners.pickle.opcodes import (
     NAMES,
     LargePayload,
@@ -50,22 +50,48 @@ INTENT_RULES = frozenset(
 )
 MAX_EVENTS_PER_RULE = 20
 _NESTED_HEADS = (b"PK\x03\x04",)
-# Loaders that unpickle a byte string argument: accepted only when that byte string was scanned in place
-# and found clean (torch pickles tensors outside torch.save this way).
+# Loaders that unpickle a byte string argument: a call is accepted only when its byte string was scanned in
+# place and found clean (torch pickles tensors outside torch.save this way).
 _SCANNED_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
+# ``_ufunc_reconstruct(module, name)`` imports ``module.name``: a call is accepted when both are constants,
+# and what it names is then judged as an import of its own.
+_INDIRECT_IMPORTERS = frozenset(
+    {
+        ("numpy.core", "_ufunc_reconstruct"),
+        ("numpy._core", "_ufunc_reconstruct"),
+        ("numpy.core._ufunc_config", "_ufunc_reconstruct"),
+    }
+)
+# Helpers that rebuild an object of the class given as their first argument by ``__new__`` (plus, later,
+# BUILD): the class is rebuilt, not called with chosen arguments.
+_REBUILDERS = frozenset(
+    {
+        ("copyreg", "_reconstructor"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copyreg", "__newobj_ex__"),
+        ("copy_reg", "__newobj__"),
+    }
+)
+_GETATTR = ("builtins", "getattr")
+_PARTIALS = frozenset({("functools", "partial"), ("_functools", "partial")})
 _JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"})
+_CONSTANTS = (str, bytes, int, float, complex, type(None))
 
 
 class _Import:
-    """Working record of one imported name: where first, how often, and whether only in a form that is
-    accepted (arguments of an allowlisted importer, a scanned-clean loader)."""
+    """Working record of one imported name: where first, how often, and how each use went. A use that a
+    per-call rule accepted (its own arguments checked) is ``accepted``; ``calls`` are calls with chosen
+    arguments judged by the allowlist alone, ``rebuilds`` are ``__new__`` plus state; names never used
+    either way are references (``unused``)."""
 
-    __slots__ = ("count", "module", "name", "offset", "only_indirect_ok")
+    __slots__ = ("accepted", "calls", "count", "module", "name", "offset", "rebuilds", "unused")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
-        self.count = 1
-        self.only_indirect_ok = False
+        self.count = 0
+        self.unused = 0
+        self.calls = self.rebuilds = self.accepted = 0
 
 
 class PickleReport(NamedTuple):
@@ -123,49 +149,64 @@ class Machine:
         if rec is None:
             if len(self.imports) >= 100_000:
                 raise LimitExceeded("distinct imported names", 100_000)
-            self.imports[key] = _Import(module, name, offset)
-        else:
-            rec.count += 1
+            rec = self.imports[key] = _Import(module, name, offset)
+        rec.count += 1
+        rec.unused += 1
         return Global(module, name, offset)
+
+    def _use(self, g: Global) -> _Import:
+        rec = self.imports[(g.module, g.name)]
+        if not g.used:
+            g.used = True
+            rec.unused -= 1
+        return rec
 
     def _import_findings(self) -> list[Finding]:
         out: list[Finding] = []
         for rec in self.imports.values():
-            verdict = self.allowlist.classify(rec.module, rec.name)
-            where = Location(offset=rec.offset)
-            times = f" ({rec.count} times)" if rec.count > 1 else ""
-            evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
-            if verdict.waiver:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-DANGEROUS-CALLABLE",
-                        f"imports {rec.module}.{rec.name} ({verdict.category}); waived: {verdict.waiver}",
-                        severity=Severity.INFO,
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
-            elif verdict.allowed:
-                continue
-            elif verdict.dangerous:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-DANGEROUS-CALLABLE",
-                        f"imports {rec.module}.{rec.name}, which {verdict.explanation} ({verdict.category})",
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
-            else:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-UNKNOWN-CALLABLE",
-                        f"imports {rec.module}.{rec.name}, which is not on the allowlist",
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
+            if not (rec.calls or rec.rebuilds or rec.unused):
+                continue  # every use was a call its own arguments made safe
+            finding = self._judge_import(rec)
+            if finding is not None:
+                out.append(finding)
         return out
+
+    def _judge_import(self, rec: _Import) -> Finding | None:
+        verdict = self.allowlist.classify(rec.module, rec.name)
+        where = Location(offset=rec.offset)
+        times = f" ({rec.count} times)" if rec.count > 1 else ""
+        evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
+        dotted = f"{rec.module}.{rec.name}"
+        if verdict.waiver:
+            return make_finding(
+                "MS-PICKLE-DANGEROUS-CALLABLE",
+                f"imports {dotted} ({verdict.category}); waived: {verdict.waiver}",
+                severity=Severity.INFO,
+                location=where,
+                evidence=evidence,
+            )
+        if verdict.allowed or (verdict.rebuild and not rec.calls):
+            return None
+        if verdict.dangerous:
+            rule = "MS-PICKLE-EMBEDDED-CODE" if verdict.category == "embedded" else "MS-PICKLE-DANGEROUS-CALLABLE"
+            return make_finding(
+                rule,
+                f"imports {dotted}, which {verdict.explanation} ({verdict.category})",
+                location=where,
+                evidence=evidence,
+            )
+        if verdict.rebuild:
+            message = f"calls {dotted} with chosen arguments; it is allowed only as a class rebuilt from its state"
+        elif rec.calls or rec.unused:
+            message = f"imports {dotted}, which is not on the allowlist"
+        else:
+            return make_finding(
+                "MS-PICKLE-UNKNOWN-CLASS",
+                f"rebuilds an object of {dotted} from its state; the class is not on the allowlist",
+                location=where,
+                evidence=evidence,
+            )
+        return make_finding("MS-PICKLE-UNKNOWN-CALLABLE", message, location=where, evidence=evidence)
 
     # -- stack helpers ---------------------------------------------------------------------------------
     def _pop(self, op: Op) -> Any:
@@ -186,32 +227,121 @@ class Machine:
         return items
 
     # -- semantics -------------------------------------------------------------------------------------
-    def _call(self, callee: Any, args: Any, op: Op) -> Call:
+    def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Call:
+        """``callee(*args)`` (REDUCE, INST, OBJ), or with ``rebuild`` ``callee.__new__(callee, *args)``
+        (NEWOBJ, NEWOBJ_EX). Every call is judged on its own arguments."""
+        call = Call(callee, args, op.offset)
         if isinstance(callee, Global):
-            if callee.name.endswith("_ufunc_reconstruct") and isinstance(args, Seq) and len(args.items) == 2:
-                self._indirect_import(callee, args, op)
-            elif (callee.module, callee.name) in _SCANNED_LOADERS and isinstance(args, Seq) and args.items:
-                self._scanned_loader(callee, args.items[0], op)
-        else:
+            rec = self._use(callee)
+            key = (callee.module, callee.name)
+            semantics = call_semantics()
+            special = (
+                key in _INDIRECT_IMPORTERS
+                or key in _SCANNED_LOADERS
+                or key in _REBUILDERS
+                or key in semantics.returns_callable
+                or key in semantics.calls_arguments
+            )
+            if rebuild and not special:
+                rec.rebuilds += 1
+            elif special and self._accepted(key, args, call, op):
+                rec.accepted += 1
+            else:
+                rec.calls += 1
+        elif not self._embedded(callee):
+            if isinstance(callee, Call) and callee.yields:
+                self._emit(
+                    "MS-PICKLE-DANGEROUS-CALLABLE",
+                    f"{op.name} calls what {describe(callee)} handed back, with chosen arguments: it reaches "
+                    "functions the pickle never names",
+                    op.offset,
+                    evidence=f"{op.name} at offset {op.offset}",
+                )
             self._emit(
                 "MS-PICKLE-CALL-ON-OBJECT",
                 f"{op.name} calls {describe(callee)}, which is not an imported callable",
                 op.offset,
                 evidence=f"{op.name} at offset {op.offset}",
             )
-        return Call(callee, args, op.offset)
+        return call
 
-    def _indirect_import(self, importer: Global, args: Seq, op: Op) -> None:
-        """``_ufunc_reconstruct(module, name)`` imports its arguments: judge them as if named by GLOBAL."""
-        module, name = args.items
-        if not (isinstance(module, str) and isinstance(name, str)):
-            return
-        self._import(module, name, op.offset)
-        rec = self.imports[(importer.module, importer.name)]
-        if self.allowlist.classify(module, name).allowed:
-            rec.only_indirect_ok = True
+    def _embedded(self, value: Any) -> bool:
+        """A value made by a code-carrying serialiser's helper (cloudpickle's ``_builtin_type``): calling it
+        is the embedded code the import is already reported for."""
+        if not (isinstance(value, Call) and isinstance(value.callee, Global)):
+            return False
+        return self.allowlist.classify(value.callee.module, value.callee.name).category == "embedded"
 
-    def _scanned_loader(self, loader: Global, payload: Any, op: Op) -> None:
+    def _accepted(self, key: tuple[str, str], args: Any, call: Call, op: Op) -> bool:
+        """Whether this one call of a callable with conditions meets them. Values the machine could not
+        resolve never do."""
+        items = args.items if isinstance(args, Seq) else None
+        if items is None:
+            return False
+        semantics = call_semantics()
+        if key in _INDIRECT_IMPORTERS:
+            if len(items) == 2 and all(isinstance(v, str) for v in items):
+                self._import(items[0], items[1], op.offset)
+                call.yields = True
+                return True
+            return False
+        if key in _SCANNED_LOADERS:
+            return bool(items) and self._scanned_loader(items[0], op)
+        if key in _REBUILDERS:
+            if not (items and isinstance(items[0], Global)):
+                return False
+            self._use(items[0]).rebuilds += 1
+            if key[1] == "_reconstructor" and len(items) > 1:
+                self._check_called_argument(key, items[1], op)
+            return True
+        if key in semantics.returns_callable:
+            if not self._hands_back_safely(key, items):
+                return False
+            call.yields = True
+            return True
+        for i in semantics.calls_arguments[key]:
+            if i < len(items):
+                self._check_called_argument(key, items[i], op)
+        return True
+
+    def _hands_back_safely(self, key: tuple[str, str], items: list[Any]) -> bool:
+        """``getattr``/``attrgetter``/``methodcaller`` with constant names that walk into no internals;
+        ``partial`` of an imported name (judged itself); ``itemgetter`` of anything."""
+        if key in _PARTIALS:
+            return bool(items) and isinstance(items[0], Global)
+        name = key[1]
+        if name == "itemgetter":
+            return True
+        names = items[1:2] if key == _GETATTR else items if name == "attrgetter" else items[:1]
+        if not names:
+            return False
+        walk = walk_attributes()
+        for value in names:
+            if not isinstance(value, str) or any(
+                part.startswith("__") or part in walk for part in value.split(".")
+            ):
+                return False
+        return True
+
+    def _check_called_argument(self, key: tuple[str, str], value: Any, op: Op) -> None:
+        """An argument that ``key`` calls must be a constant, a plain instance, or a name allowed outright;
+        anything else makes this call a gadget, reported here with what it calls."""
+        if isinstance(value, Global):  # still judged as a reference of its own
+            ok = self.allowlist.classify(value.module, value.name).allowed
+        elif isinstance(value, Call):
+            ok = not value.yields and isinstance(value.callee, Global)
+        else:
+            ok = isinstance(value, (*_CONSTANTS, Seq, Dict))
+        if not ok:
+            self._emit(
+                "MS-PICKLE-DANGEROUS-CALLABLE",
+                f"{op.name} makes {key[0]}.{key[1]} call {describe(value)}, which is not a name on the "
+                "allowlist: it reaches code the pickle chooses",
+                op.offset,
+                evidence=f"{op.name} at offset {op.offset}",
+            )
+
+    def _scanned_loader(self, payload: Any, op: Op) -> bool:
         """The loader's byte string must be fully scanned and clean (not merely look clean)."""
         if isinstance(payload, bytes):
             outcome = self.ctx.nested(
@@ -220,22 +350,27 @@ class Machine:
         elif isinstance(payload, Blob) and payload.nested is not None:
             outcome = payload.nested
         else:
-            return  # not scannable in place: the loader import stays reported
+            return False  # not scannable in place: this call stays reported
         loud = [f for f in outcome.findings if f.severity >= Severity.MEDIUM]
         if not loud:
-            self.imports[(loader.module, loader.name)].only_indirect_ok = True
-            return
+            return True
         known = {(f.rule_id, f.message) for f in self.findings}
         self.findings.extend(f for f in loud if (f.rule_id, f.message) not in known)
+        return False
 
     def _mutate(self, target: Any, op: Op) -> None:
         if isinstance(target, Global):
-            self._emit(
-                "MS-PICKLE-MUTATES-GLOBAL",
-                f"{op.name} modifies the imported object {target.dotted} instead of a new instance",
-                op.offset,
-                evidence=f"{op.name} at offset {op.offset}",
-            )
+            what = f"the imported object {target.dotted}"
+        elif _is_lookup(target):
+            what = f"the object {describe(target)} looked up"
+        else:
+            return
+        self._emit(
+            "MS-PICKLE-MUTATES-GLOBAL",
+            f"{op.name} modifies {what} instead of a new instance",
+            op.offset,
+            evidence=f"{op.name} at offset {op.offset}",
+        )
 
     def _nested_bytes(self, data: bytes, offset: int) -> None:
         if looks_like_pickle(data[:3]) or data.startswith(_NESTED_HEADS):
@@ -276,7 +411,13 @@ class Machine:
         if not (isinstance(inst, Call) and isinstance(inst.callee, Global)):
             return
         callee = inst.callee
-        if callee.name == "NumpyArrayWrapper" and callee.module in _JOBLIB_WRAPPERS:
+        key = (callee.module, callee.name)
+        if key in _PARTIALS and isinstance(inst.state, Seq) and inst.state.items:
+            # partial.__setstate__((func, args, kwargs, dict)) replaces the function the partial calls
+            func = inst.state.items[0]
+            if not isinstance(func, Global):
+                self._check_called_argument(key, func, op)
+        elif callee.name == "NumpyArrayWrapper" and callee.module in _JOBLIB_WRAPPERS:
             self._joblib_array(inst, op)
 
     def _joblib_array(self, wrapper: Call, op: Op) -> None:
@@ -325,7 +466,7 @@ class Machine:
             )
         except Exception as exc:  # a damaged container under the stream; keep what was seen so far
             self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
-        findings = self._import_findings_filtered() + self.findings
+        findings = self._import_findings() + self.findings
         return PickleReport(
             findings,
             result,
@@ -335,12 +476,6 @@ class Machine:
             [(r.module, r.name) for r in self.imports.values()],
             ran_out,
         )
-
-    def _import_findings_filtered(self) -> list[Finding]:
-        indirect_ok = {k for k, r in self.imports.items() if r.only_indirect_ok}
-        for key in indirect_ok:
-            del self.imports[key]
-        return self._import_findings()
 
     def _run(self) -> Any:
         """The opcode loop. The frequent opcodes (constants, memo, MARK, containers) are handled inline by
@@ -493,12 +628,12 @@ class Machine:
         elif name in ("REDUCE", "NEWOBJ"):
             args = self._pop(op)
             callee = self._pop(op)
-            push(self._call(callee, args, op))
+            push(self._call(callee, args, op, rebuild=name == "NEWOBJ"))
         elif name == "NEWOBJ_EX":
             self._pop(op)  # kwargs
             args = self._pop(op)
             cls = self._pop(op)
-            push(self._call(cls, args, op))
+            push(self._call(cls, args, op, rebuild=True))
         elif name == "OBJ":
             items = self._pop_mark(op)
             if not items:
@@ -527,6 +662,15 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+
+
+def _is_lookup(value: Any) -> bool:
+    """A value fetched from a module or object (``getattr``, ``_ufunc_reconstruct``): changing it changes
+    state shared beyond this pickle."""
+    if not (isinstance(value, Call) and value.yields and isinstance(value.callee, Global)):
+        return False
+    key = (value.callee.module, value.callee.name)
+    return key == _GETATTR or key in _INDIRECT_IMPORTERS
 
 
 # What the loop does with each opcode, indexed by opcode byte.
