@@ -30,6 +30,8 @@ class Limits:
     bomb_min_bytes: int = 256 * MiB
     max_pickle_stack: int = 1_000_000
     max_pickle_memo: int = 10_000_000
+    max_pickle_memo_bytes: int = 96 * MiB
+    """Estimated bytes the memo of one pickle may hold (entries and the values they keep alive)."""
     max_pickle_ops: int = 200_000_000
     max_pickle_line: int = 1 * MiB
     """Longest protocol-0 text argument (GLOBAL names, INT, STRING lines)."""

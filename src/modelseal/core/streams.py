@@ -208,3 +208,54 @@ class ByteSource:
     def window(self, n: int) -> ByteSource:
         """A source over the next ``n`` bytes; reading it advances this one."""
         return ByteSource(_WindowRaw(self, n), base_offset=self.tell())
+
+
+class Recording:
+    """Reads a source forward while keeping a copy of what was read (in memory up to 16 MiB, then in a
+    temporary file), so that a second reading can start again from the beginning: the same bytes read by
+    two loaders that interpret them differently (plain pickle and joblib), without seeking the source."""
+
+    def __init__(self, src: ByteSource) -> None:
+        import tempfile
+
+        self._src = src
+        self._copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed in close()
+        self._replayed = 0
+
+    def read(self, n: int) -> bytes:
+        data = self._src.read_upto(n)
+        self._copy.write(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        done = 0
+        while done < n:
+            got = self.read(min(CHUNK * 16, n - done))
+            if not got:
+                break
+            done += len(got)
+        return done
+
+    def again(self) -> ByteSource:
+        """A source over the same bytes from the start: the copy, then whatever the first reading left."""
+        self._copy.seek(0)
+        return ByteSource(_Replay(self._copy, self._src))
+
+    def close(self) -> None:
+        self._copy.close()
+
+
+class _Replay:
+    def __init__(self, copy: BinaryIO, rest: ByteSource) -> None:
+        self._copy, self._rest = copy, rest
+
+    def read(self, n: int) -> bytes:
+        return self._copy.read(n) or self._rest.read_upto(n)
+
+    def skip(self, n: int) -> int:
+        here = self._copy.tell()
+        end = self._copy.seek(0, io.SEEK_END)
+        target = min(here + n, end)
+        self._copy.seek(target)
+        done = target - here
+        return done + (self._rest.skip_upto(n - done) if done < n else 0)

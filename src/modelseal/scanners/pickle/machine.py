@@ -49,6 +49,8 @@ INTENT_RULES = frozenset(
     }
 )
 MAX_EVENTS_PER_RULE = 20
+NESTED_BYTES = "bytes@"
+"""Name prefix of byte strings inside a pickle scanned as content: ``pickle.loads`` reads them, never joblib."""
 _NESTED_HEADS = (b"PK\x03\x04",)
 # Loaders that unpickle a byte string argument: a call is accepted only when its byte string was scanned in
 # place and found clean (torch pickles tensors outside torch.save this way).
@@ -75,7 +77,17 @@ _REBUILDERS = frozenset(
 )
 _GETATTR = ("builtins", "getattr")
 _PARTIALS = frozenset({("functools", "partial"), ("_functools", "partial")})
-_JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"})
+# joblib checks the type of what BUILD leaves on the stack (isinstance), so a wrapper is recognised by the
+# class it resolves to (a dotted protocol-4 name reaches it too), however the object was made.
+_JOBLIB_WRAPPERS = frozenset(
+    {"joblib.numpy_pickle.NumpyArrayWrapper", "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper"}
+)
+# NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap, numpy_array_alignment_bytes=16)
+_WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+_MEMO_ENTRY_BYTES = 72
+"""Estimated cost of one memo slot (the dict entry and its key) besides the value."""
+_KEEP_BUDGET = 1_000_000
+"""Container items kept for analysis over one pickle (about 100 bytes each)."""
 _CONSTANTS = (str, bytes, int, float, complex, type(None))
 
 
@@ -110,11 +122,10 @@ class PickleReport(NamedTuple):
 class Machine:
     """Runs one pickle symbolically. Construct per pickle; :meth:`run` never raises on hostile input."""
 
-    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, name: str) -> None:
+    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, joblib: bool = False) -> None:
         self.src = src
         self.ctx = ctx
         self.allowlist = allowlist
-        self.name = name
         self.limits = ctx.limits
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
@@ -122,8 +133,16 @@ class Machine:
         self.imports: dict[tuple[str, str], _Import] = {}
         self.findings: list[Finding] = []
         self._per_rule: dict[str, int] = {}
+        self.joblib = joblib
+        """Read as joblib.load does: raw array bytes follow each array wrapper's BUILD."""
         self.joblib_arrays = 0
         self.retained = 0
+        self.memo_bytes = 0
+        """Estimated bytes held by the memo (entries and values), bounded by ``max_pickle_memo_bytes``."""
+        self.below = 0
+        """Items in the stack frames under MARKs (the current frame is ``stack``)."""
+        self.kept = 0
+        """Items kept inside containers; past :data:`_KEEP_BUDGET` containers only count what they get."""
 
     # -- recording -------------------------------------------------------------------------------------
     def _emit(
@@ -147,6 +166,9 @@ class Machine:
         key = (module, name)
         rec = self.imports.get(key)
         if rec is None:
+            if not all(part.isidentifier() for part in module.split(".")):
+                # The loader's import fails here and the load stops: nothing after it runs.
+                raise MalformedPickle(f"imports from {module[:60]!r}, which no module can be named", offset)
             if len(self.imports) >= 100_000:
                 raise LimitExceeded("distinct imported names", 100_000)
             rec = self.imports[key] = _Import(module, name, offset)
@@ -224,6 +246,7 @@ class Machine:
             raise MalformedPickle(f"{op.name} without a MARK", op.offset)
         items = self.stack
         self.stack = self.metastack.pop()
+        self.below -= len(self.stack)
         return items
 
     # -- semantics -------------------------------------------------------------------------------------
@@ -231,6 +254,7 @@ class Machine:
         """``callee(*args)`` (REDUCE, INST, OBJ), or with ``rebuild`` ``callee.__new__(callee, *args)``
         (NEWOBJ, NEWOBJ_EX). Every call is judged on its own arguments."""
         call = Call(callee, args, op.offset)
+        call.rebuilt = rebuild
         if isinstance(callee, Global):
             rec = self._use(callee)
             key = (callee.module, callee.name)
@@ -345,7 +369,7 @@ class Machine:
         """The loader's byte string must be fully scanned and clean (not merely look clean)."""
         if isinstance(payload, bytes):
             outcome = self.ctx.nested(
-                ScanInput(ByteSource.from_bytes(payload), f"bytes@{op.offset}", len(payload))
+                ScanInput(ByteSource.from_bytes(payload), f"{NESTED_BYTES}{op.offset}", len(payload))
             )
         elif isinstance(payload, Blob) and payload.nested is not None:
             outcome = payload.nested
@@ -377,7 +401,7 @@ class Machine:
             self._scan_nested(ByteSource.from_bytes(data, offset), len(data), offset)
 
     def _scan_nested(self, src: ByteSource, length: int, offset: int) -> ScanOutcome:
-        outcome = self.ctx.nested(ScanInput(src, f"bytes@{offset}", length))
+        outcome = self.ctx.nested(ScanInput(src, f"{NESTED_BYTES}{offset}", length))
         intent = [f for f in outcome.findings if f.rule_id in INTENT_RULES]
         if not intent:
             return outcome
@@ -417,29 +441,31 @@ class Machine:
             func = inst.state.items[0]
             if not isinstance(func, Global):
                 self._check_called_argument(key, func, op)
-        elif callee.name == "NumpyArrayWrapper" and callee.module in _JOBLIB_WRAPPERS:
-            self._joblib_array(inst, op)
+            return
+        cls, rebuilt = _class_of(inst)
+        if cls is None or cls.dotted not in _JOBLIB_WRAPPERS:
+            return
+        self.joblib_arrays += 1
+        if self.joblib:
+            self._joblib_array(_wrapper_attributes(inst, rebuilt), op)
+            self.stack[-1] = Opaque("joblib array")  # joblib replaces the wrapper with its array
 
-    def _joblib_array(self, wrapper: Call, op: Op) -> None:
+    def _joblib_array(self, attrs: dict[str, Any], op: Op) -> None:
         """joblib writes each array's raw bytes into the stream right after its wrapper's BUILD."""
         from modelseal.scanners.pickle.dtypes import array_nbytes
 
-        state = wrapper.state
-        if not isinstance(state, Dict):
-            raise MalformedPickle("joblib array wrapper without a state dict", op.offset)
-        info = array_nbytes(state.get("shape"), state.get("dtype"))
+        info = array_nbytes(attrs.get("shape"), attrs.get("dtype"))
         if info is None:
             raise MalformedPickle("joblib array wrapper with an unreadable shape or dtype", op.offset)
         nbytes, has_object = info
-        self.joblib_arrays += 1
-        if has_object:
-            inner = Machine(self.src, self.ctx.deeper(), self.allowlist, self.name)
+        if has_object:  # a plain pickle of the objects, read by a fresh (plain) Unpickler
+            inner = Machine(self.src, self.ctx.deeper(), self.allowlist)
             report = inner.run()
             self.findings.extend(report.findings)
             if not report.complete:
                 raise MalformedPickle("joblib object array pickle is damaged", op.offset)
             return
-        if any(k == "numpy_array_alignment_bytes" and v is not None for k, v in state.items):
+        if attrs.get("numpy_array_alignment_bytes") is not None:
             pad = self.src.read_byte()
             self.src.skip(pad)
         self.src.skip(nbytes)
@@ -485,6 +511,7 @@ class Machine:
         deadline = time.monotonic() + limits.max_seconds_per_file
         memo = self.memo
         max_memo = limits.max_pickle_memo
+        max_memo_bytes = limits.max_pickle_memo_bytes
         ops = 0
         stack = self.stack  # the current frame; MARK and whatever pops a mark replace it
         for batch in reader.batches(_PAUSE_AFTER):
@@ -508,13 +535,17 @@ class Machine:
                         raise MalformedPickle(f"negative memo index {index}", offset)
                     if len(memo) >= max_memo and index not in memo:
                         raise LimitExceeded("pickle memo entries", max_memo)
-                    memo[index] = self._top(op)
+                    value = memo[index] = self._top(op)
+                    self.memo_bytes += _MEMO_ENTRY_BYTES + _estimate(value)
+                    if self.memo_bytes > max_memo_bytes:
+                        raise LimitExceeded("estimated bytes held by the pickle memo", max_memo_bytes)
                 elif kind == _GET:
                     if arg not in memo:
                         raise MalformedPickle(f"{name} of memo entry {arg}, which was never stored", offset)
                     stack.append(memo[arg])
                 elif kind == _MARK:
                     self.metastack.append(stack)
+                    self.below += len(stack)
                     stack = self.stack = []
                     if len(self.metastack) > limits.max_pickle_stack:
                         raise LimitExceeded("pickle MARK depth", limits.max_pickle_stack)
@@ -536,7 +567,7 @@ class Machine:
                 else:  # these may pop a mark, which replaces the frame
                     if kind == _MARKED_SEQ:
                         seq = Seq(_SEQ_KIND[name])
-                        seq.add(self._pop_mark(op))
+                        self._fill(seq, self._pop_mark(op))
                         self.stack.append(seq)
                     elif kind == _ADD_ITEMS:
                         self._add_items(op)
@@ -553,7 +584,7 @@ class Machine:
             raise LimitExceeded("opcodes in one pickle", limits.max_pickle_ops, ops)
         if time.monotonic() > deadline:
             raise LimitExceeded("seconds spent on one pickle", int(limits.max_seconds_per_file))
-        if len(self.stack) + len(self.metastack) > limits.max_pickle_stack:
+        if len(self.stack) + self.below + len(self.metastack) > limits.max_pickle_stack:
             raise LimitExceeded("pickle stack depth", limits.max_pickle_stack)
 
     def _constant(self, value: bytes | str, name: str, offset: int) -> Any:
@@ -564,13 +595,23 @@ class Machine:
             self._nested_bytes(value.encode("latin-1", "replace"), offset)
         return self._keep(value)
 
+    def _fill(self, container: Seq | Dict, values: list[Any]) -> None:
+        """Add to a container, keeping items only while the pickle's budget of kept items lasts (then
+        judgements that need them fail closed)."""
+        if self.kept > _KEEP_BUDGET:
+            container.dropped += len(values)
+            return
+        before = len(container.items)
+        container.add(values)
+        self.kept += len(container.items) - before
+
     def _add_items(self, op: Op) -> None:
         """APPEND, APPENDS, ADDITEMS."""
         items = [self._pop(op)] if op.name == "APPEND" else self._pop_mark(op)
         target = self._top(op)
         self._mutate(target, op)
         if isinstance(target, Seq):
-            target.add(items)
+            self._fill(target, items)
 
     def _set_items(self, op: Op) -> None:
         """SETITEM, SETITEMS, and DICT (which builds a new dict from marked pairs)."""
@@ -583,13 +624,13 @@ class Machine:
             pairs = list(zip(items[::2], items[1::2], strict=False))
             if op.name == "DICT":
                 d = Dict()
-                d.add(pairs)
+                self._fill(d, pairs)
                 self.stack.append(d)
                 return
         target = self._top(op)
         self._mutate(target, op)
         if isinstance(target, Dict):
-            target.add(pairs)
+            self._fill(target, pairs)
 
     def _other(self, op: Op) -> None:
         """The opcodes that import, call, build or refer: fewer, and each worth more care."""
@@ -662,6 +703,43 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+
+
+def _estimate(value: Any) -> int:
+    """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
+    counts against :data:`_KEEP_BUDGET`)."""
+    cls = value.__class__
+    if value is None or cls is bool:
+        return 0
+    if cls is str or cls is bytes:
+        return 49 + len(value)
+    if cls is Seq or cls is Dict:
+        return 112 + 16 * len(value.items)
+    return 64
+
+
+def _class_of(inst: Call) -> tuple[Global | None, bool]:
+    """The class an object was made from, and whether it was rebuilt (no ``__init__``)."""
+    callee = inst.callee
+    if (callee.module, callee.name) in _REBUILDERS:
+        first = inst.args.items[0] if isinstance(inst.args, Seq) and inst.args.items else None
+        return (first if isinstance(first, Global) else None), True
+    return callee, inst.rebuilt
+
+
+def _wrapper_attributes(inst: Call, rebuilt: bool) -> dict[str, Any]:
+    """The attributes joblib reads from an array wrapper: ``__init__``'s arguments when it was called,
+    then the BUILD state (a dict, or a ``(dict, slots)`` pair) over them."""
+    attrs: dict[str, Any] = {}
+    if not rebuilt and isinstance(inst.args, Seq):
+        attrs["numpy_array_alignment_bytes"] = 16
+        attrs.update(zip(_WRAPPER_INIT, inst.args.items, strict=False))
+    state = inst.state
+    parts = state.items if isinstance(state, Seq) and state.kind == "tuple" else [state]
+    for part in parts:
+        if isinstance(part, Dict):
+            attrs.update((k, v) for k, v in part.items if isinstance(k, str))
+    return attrs
 
 
 def _is_lookup(value: Any) -> bool:

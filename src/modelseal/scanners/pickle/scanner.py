@@ -5,10 +5,10 @@ from __future__ import annotations
 from modelseal.core.findings import Finding, Location
 from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
-from modelseal.core.streams import ByteSource
+from modelseal.core.streams import ByteSource, FileRaw, Recording
 from modelseal.scanners.interface import SNIFF_BYTES, ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist, default_allowlist
-from modelseal.scanners.pickle.machine import INTENT_RULES, Machine
+from modelseal.scanners.pickle.machine import INTENT_RULES, NESTED_BYTES, Machine
 from modelseal.scanners.pickle.opcodes import NAMES, looks_like_pickle
 
 # The first pickle of a legacy (pre-zip) torch.save file is this magic number.
@@ -23,7 +23,7 @@ def plausible_protocol0(head: bytes) -> bool:
     or until the sniff window ends (a whole small file must name a callable to count when it ends early)."""
     if not head or head[0] not in NAMES or head[0] == 0x80:
         return False
-    report = Machine(ByteSource.from_bytes(head), _SNIFF_CONTEXT, default_allowlist(), "sniff").run()
+    report = Machine(ByteSource.from_bytes(head), _SNIFF_CONTEXT, default_allowlist()).run()
     if report.complete:
         return True
     return report.ran_out and (len(head) >= SNIFF_BYTES or bool(report.globals_named))
@@ -41,16 +41,55 @@ def allowlist_of(ctx: ScanContext) -> Allowlist:
 
 
 def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | None = None) -> ScanOutcome:
-    """Scan every pickle in the stream. Data after the last one is parsed opportunistically: what a repeated
-    ``pickle.load`` would reach must be seen, while random trailing bytes must not raise false alarms."""
+    """Scan every pickle in the stream as ``pickle.load`` (and torch's unpickler) reads it."""
+    return _scan_stream(item.source, ctx, allowlist or allowlist_of(ctx), joblib=False)[0]
+
+
+def scan_pickle_file(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | None = None) -> ScanOutcome:
+    """A pickle that any loader may be given: read as plain ``pickle.load`` reads it and, when it holds
+    joblib array wrappers, also as ``joblib.load`` reads it (raw array bytes after each wrapper's BUILD).
+    The two readings differ after the first array; whatever either loader would run is reported."""
     allow = allowlist or allowlist_of(ctx)
-    src = item.source
+    if item.fileobj is not None:
+        plain, wrappers = _scan_stream(item.source, ctx, allow, joblib=False)
+        if not wrappers:
+            return plain
+        item.fileobj.seek(0)
+        return _with_joblib(plain, ByteSource(FileRaw(item.fileobj)), ctx, allow)
+    recording = Recording(item.source)
+    try:
+        plain, wrappers = _scan_stream(ByteSource(recording), ctx, allow, joblib=False)
+        if not wrappers:
+            return plain
+        return _with_joblib(plain, recording.again(), ctx, allow)
+    finally:
+        recording.close()
+
+
+def _with_joblib(plain: ScanOutcome, src: ByteSource, ctx: ScanContext, allow: Allowlist) -> ScanOutcome:
+    joblib, _ = _scan_stream(src, ctx, allow, joblib=True)
+    seen = {(f.rule_id, f.message, f.location) for f in joblib.findings}
+    # The plain reading runs into array bytes: its parse errors are expected, what it would run is not.
+    extra = tuple(
+        f for f in plain.findings if f.rule_id in INTENT_RULES and (f.rule_id, f.message, f.location) not in seen
+    )
+    return ScanOutcome("joblib", joblib.findings + extra)
+
+
+def _scan_stream(
+    src: ByteSource, ctx: ScanContext, allow: Allowlist, *, joblib: bool
+) -> tuple[ScanOutcome, int]:
+    """Every pickle in the stream (joblib reads only the first), and how many joblib array wrappers were
+    built. Data after the first pickle is parsed opportunistically: what a repeated ``pickle.load`` would
+    reach must be seen, while random trailing bytes must not raise false alarms."""
+    wrappers = 0
     findings: list[Finding] = []
     fmt = "pickle"
     index = 0
     while True:
         opportunistic = index > 0
-        report = Machine(src, ctx, allow, item.name).run()
+        report = Machine(src, ctx, allow, joblib=joblib).run()
+        wrappers += report.joblib_arrays
         if index == 0 and report.result == TORCH_LEGACY_MAGIC:
             fmt = "pytorch-legacy"
         if report.joblib_arrays:
@@ -67,7 +106,7 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
             break
         findings.extend(report.findings)
         index += 1
-        if not report.complete or src.at_eof():
+        if not report.complete or joblib or src.at_eof():
             break
         if fmt == "pytorch-legacy" and index >= TORCH_LEGACY_PICKLES:
             break  # the rest is raw storage data, which torch reads as bytes, never unpickles
@@ -91,11 +130,13 @@ def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist |
                 )
             )
             break
-    return ScanOutcome(fmt, tuple(findings))
+    return ScanOutcome(fmt, tuple(findings)), wrappers
 
 
 class PickleScanner(Scanner):
     format = "pickle"
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
-        return scan_pickle_stream(item, ctx)
+        if item.name.startswith(NESTED_BYTES):
+            return scan_pickle_stream(item, ctx)
+        return scan_pickle_file(item, ctx)
