@@ -2,8 +2,11 @@
 
 Every member is checked for the tricks that make readers disagree (duplicate names, local headers that
 contradict the central directory, names that escape the folder, encryption, bombs), then sniffed and
-scanned by content. In PyTorch archives every ``.pkl`` member is a pickle whatever it looks like, tensor
-storages under ``data/`` are raw bytes that torch never unpickles, and ``code/`` holds TorchScript.
+scanned by content, as every loader that may be given the file reads it. torch finds its records
+case-insensitively under the folder of the first member: in PyTorch archives every ``.pkl`` member is a
+pickle whatever it looks like, tensor storages under ``data/`` are raw bytes that torch never unpickles
+(skipped unless they start like an ``.npy``, which ``numpy.load`` of the same zip would read, object arrays
+included), and ``code/`` holds TorchScript.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
+from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
@@ -47,10 +51,11 @@ def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:
 
 
 def _layout(names: list[str]) -> str:
-    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    lowered = [n.lower() for n in names]
+    pkl = [n for n in lowered if n.endswith("/data.pkl") or n == "data.pkl"]
     if pkl:
         prefix = posixpath.dirname(pkl[0])
-        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in names):
+        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in lowered):
             return "torchscript"
         return "pytorch-zip"
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
@@ -61,13 +66,22 @@ def _layout(names: list[str]) -> str:
 
 
 def _is_storage(name: str, fmt: str) -> bool:
-    parts = name.split("/")
+    parts = name.lower().split("/")
     return (
         fmt in ("pytorch-zip", "torchscript")
         and len(parts) >= 3
         and parts[-2] == "data"
         and parts[-1].isdigit()
     )
+
+
+def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array."""
+    try:
+        with zf.open(info) as member:
+            return npy(member.read(6))
+    except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError):
+        return True  # unreadable here: scanning it reports why
 
 
 class ZipScanner(Scanner):
@@ -148,7 +162,7 @@ class ZipScanner(Scanner):
                 )
             )
             return out
-        if _is_storage(name, fmt):
+        if _is_storage(name, fmt) and not _starts_like_npy(zf, info):
             return out
         if info.compress_type != zipfile.ZIP_STORED:
             ctx.budget.add_decompressed(info.file_size, limits)
@@ -161,7 +175,7 @@ class ZipScanner(Scanner):
             return out
         with member:
             item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
-            if fmt in ("pytorch-zip", "torchscript") and name.endswith(".pkl"):
+            if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
                 outcome = scan_pickle_stream(item, ctx.deeper(), allow)
                 out.extend(f.within(name) for f in outcome.findings)
             elif (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (

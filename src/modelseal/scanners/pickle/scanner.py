@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import struct
+from typing import Any
+
+from modelseal.core.errors import Truncated
 from modelseal.core.findings import Finding, Location
 from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
@@ -10,6 +14,7 @@ from modelseal.scanners.interface import SNIFF_BYTES, ScanContext, ScanInput, Sc
 from modelseal.scanners.pickle.allowlist import Allowlist, default_allowlist
 from modelseal.scanners.pickle.machine import INTENT_RULES, NESTED_BYTES, Machine
 from modelseal.scanners.pickle.opcodes import NAMES, looks_like_pickle
+from modelseal.scanners.pickle.values import Global, Seq, describe
 
 # The first pickle of a legacy (pre-zip) torch.save file is this magic number.
 TORCH_LEGACY_MAGIC = 0x1950A86A20F9469CFC6C
@@ -140,3 +145,82 @@ class PickleScanner(Scanner):
         if item.name.startswith(NESTED_BYTES):
             return scan_pickle_stream(item, ctx)
         return scan_pickle_file(item, ctx)
+
+
+# Bytes per element of the legacy storage classes (torch.<Name>Storage), for stepping over their data.
+_STORAGE_SIZES = {
+    "DoubleStorage": 8,
+    "FloatStorage": 4,
+    "HalfStorage": 2,
+    "BFloat16Storage": 2,
+    "LongStorage": 8,
+    "IntStorage": 4,
+    "ShortStorage": 2,
+    "CharStorage": 1,
+    "ByteStorage": 1,
+    "BoolStorage": 1,
+    "ComplexDoubleStorage": 16,
+    "ComplexFloatStorage": 8,
+    "QUInt8Storage": 1,
+    "QInt8Storage": 1,
+    "QInt32Storage": 4,
+    "QUInt4x2Storage": 1,
+    "QUInt2x4Storage": 1,
+}
+
+
+def scan_torch_records(item: ScanInput, ctx: ScanContext, member: str) -> ScanOutcome:
+    """The ``storages`` or ``tensors`` member of a legacy torch tar, read as torch's ``legacy_load`` reads it:
+    a count, then per record a pickle followed by raw data whose size the pickle and a binary header give
+    (then, for storages, one more pickle of views). Every pickle in it runs on load, not only the first."""
+    allow = allowlist_of(ctx)
+    src = item.source
+    findings: list[Finding] = []
+
+    def pickle_at() -> Any:
+        report = Machine(src, ctx, allow).run()
+        findings.extend(report.findings)
+        if not report.complete:
+            raise _Stop
+        return report.result
+
+    try:
+        count = pickle_at()
+        if not isinstance(count, int) or isinstance(count, bool) or count < 0:
+            raise _Damaged(f"record count {describe(count)}")
+        for _ in range(min(count, ctx.limits.max_pickles_per_stream)):
+            args = pickle_at()
+            if member == "storages":
+                kind = args.items[2] if isinstance(args, Seq) and len(args.items) == 3 else None
+                size = _STORAGE_SIZES.get(kind.name) if isinstance(kind, Global) else None
+                if size is None:
+                    raise _Damaged(f"storage of type {describe(kind)}, which cannot be sized")
+                src.skip(int.from_bytes(src.read(8), "little") * size)
+            else:
+                (ndim,) = struct.unpack("<i", src.read(4))
+                if ndim < 0:
+                    raise _Damaged(f"tensor with {ndim} dimensions")
+                src.skip(4 + 16 * ndim + 8)
+        if count > ctx.limits.max_pickles_per_stream:
+            findings.append(
+                make_finding("MS-LIMIT-EXCEEDED", f"{count} records in legacy torch member {member!r}")
+            )
+        elif member == "storages":
+            pickle_at()  # the storage views
+    except _Stop:
+        pass
+    except _Damaged as exc:
+        findings.append(
+            make_finding("MS-PICKLE-MALFORMED", f"legacy torch {member!r} cannot be read: {exc}")
+        )
+    except Truncated as exc:
+        findings.append(make_finding("MS-PICKLE-MALFORMED", f"legacy torch {member!r} is truncated: {exc}"))
+    return ScanOutcome("pytorch-legacy-records", tuple(findings))
+
+
+class _Stop(Exception):
+    """A pickle in the records did not parse; its findings say why."""
+
+
+class _Damaged(Exception):
+    """The records are not what torch can read."""
