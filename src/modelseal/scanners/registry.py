@@ -41,6 +41,7 @@ FILE_SCANNERS: tuple[tuple[Sniff | str, str], ...] = (
         "modelseal.scanners.pickle.scanner:plausible_protocol0",
         "modelseal.scanners.pickle.scanner:PickleScanner",
     ),
+    ("modelseal.scanners.recognised:inert", "modelseal.scanners.recognised:InertScanner"),
     (signatures.text, "modelseal.scanners.recognised:TextScanner"),
 )
 
@@ -116,12 +117,17 @@ def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         return ScanOutcome("empty")
     scanner = scanner_for(head)
     if scanner is None:
+        from modelseal.scanners.recognised import raw_data_name
+
+        if raw_data_name(item.name):
+            return ScanOutcome("raw-data")
         return ScanOutcome(
             "unknown",
             (
                 make_finding(
                     "MS-FORMAT-UNKNOWN",
-                    "content matches no known format",
+                    "content matches no known format nor any inert one; a loader may read it in a way "
+                    "no scanner checked",
                     evidence=f"starts with {head[:16]!r}",
                 ),
             ),
