@@ -751,6 +751,15 @@ RULES: dict[str, Rule] = _rules(
         "Load it only from a publisher you trust (a policy may allow this rule for them); otherwise ask for "
         "the model in a format without code (safetensors).",
     ),
+    Rule(
+        "MS-FILE-NAME-NOT-UTF8",
+        "File name is not UTF-8",
+        Severity.MEDIUM,
+        "The name of a file or archive member is not valid UTF-8. Tools that decode names differently can "
+        "disagree about which file is which; reports write such a name with each undecodable byte as \\xNN "
+        "(and a backslash as \\\\).",
+        "Rename the file with a UTF-8 name.",
+    ),
 )
 
 

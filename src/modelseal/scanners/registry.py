@@ -112,6 +112,20 @@ def run_artifact_scanners(artifact: Artifact, ctx: ScanContext, formats: Mapping
 
 def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     """Sniff ``item`` and scan it with the first scanner that recognises it."""
+    outcome = _dispatch(item, ctx)
+    try:
+        item.name.encode("utf-8")
+    except UnicodeEncodeError:
+        named = make_finding(
+            "MS-FILE-NAME-NOT-UTF8",
+            "the name is not valid UTF-8 (shown with its undecodable bytes escaped)",
+            evidence=ascii(item.name)[:200],
+        )
+        return ScanOutcome(outcome.format, (named, *outcome.findings))
+    return outcome
+
+
+def _dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     head = item.head
     if not head:
         return ScanOutcome("empty")
