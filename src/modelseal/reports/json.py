@@ -52,6 +52,7 @@ class JsonReport(JsonDocumentWriter):
                     "digest": r.digest,
                     "findings": len(r.findings),
                     "seconds": round(r.seconds, 6),
+                    "imports": list(r.imports),
                 }
                 for index, t in enumerate(result.targets)
                 for r in t.files

@@ -461,6 +461,7 @@ class Machine:
         if has_object:  # a plain pickle of the objects, read by a fresh (plain) Unpickler
             inner = Machine(self.src, self.ctx.deeper(), self.allowlist)
             report = inner.run()
+            self.ctx.budget.record_imports(report.globals_named)
             self.findings.extend(report.findings)
             if not report.complete:
                 raise MalformedPickle("joblib object array pickle is damaged", op.offset)

@@ -94,6 +94,7 @@ def _scan_stream(
     while True:
         opportunistic = index > 0
         report = Machine(src, ctx, allow, joblib=joblib).run()
+        ctx.budget.record_imports(report.globals_named)
         wrappers += report.joblib_arrays
         if index == 0 and report.result == TORCH_LEGACY_MAGIC:
             fmt = "pytorch-legacy"
@@ -179,6 +180,7 @@ def scan_torch_records(item: ScanInput, ctx: ScanContext, member: str) -> ScanOu
 
     def pickle_at() -> Any:
         report = Machine(src, ctx, allow).run()
+        ctx.budget.record_imports(report.globals_named)
         findings.extend(report.findings)
         if not report.complete:
             raise _Stop
