@@ -9,7 +9,7 @@ string is parsed in place, without copying it out).
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Protocol
+from typing import IO, BinaryIO, Protocol
 
 from modelseal.core.errors import Truncated
 
@@ -246,7 +246,7 @@ class Recording:
 
 
 class _Replay:
-    def __init__(self, copy: BinaryIO, rest: ByteSource) -> None:
+    def __init__(self, copy: IO[bytes], rest: ByteSource) -> None:
         self._copy, self._rest = copy, rest
 
     def read(self, n: int) -> bytes:

@@ -133,7 +133,7 @@ class _ZstdAdapter:
         self.consumed = 0
         self.eof = False
         self.unused_data = b""
-        self._r = zstandard.ZstdDecompressor().stream_reader(self, read_across_frames=True)
+        self._r = zstandard.ZstdDecompressor().stream_reader(self, read_across_frames=True)  # type: ignore[arg-type]
 
     def read(self, n: int) -> bytes:
         """The compressed side, read by zstandard."""

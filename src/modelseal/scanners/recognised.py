@@ -74,7 +74,10 @@ INERT: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("image/gif", lambda h: h[:6] in (b"GIF87a", b"GIF89a")),
     ("image/webp", _riff(b"WEBP")),
     ("image/tiff", lambda h: h[:4] in (b"II*\x00", b"MM\x00*")),
-    ("image/bmp", lambda h: h[:2] == b"BM" and h[14:18] in (b"\x0c\0\0\0", b"(\0\0\0", b"l\0\0\0", b"|\0\0\0")),
+    (
+        "image/bmp",
+        lambda h: h[:2] == b"BM" and h[14:18] in (b"\x0c\0\0\0", b"(\0\0\0", b"l\0\0\0", b"|\0\0\0"),
+    ),
     ("image/x-icon", lambda h: h[:4] == b"\x00\x00\x01\x00" and len(h) > 4 and 0 < h[4] < 64),
     ("audio/wav", _riff(b"WAVE")),
     ("audio/flac", lambda h: h[:4] == b"fLaC"),
@@ -139,7 +142,7 @@ class InertScanner(Scanner):
             (
                 make_finding(
                     "MS-FORMAT-EXTENSION-MISMATCH",
-                    f"named like a model file ({suffix}) but the content is {fmt}, which no model loader reads",
+                    f"named like a model file ({suffix}) but the content is {fmt}, which no loader reads",
                     severity=Severity.HIGH,
                     evidence=f"starts with {item.head[:8]!r}",
                 ),

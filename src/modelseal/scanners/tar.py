@@ -81,7 +81,9 @@ class TarScanner(Scanner):
             # torch.load of any tar extracts these by name and reads them record by record
             from modelseal.scanners.pickle.scanner import scan_torch_records
 
-            out.extend(f.within(member.name) for f in scan_torch_records(item, ctx.deeper(), member.name).findings)
+            out.extend(
+                f.within(member.name) for f in scan_torch_records(item, ctx.deeper(), member.name).findings
+            )
         else:
             out.extend(ctx.nested(item).findings)
         return out

@@ -227,9 +227,8 @@ class Allowlist:
                 return Classification(True, False)
         return Classification(False, False)
 
-
     def extended(self, extra: Iterable[str]) -> Allowlist:
-        """This allowlist with more patterns (TorchScript archives add their compiled ``__torch__`` classes)."""
+        """This allowlist with more patterns (TorchScript adds its compiled ``__torch__`` classes)."""
         wider = Allowlist(origin="scanner")
         wider._patterns = self._patterns + tuple(_split(e, "scanner") for e in extra)
         wider._waivers = self._waivers

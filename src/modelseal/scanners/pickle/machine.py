@@ -50,7 +50,7 @@ INTENT_RULES = frozenset(
 )
 MAX_EVENTS_PER_RULE = 20
 NESTED_BYTES = "bytes@"
-"""Name prefix of byte strings inside a pickle scanned as content: ``pickle.loads`` reads them, never joblib."""
+"""Name prefix of byte strings in a pickle scanned as content (``pickle.loads`` reads them, not joblib)."""
 _NESTED_HEADS = (b"PK\x03\x04",)
 # Loaders that unpickle a byte string argument: a call is accepted only when its byte string was scanned in
 # place and found clean (torch pickles tensors outside torch.save this way).
@@ -210,7 +210,11 @@ class Machine:
         if verdict.allowed or (verdict.rebuild and not rec.calls):
             return None
         if verdict.dangerous:
-            rule = "MS-PICKLE-EMBEDDED-CODE" if verdict.category == "embedded" else "MS-PICKLE-DANGEROUS-CALLABLE"
+            rule = (
+                "MS-PICKLE-EMBEDDED-CODE"
+                if verdict.category == "embedded"
+                else "MS-PICKLE-DANGEROUS-CALLABLE"
+            )
             return make_finding(
                 rule,
                 f"imports {dotted}, which {verdict.explanation} ({verdict.category})",
@@ -218,7 +222,9 @@ class Machine:
                 evidence=evidence,
             )
         if verdict.rebuild:
-            message = f"calls {dotted} with chosen arguments; it is allowed only as a class rebuilt from its state"
+            message = (
+                f"calls {dotted} with chosen arguments; it is allowed only as a class rebuilt from its state"
+            )
         elif rec.calls or rec.unused:
             message = f"imports {dotted}, which is not on the allowlist"
         else:

@@ -76,7 +76,9 @@ def _with_joblib(plain: ScanOutcome, src: ByteSource, ctx: ScanContext, allow: A
     seen = {(f.rule_id, f.message, f.location) for f in joblib.findings}
     # The plain reading runs into array bytes: its parse errors are expected, what it would run is not.
     extra = tuple(
-        f for f in plain.findings if f.rule_id in INTENT_RULES and (f.rule_id, f.message, f.location) not in seen
+        f
+        for f in plain.findings
+        if f.rule_id in INTENT_RULES and (f.rule_id, f.message, f.location) not in seen
     )
     return ScanOutcome("joblib", joblib.findings + extra)
 
@@ -212,9 +214,7 @@ def scan_torch_records(item: ScanInput, ctx: ScanContext, member: str) -> ScanOu
     except _Stop:
         pass
     except _Damaged as exc:
-        findings.append(
-            make_finding("MS-PICKLE-MALFORMED", f"legacy torch {member!r} cannot be read: {exc}")
-        )
+        findings.append(make_finding("MS-PICKLE-MALFORMED", f"legacy torch {member!r} cannot be read: {exc}"))
     except Truncated as exc:
         findings.append(make_finding("MS-PICKLE-MALFORMED", f"legacy torch {member!r} is truncated: {exc}"))
     return ScanOutcome("pytorch-legacy-records", tuple(findings))
