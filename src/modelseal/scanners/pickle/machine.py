@@ -7,6 +7,7 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any, NamedTuple
 
@@ -272,6 +273,8 @@ class Machine:
                 or key in semantics.returns_callable
                 or key in semantics.calls_arguments
             )
+            # what these hand back is a callable, whether or not this call met their conditions
+            call.yields = key in _INDIRECT_IMPORTERS or key in semantics.returns_callable
             if rebuild and not special:
                 rec.rebuilds += 1
             elif special and self._accepted(key, args, call, op):
@@ -312,7 +315,6 @@ class Machine:
         if key in _INDIRECT_IMPORTERS:
             if len(items) == 2 and all(isinstance(v, str) for v in items):
                 self._import(items[0], items[1], op.offset)
-                call.yields = True
                 return True
             return False
         if key in _SCANNED_LOADERS:
@@ -325,10 +327,7 @@ class Machine:
                 self._check_called_argument(key, items[1], op)
             return True
         if key in semantics.returns_callable:
-            if not self._hands_back_safely(key, items):
-                return False
-            call.yields = True
-            return True
+            return self._hands_back_safely(key, items)
         for i in semantics.calls_arguments[key]:
             if i < len(items):
                 self._check_called_argument(key, items[i], op)
@@ -481,6 +480,11 @@ class Machine:
     def run(self) -> PickleReport:
         complete = ran_out = False
         result: Any = None
+        # The machine makes up to millions of small records and frees them together: the cyclic collector
+        # would walk all of them again and again (quadratic on hostile input). Cycles are rare (DUP+APPEND)
+        # and are collected once it is back on.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             result = self._run()
             complete = True
@@ -499,6 +503,9 @@ class Machine:
             )
         except Exception as exc:  # a damaged container under the stream; keep what was seen so far
             self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
+        finally:
+            if collecting:
+                gc.enable()
         findings = self._import_findings() + self.findings
         return PickleReport(
             findings,
