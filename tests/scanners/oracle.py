@@ -53,6 +53,8 @@ class Stub:
 
 
 def resolve(find_class, module, name):
+    if not all(part.isidentifier() for part in str(module).split(".")):
+        raise ModuleNotFoundError(module)  # what the import would do: no module has such a name
     seen.append([module, name])
     if ALLOW.classify(module, name).allowed:
         return find_class(module, name)

@@ -196,6 +196,15 @@ class ByteSource:
                 raise Truncated(f"a text line is not terminated before the end, at offset {self.tell()}")
             start = self.pos + scanned
 
+    def rest_of_line(self, max_len: int) -> bytes | None:
+        """What is left of the source (consumed) when it ends within ``max_len`` bytes without a newline;
+        None (nothing consumed) otherwise."""
+        if self._fill(max_len + 1) or b"\n" in self.buf[self.pos :]:
+            return None
+        rest = self.buf[self.pos :]
+        self.pos = len(self.buf)
+        return rest
+
     def drain(self) -> int:
         """Consume whatever is left (of a window: up to its end); returns the bytes skipped."""
         total = 0

@@ -16,7 +16,7 @@ import zlib
 from collections.abc import Callable
 from typing import Any
 
-from modelseal.core.errors import DecompressionBomb, Truncated
+from modelseal.core.errors import DecompressionBomb
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import CHUNK, ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
@@ -36,6 +36,8 @@ class _Decompressing:
         self._compressed = 0
         self._produced = 0
         self._done = False
+        self.cut_off = False
+        """The compressed stream ended before its end marker."""
 
     def read(self, n: int) -> bytes:
         while not self._done:
@@ -52,8 +54,9 @@ class _Decompressing:
                 break
             if getattr(self._d, "needs_input", True):
                 chunk = self._src.read_upto(CHUNK)
-                if not chunk:
-                    raise Truncated("compressed stream ends before its end marker")
+                if not chunk:  # what was decoded reached the loader before it failed: scan it, then report
+                    self.cut_off = self._done = True
+                    break
                 self._compressed += len(chunk)
                 out = self._d.decompress(chunk, n)
             else:
@@ -182,4 +185,8 @@ class CompressedScanner(Scanner):
             factory, multi = _KINDS[kind]
         raw = _Decompressing(item.source, factory(), ctx, factory if multi else None)
         outcome = ctx.nested(ScanInput(ByteSource(raw), "(decompressed)", None))
-        return ScanOutcome(f"{kind}+{outcome.format}", outcome.findings)
+        findings = outcome.findings
+        if raw.cut_off:
+            cut = make_finding("MS-ARCHIVE-MALFORMED", f"{kind} stream ends before its end marker")
+            findings = (*findings, cut)
+        return ScanOutcome(f"{kind}+{outcome.format}", findings)

@@ -75,12 +75,15 @@ def _is_storage(name: str, fmt: str) -> bool:
     )
 
 
+_MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)
+
+
 def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
     """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array."""
     try:
         with zf.open(info) as member:
             return npy(member.read(6))
-    except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError):
+    except _MEMBER_ERRORS:
         return True  # unreadable here: scanning it reports why
 
 
@@ -124,7 +127,16 @@ class ZipScanner(Scanner):
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
             allow = allow.extended(["__torch__.*:*", "__torch__:*"])
         for info in infos:
-            findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+            try:
+                findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+            except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+                findings.append(
+                    make_finding(
+                        "MS-ARCHIVE-MALFORMED",
+                        f"member {info.filename!r} cannot be read: {exc}",
+                        location=Location(info.filename),
+                    )
+                )
         return ScanOutcome(fmt, tuple(findings))
 
     def _member(
@@ -168,6 +180,9 @@ class ZipScanner(Scanner):
             ctx.budget.add_decompressed(info.file_size, limits)
         try:
             member = zf.open(info)
+            # torch reads records without checking their CRC, and numpy only at the member's end, after
+            # the pickle in it has run: read the content whatever the CRC says.
+            member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
             out.append(
                 make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc)

@@ -189,12 +189,34 @@ class Machine:
     def _import_findings(self) -> list[Finding]:
         out: list[Finding] = []
         for rec in self.imports.values():
-            if not (rec.calls or rec.rebuilds or rec.unused):
-                continue  # every use was a call its own arguments made safe
-            finding = self._judge_import(rec)
+            if rec.calls or rec.rebuilds or rec.unused:
+                finding = self._judge_import(rec)
+            else:
+                finding = self._accepted_import(rec)
             if finding is not None:
                 out.append(finding)
         return out
+
+    def _accepted_import(self, rec: _Import) -> Finding | None:
+        """Every use was a call that its own arguments made safe. A name that is not allowed outright is still
+        named (info), so that what a loader resolves always appears in a finding."""
+        verdict = self.allowlist.classify(rec.module, rec.name)
+        if verdict.allowed:
+            return None
+        key = (rec.module, rec.name)
+        if key in _SCANNED_LOADERS:
+            why = "its byte strings were scanned in place and are clean"
+        elif key in _INDIRECT_IMPORTERS:
+            why = "it only names constants, each judged as an import of its own"
+        else:
+            why = "nothing in the pickle calls what it hands back"
+        return make_finding(
+            "MS-PICKLE-DANGEROUS-CALLABLE",
+            f"imports {rec.module}.{rec.name} ({verdict.category or 'unlisted'}); safe as used: {why}",
+            severity=Severity.INFO,
+            location=Location(offset=rec.offset),
+            evidence=f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}",
+        )
 
     def _judge_import(self, rec: _Import) -> Finding | None:
         verdict = self.allowlist.classify(rec.module, rec.name)

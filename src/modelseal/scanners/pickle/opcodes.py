@@ -192,7 +192,15 @@ class OpcodeReader:
         self.protocol = 0
 
     def _line(self) -> bytes:
-        return self.src.readline(self.max_line)
+        """A text argument. Read from a file, CPython (both unpicklers) also takes a last line that the end
+        of the stream cuts off, and drops its last byte as if it were the newline."""
+        try:
+            return self.src.readline(self.max_line)
+        except Truncated:
+            rest = self.src.rest_of_line(self.max_line)
+            if rest is None:
+                raise
+            return rest[:-1]
 
     def _slow_arg(self, name: str, offset: int) -> Any:
         """The argument of an opcode in :data:`_SLOW_ARGS`, read through the source."""

@@ -24,12 +24,12 @@ TORCH_LEGACY_PICKLES = 5
 
 def plausible_protocol0(head: bytes) -> bool:
     """Protocol 0/1 pickles have no magic, and text can look like opcodes (``torch==2.3`` starts with TUPLE).
-    Accept only if the symbolic machine runs the first bytes without a parse or stack error: either to STOP,
-    or until the sniff window ends (a whole small file must name a callable to count when it ends early)."""
+    Accept if the symbolic machine names a global before anything goes wrong (a loader resolves it), or runs
+    the first bytes without a parse or stack error: to STOP, or until the sniff window ends."""
     if not head or head[0] not in NAMES or head[0] == 0x80:
         return False
     report = Machine(ByteSource.from_bytes(head), _SNIFF_CONTEXT, default_allowlist()).run()
-    if report.complete:
+    if report.complete or report.globals_named:  # a loader resolves what it named before any failure
         return True
     return report.ran_out and (len(head) >= SNIFF_BYTES or bool(report.globals_named))
 
