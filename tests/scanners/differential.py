@@ -285,9 +285,12 @@ class Divergence:
 
 def check(path: Path, resolved: dict[str, set[tuple[str, str]]]) -> list[Divergence]:
     """The invariant on one file: every global a loader resolved is among the scanner's imports, and every
-    one not allowlisted is named by a finding (at or above medium unless every use of it was judged safe)."""
+    one not allowlisted is named by a finding (at or above medium unless every use of it was judged safe). In
+    a file read as text or unknown content (itself high), a loader can only try an import and stop before any
+    call: listed, not reported by name."""
     result = scan([path], digests=False)
-    imports = set(result.targets[0].files[0].imports)
+    report = result.targets[0].files[0]
+    imports = set(report.imports)
     named = " ".join(f.message for f in result.findings)
     allow = default_allowlist()
     out = []
@@ -298,6 +301,7 @@ def check(path: Path, resolved: dict[str, set[tuple[str, str]]]) -> list[Diverge
                 out.append(Divergence(loader, key, "not among the scanner's imports"))
                 continue
             verdict = allow.classify(module, name)
-            if not (verdict.allowed or verdict.rebuild) and f"{module}.{name}" not in named:
+            reported = verdict.allowed or verdict.rebuild or report.format in ("text", "unknown")
+            if not reported and f"{module}.{name}" not in named:
                 out.append(Divergence(loader, key, "not allowlisted, yet no finding names it"))
     return out

@@ -126,6 +126,9 @@ class TextScanner(Scanner):
     format = "text"
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+        from modelseal.scanners.pickle.scanner import record_text_imports
+
+        record_text_imports(item, ctx)
         return ScanOutcome("text")
 
 

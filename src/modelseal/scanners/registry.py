@@ -135,6 +135,9 @@ def _dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
 
         if raw_data_name(item.name):
             return ScanOutcome("raw-data")
+        from modelseal.scanners.pickle.scanner import record_text_imports
+
+        record_text_imports(item, ctx)
         return ScanOutcome(
             "unknown",
             (

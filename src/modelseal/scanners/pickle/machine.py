@@ -120,6 +120,8 @@ class PickleReport(NamedTuple):
     globals_named: list[tuple[str, str]]
     ran_out: bool
     """It stopped only because the input ended (as opposed to invalid opcodes or stack misuse)."""
+    called: bool
+    """It called or rebuilt an imported name: a loader runs that before any later failure."""
 
 
 class Machine:
@@ -139,6 +141,7 @@ class Machine:
         self.joblib = joblib
         """Read as joblib.load does: raw array bytes follow each array wrapper's BUILD."""
         self.joblib_arrays = 0
+        self.called = False
         self.retained = 0
         self.memo_bytes = 0
         """Estimated bytes held by the memo (entries and values), bounded by ``max_pickle_memo_bytes``."""
@@ -287,6 +290,7 @@ class Machine:
         call = Call(callee, args, op.offset)
         call.rebuilt = rebuild
         if isinstance(callee, Global):
+            self.called = True
             rec = self._use(callee)
             key = (callee.module, callee.name)
             semantics = call_semantics()
@@ -539,6 +543,7 @@ class Machine:
             self.joblib_arrays,
             [(r.module, r.name) for r in self.imports.values()],
             ran_out,
+            self.called,
         )
 
     def _run(self) -> Any:

@@ -24,12 +24,12 @@ TORCH_LEGACY_PICKLES = 5
 
 def plausible_protocol0(head: bytes) -> bool:
     """Protocol 0/1 pickles have no magic, and text can look like opcodes (``torch==2.3`` starts with TUPLE).
-    Accept if the symbolic machine names a global before anything goes wrong (a loader resolves it), or runs
-    the first bytes without a parse or stack error: to STOP, or until the sniff window ends."""
+    Accept if the symbolic machine calls a global before anything goes wrong (a loader runs that call), or
+    runs the first bytes without a parse or stack error: to STOP, or until the sniff window ends."""
     if not head or head[0] not in NAMES or head[0] == 0x80:
         return False
     report = Machine(ByteSource.from_bytes(head), _SNIFF_CONTEXT, default_allowlist()).run()
-    if report.complete or report.globals_named:  # a loader resolves what it named before any failure
+    if report.complete or report.called:  # a loader runs a call before any later failure
         return True
     return report.ran_out and (len(head) >= SNIFF_BYTES or bool(report.globals_named))
 
@@ -139,6 +139,14 @@ def _scan_stream(
             )
             break
     return ScanOutcome(fmt, tuple(findings)), wrappers
+
+
+def record_text_imports(item: ScanInput, ctx: ScanContext) -> None:
+    """Text (or unknown content) that starts like protocol-0 opcodes may still name a global before a pickle
+    loader fails on it (``cfg`` then ``value``: an import of ``fg.value``, and no call). Such names are
+    listed in the file's imports, without findings: a loader can only try the import and stop."""
+    if item.head[:1] and item.head[0] in NAMES:
+        ctx.budget.record_imports(Machine(item.source, ctx, allowlist_of(ctx)).run().globals_named)
 
 
 class PickleScanner(Scanner):
