@@ -39,7 +39,8 @@ def _run(seeds: range) -> tuple[int, list[str]]:
             path.write_bytes(data)
             try:
                 resolved = oracle.resolved(path)
-            except RuntimeError:  # the worker died on this input: start another, count the input
+            except RuntimeError:  # the worker died or hung on this input: start another
+                found.append(f"seed {seed} ({name}): the oracle worker died or hung (not a divergence)")
                 oracle = Oracle(ROOT / "src")
                 continue
             for divergence in check(path, resolved):

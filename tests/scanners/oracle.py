@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 from pathlib import Path
@@ -138,17 +139,27 @@ class Oracle:
             text=True,
         )
 
-    def resolved(self, path: Path, loaders: tuple[str, ...] = LOADERS) -> dict[str, set[tuple[str, str]]]:
+    def resolved(
+        self, path: Path, loaders: tuple[str, ...] = LOADERS, timeout: float = 120.0
+    ) -> dict[str, set[tuple[str, str]]]:
+        """What each loader resolved; RuntimeError (and the worker ended) when it dies or hangs on the input."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps({"path": str(path), "loaders": list(loaders)}) + "\n")
         self._proc.stdin.flush()
-        line = self._proc.stdout.readline()
+        ready, _, _ = select.select([self._proc.stdout], [], [], timeout)
+        line = self._proc.stdout.readline() if ready else ""
         if not line:
-            raise RuntimeError("oracle worker died")
+            self._proc.kill()
+            self._proc.wait()
+            raise RuntimeError("oracle worker died or hung on the input")
         data: dict[str, Any] = json.loads(line)
         return {k: {(m, n) for m, n in v} for k, v in data.items()}
 
     def close(self) -> None:
         if self._proc.stdin:
             self._proc.stdin.close()
-        self._proc.wait(timeout=30)
+        try:
+            self._proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self._proc.kill()
+            self._proc.wait()

@@ -190,12 +190,18 @@ def test_name_that_is_not_utf8_is_a_finding_and_reports_render(tmp_path: Path) -
             assert "w%FF.pkl" in json.dumps(json.loads(out))
 
 
+# Peak RSS from /proc (VmHWM starts afresh at exec; ru_maxrss keeps the forking parent's peak on Linux).
 _MEMO_PROBE = """
 import resource, sys
 from modelseal.api import scan
 result = scan([sys.argv[1]], digests=False)
 use = resource.getrusage(resource.RUSAGE_SELF)
-print(use.ru_maxrss // 1024, use.ru_utime + use.ru_stime, sorted({f.rule_id for f in result.findings}))
+try:
+    with open("/proc/self/status") as status:
+        peak = next(int(line.split()[1]) // 1024 for line in status if line.startswith("VmHWM:"))
+except OSError:
+    peak = use.ru_maxrss // 1024
+print(peak, use.ru_utime + use.ru_stime, sorted({f.rule_id for f in result.findings}))
 """
 
 
