@@ -142,7 +142,7 @@ class Oracle:
     def resolved(
         self, path: Path, loaders: tuple[str, ...] = LOADERS, timeout: float = 120.0
     ) -> dict[str, set[tuple[str, str]]]:
-        """What each loader resolved; RuntimeError (and the worker ended) when it dies or hangs on the input."""
+        """What each loader resolved; RuntimeError (the worker ended) when it dies or hangs on the input."""
         assert self._proc.stdin is not None and self._proc.stdout is not None
         self._proc.stdin.write(json.dumps({"path": str(path), "loaders": list(loaders)}) + "\n")
         self._proc.stdin.flush()
