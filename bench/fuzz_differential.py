@@ -82,8 +82,8 @@ def main() -> None:
                 next_report += args.report
     elapsed = time.monotonic() - started
     print(
-        f"done: {done} inputs checked in {elapsed:.0f} s ({done / elapsed:.1f}/s), {divergences} divergences, "
-        f"{lost} inputs the oracle could not read"
+        f"done: {done} inputs checked in {elapsed:.0f} s ({done / elapsed:.1f}/s), "
+        f"{divergences} divergences, {lost} inputs the oracle could not read"
     )
 
 
