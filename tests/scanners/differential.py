@@ -12,12 +12,9 @@ from __future__ import annotations
 
 import bz2
 import gzip
-import io
 import lzma
 import random
 import struct
-import tarfile
-import zipfile
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +22,7 @@ from pathlib import Path
 
 from modelseal.api import scan
 from modelseal.scanners.pickle.allowlist import default_allowlist
+from tests.scanners.craft import tar_bytes, zip_bytes
 
 NAMES: tuple[tuple[str, str], ...] = (
     ("collections", "OrderedDict"),
@@ -183,24 +181,6 @@ def _npy_object(payload: bytes) -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header + payload
 
 
-def _zip(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in members.items():
-            zf.writestr(name, data)
-    return buf.getvalue()
-
-
-def _tar(members: dict[str, bytes]) -> bytes:
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    return buf.getvalue()
-
-
 def _joblib(program: _Program, rng: random.Random) -> bytes:
     from tests.scanners.soundness import joblib_wrapper
 
@@ -227,9 +207,11 @@ def _layout(rng: random.Random) -> tuple[str, bytes]:
         members = {f"{prefix}/{pkl}": program.pickle(), f"{prefix}/version": b"3\n"}
         if rng.random() < 0.5:
             members[f"{prefix}/data/0"] = _npy_object(program.pickle()) if rng.random() < 0.5 else b"\x00" * 8
-        return "m.pt", _zip(members)
+        return "m.pt", zip_bytes(members)
     if kind == 3:
-        return "m.npz", _zip({f"a{i}.npy": _npy_object(program.pickle()) for i in range(rng.randrange(1, 3))})
+        return "m.npz", zip_bytes(
+            {f"a{i}.npy": _npy_object(program.pickle()) for i in range(rng.randrange(1, 3))}
+        )
     if kind == 4:
         storage = b"\x80\x02(X\x01\x00\x00\x000X\x03\x00\x00\x00cpuctorch\nFloatStorage\nt."
         records = b"\x80\x02K\x02." + storage + struct.pack("<q", 1) + b"\0" * 4 + program.pickle()
@@ -240,7 +222,7 @@ def _layout(rng: random.Random) -> tuple[str, bytes]:
             "storages": records,
             "tensors": b"K\x00.",
         }
-        return "m.tar", _tar(members)
+        return "m.tar", tar_bytes(members)
     if kind == 5:
         return "m.npy", _npy_object(program.pickle())
     inner = program.pickle() if rng.random() < 0.6 else _joblib(program, rng)

@@ -9,11 +9,10 @@ import io
 import os
 import pickle
 import struct
-import tarfile
 import zlib
 from collections.abc import Callable
 
-from tests.scanners.craft import HARMLESS, Reduce, global0, torch_zip, zip_bytes
+from tests.scanners.craft import HARMLESS, Reduce, global0, tar_bytes, torch_zip, zip_bytes
 
 EVIL = pickle.dumps(Reduce(os.system, HARMLESS), protocol=2)
 """A standalone pickle that calls os.system("true")."""
@@ -141,13 +140,7 @@ def legacy_torch_tar(v7: bool = True) -> bytes:
         "storages": storages,
         "tensors": pickle.dumps(0, protocol=2),
     }
-    buf = io.BytesIO()
-    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
-        for name, data in members.items():
-            info = tarfile.TarInfo(name)
-            info.size = len(data)
-            tf.addfile(info, io.BytesIO(data))
-    data = bytearray(buf.getvalue())
+    data = bytearray(tar_bytes(members))
     if v7:
         off = 0
         while off + 512 <= len(data) and data[off]:

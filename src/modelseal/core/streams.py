@@ -9,11 +9,23 @@ string is parsed in place, without copying it out).
 from __future__ import annotations
 
 import io
+from collections.abc import Callable
 from typing import IO, BinaryIO, Protocol
 
 from modelseal.core.errors import Truncated
 
 CHUNK = 1 << 16
+
+
+def skip_by_reading(read: Callable[[int], bytes], n: int) -> int:
+    """Skip ``n`` bytes of a reader that cannot seek: read and discard them in bounded chunks."""
+    done = 0
+    while done < n:
+        got = read(min(CHUNK * 16, n - done))
+        if not got:
+            break
+        done += len(got)
+    return done
 
 
 class RawReader(Protocol):
@@ -49,13 +61,7 @@ class FileRaw:
             target = min(here + n, self._size)
             self._f.seek(target)
             return target - here
-        done = 0
-        while done < n:
-            got = self._f.read(min(CHUNK * 16, n - done))
-            if not got:
-                break
-            done += len(got)
-        return done
+        return skip_by_reading(self._f.read, n)
 
 
 class _WindowRaw:
@@ -229,7 +235,6 @@ class Recording:
 
         self._src = src
         self._copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed in close()
-        self._replayed = 0
 
     def read(self, n: int) -> bytes:
         data = self._src.read_upto(n)
@@ -237,13 +242,7 @@ class Recording:
         return data
 
     def skip(self, n: int) -> int:
-        done = 0
-        while done < n:
-            got = self.read(min(CHUNK * 16, n - done))
-            if not got:
-                break
-            done += len(got)
-        return done
+        return skip_by_reading(self.read, n)
 
     def again(self) -> ByteSource:
         """A source over the same bytes from the start: the copy, then whatever the first reading left."""

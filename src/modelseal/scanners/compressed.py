@@ -18,7 +18,7 @@ from typing import Any
 
 from modelseal.core.errors import DecompressionBomb
 from modelseal.core.rules import make_finding
-from modelseal.core.streams import CHUNK, ByteSource
+from modelseal.core.streams import CHUNK, ByteSource, skip_by_reading
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.signatures import JOBLIB_ZFILE_HEADER, compression
 
@@ -77,13 +77,7 @@ class _Decompressing:
         return out
 
     def skip(self, n: int) -> int:
-        done = 0
-        while done < n:
-            got = self.read(min(CHUNK * 16, n - done))
-            if not got:
-                break
-            done += len(got)
-        return done
+        return skip_by_reading(self.read, n)
 
 
 class _ZlibAdapter:
