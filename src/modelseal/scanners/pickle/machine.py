@@ -95,18 +95,18 @@ _CONSTANTS = (str, bytes, int, float, complex, type(None))
 
 
 class _Import:
-    """Working record of one imported name: where first, how often, and how each use went. A use that a
-    per-call rule accepted (its own arguments checked) is ``accepted``; ``calls`` are calls with chosen
-    arguments judged by the allowlist alone, ``rebuilds`` are ``__new__`` plus state; names never used
-    either way are references (``unused``)."""
+    """Working record of one imported name: where first, how often, and how its uses went. ``calls`` are
+    calls with chosen arguments left to the allowlist (a call that a per-call rule accepted on its own
+    arguments is not counted), ``rebuilds`` are ``__new__`` plus state, and names never used either way are
+    references (``unused``)."""
 
-    __slots__ = ("accepted", "calls", "count", "module", "name", "offset", "rebuilds", "unused")
+    __slots__ = ("calls", "count", "module", "name", "offset", "rebuilds", "unused")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
         self.count = 0
         self.unused = 0
-        self.calls = self.rebuilds = self.accepted = 0
+        self.calls = self.rebuilds = 0
 
 
 class PickleReport(NamedTuple):
@@ -305,9 +305,7 @@ class Machine:
             call.yields = key in _INDIRECT_IMPORTERS or key in semantics.returns_callable
             if rebuild and not special:
                 rec.rebuilds += 1
-            elif special and self._accepted(key, args, call, op):
-                rec.accepted += 1
-            else:
+            elif not (special and self._accepted(key, args, op)):
                 rec.calls += 1
         elif not self._embedded(callee):
             if isinstance(callee, Call) and callee.yields:
@@ -333,7 +331,7 @@ class Machine:
             return False
         return self.allowlist.classify(value.callee.module, value.callee.name).category == "embedded"
 
-    def _accepted(self, key: tuple[str, str], args: Any, call: Call, op: Op) -> bool:
+    def _accepted(self, key: tuple[str, str], args: Any, op: Op) -> bool:
         """Whether this one call of a callable with conditions meets them. Values the machine could not
         resolve never do."""
         items = args.items if isinstance(args, Seq) else None
