@@ -8,7 +8,8 @@ see ``tests/scanners/differential.py``), has ``pickle``, ``torch.load(weights_on
 invariant: every global a loader resolves is among the scanner's imports, and every one not allowlisted is
 named by a finding. Prints inputs per second and every divergence (with the seed that rebuilds it).
 
-Usage: ``python bench/fuzz_differential.py [--inputs 1000000] [--seed 0] [--workers 2] [--report 10000]``.
+Usage: ``python bench/fuzz_differential.py [--inputs 1000000] [--seed 0] [--workers 2] [--report 10000]
+[--chunk 200]``.
 """
 
 from __future__ import annotations
@@ -57,8 +58,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--report", type=int, default=10_000, help="print progress every this many inputs")
+    parser.add_argument("--chunk", type=int, default=200, help="inputs per oracle worker before a fresh one")
     args = parser.parse_args()
-    chunk = 200
+    chunk = args.chunk
     chunks = [
         range(start, min(start + chunk, args.seed + args.inputs))
         for start in range(args.seed, args.seed + args.inputs, chunk)
