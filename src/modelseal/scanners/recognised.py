@@ -94,8 +94,12 @@ INERT: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
 )
 
 # Raw tensor bytes have no signature; they are recognised only under the names of the formats that
-# index them (a TensorFlow checkpoint shard, ONNX external data), and only when no signature matched.
-_RAW_DATA = re.compile(r"(\.data-\d{5}-of-\d{5}|\.onnx[._]data)$")
+# index them (a TensorFlow checkpoint shard, ONNX external data, OpenVINO IR weights, Core ML weights), and
+# only when no signature matched.
+_RAW_DATA = re.compile(
+    r"(\.data-\d{5}-of-\d{5}|\.onnx[._]data|(^|/)openvino_[^/]*\.bin"
+    r"|\.mlpackage/Data/com\.apple\.CoreML/weights/weight\.bin)$"
+)
 
 # Names a model loader opens (torch.load, pickle, joblib, numpy, safetensors, ONNX, Keras, GGUF ...).
 _LOADER_SUFFIXES = frozenset(
