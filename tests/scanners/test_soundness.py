@@ -220,3 +220,21 @@ def test_memo_is_bounded_by_bytes(kind: str, tmp_path: Path) -> None:
     assert int(rss_mb) < 200 and float(seconds) < 30, done.stdout
     if kind == "memoised-lists":  # about 900 MB of memo held: stopped at its budget, which is a finding
         assert "MS-LIMIT-EXCEEDED" in rules
+
+
+def test_recording_reads_a_forward_only_stream_again() -> None:
+    from modelseal.core.streams import ByteSource, Recording
+
+    data = bytes(range(256)) * 1000
+    recording = Recording(ByteSource.from_bytes(data), max_bytes=1 << 20)
+    first = ByteSource(recording)
+    assert first.read(1000) == data[:1000]
+    first.skip(5000)
+    again = recording.again()
+    assert again is not None
+    assert again.read(3000) == data[:3000]
+    again.skip(10_000)
+    assert again.read(10) == data[13_000:13_010]  # past what the first reading took, from the source
+    small = Recording(ByteSource.from_bytes(data), max_bytes=100)
+    ByteSource(small).read(1000)
+    assert small.again() is None

@@ -42,6 +42,9 @@ class Limits:
     max_header_bytes: int = 100 * MiB
     """Largest header (npy, safetensors, config) parsed into memory."""
     max_seconds_per_file: float = 600.0
+    max_reread_bytes: int = 4 * GiB
+    """Bytes of a stream that cannot seek (a decompressed or tar member) kept on disk to read it a second
+    time, as a second loader would (joblib's reading of a pickle)."""
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], origin: str = "configuration") -> Limits:

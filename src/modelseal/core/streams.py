@@ -230,22 +230,32 @@ class Recording:
     temporary file), so that a second reading can start again from the beginning: the same bytes read by
     two loaders that interpret them differently (plain pickle and joblib), without seeking the source."""
 
-    def __init__(self, src: ByteSource) -> None:
+    def __init__(self, src: ByteSource, max_bytes: int) -> None:
         import tempfile
 
         self._src = src
         self._copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed in close()
+        self._left = max_bytes
+        self.overflowed = False
+        """More than ``max_bytes`` were read: the copy is incomplete and cannot be read again."""
 
     def read(self, n: int) -> bytes:
         data = self._src.read_upto(n)
-        self._copy.write(data)
+        self._left -= len(data)
+        if self._left < 0:
+            self.overflowed = True
+        elif data:
+            self._copy.write(data)
         return data
 
     def skip(self, n: int) -> int:
         return skip_by_reading(self.read, n)
 
-    def again(self) -> ByteSource:
-        """A source over the same bytes from the start: the copy, then whatever the first reading left."""
+    def again(self) -> ByteSource | None:
+        """A source over the same bytes from the start (the copy, then whatever the first reading left), or
+        None when the copy overflowed."""
+        if self.overflowed:
+            return None
         self._copy.seek(0)
         return ByteSource(_Replay(self._copy, self._src))
 

@@ -61,12 +61,20 @@ def scan_pickle_file(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | N
             return plain
         item.fileobj.seek(0)
         return _with_joblib(plain, ByteSource(FileRaw(item.fileobj)), ctx, allow)
-    recording = Recording(item.source)
+    recording = Recording(item.source, ctx.limits.max_reread_bytes)
     try:
         plain, wrappers = _scan_stream(ByteSource(recording), ctx, allow, joblib=False)
         if not wrappers:
             return plain
-        return _with_joblib(plain, recording.again(), ctx, allow)
+        again = recording.again()
+        if again is None:
+            limit = make_finding(
+                "MS-LIMIT-EXCEEDED",
+                f"stream too large to read a second time as joblib does (over {ctx.limits.max_reread_bytes} "
+                "bytes)",
+            )
+            return ScanOutcome("joblib", (*plain.findings, limit))
+        return _with_joblib(plain, again, ctx, allow)
     finally:
         recording.close()
 
