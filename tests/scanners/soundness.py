@@ -127,6 +127,14 @@ def torch_zip_storage_is_npy() -> bytes:
     return torch_zip(pickle.dumps({"a": 1}, protocol=2), {"archive/data/0": buf.getvalue()})
 
 
+def torch_zip_damaged_directory() -> bytes:
+    """A torch zip whose central directory entries are damaged: zipfile refuses it; a reader that walks the
+    local headers (as torch's gets through some such damage, found by the differential fuzz) finds the
+    pickle."""
+    data = torch_zip(EVIL)
+    return data.replace(b"PK\x01\x02", b"PK\x01\x03")
+
+
 def legacy_torch_tar(v7: bool = True) -> bytes:
     """A legacy torch tar (old V7 headers when ``v7``) whose second storage record is the payload."""
     storages = pickle.dumps(2, protocol=2)
@@ -172,6 +180,7 @@ CASES: dict[str, Callable[[], bytes]] = {
     "joblib_wrapper_by_reconstructor.joblib": joblib_wrapper_by_reconstructor,
     "torch_upper_case.pt": torch_zip_upper_case,
     "torch_storage_npy.pt": torch_zip_storage_is_npy,
+    "torch_damaged_directory.pt": torch_zip_damaged_directory,
     "legacy_v7.tar": legacy_torch_tar,
     "joblib_zf.pkl": joblib_zfile,
     "model.pkl.zst": zstd_frame,

@@ -23,7 +23,7 @@ from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOu
 from modelseal.scanners.signatures import JOBLIB_ZFILE_HEADER, compression
 
 
-class _Decompressing:
+class Decompressing:
     """RawReader over a decompressor object: bounded chunks in, bounded chunks out."""
 
     def __init__(
@@ -80,7 +80,7 @@ class _Decompressing:
         return skip_by_reading(self.read, n)
 
 
-class _ZlibAdapter:
+class ZlibAdapter:
     """zlib's decompressobj with the bz2/lzma interface (eof, needs_input, max_length)."""
 
     def __init__(self, wbits: int) -> None:
@@ -103,11 +103,11 @@ class _ZlibAdapter:
 
 # kind (signatures.compression) -> (decompressor factory, concatenated members allowed)
 _KINDS: dict[str, tuple[Callable[[], Any], bool]] = {
-    "gzip": (lambda: _ZlibAdapter(31), True),
+    "gzip": (lambda: ZlibAdapter(31), True),
     "bz2": (bz2.BZ2Decompressor, True),
     "xz": (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), True),
     "lzma": (lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), False),
-    "zlib": (lambda: _ZlibAdapter(15), False),
+    "zlib": (lambda: ZlibAdapter(15), False),
 }
 
 
@@ -177,7 +177,7 @@ class CompressedScanner(Scanner):
             factory, multi = _KINDS["zlib"]
         else:
             factory, multi = _KINDS[kind]
-        raw = _Decompressing(item.source, factory(), ctx, factory if multi else None)
+        raw = Decompressing(item.source, factory(), ctx, factory if multi else None)
         outcome = ctx.nested(ScanInput(ByteSource(raw), "(decompressed)", None))
         findings = outcome.findings
         if raw.cut_off:

@@ -87,6 +87,41 @@ def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
         return True  # unreadable here: scanning it reports why
 
 
+def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """A zip whose central directory is damaged may still be read by readers that walk the local headers
+    from the start (torch's reader gets through some such damage): scan the members they would find."""
+    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
+
+    entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
+    pos = 0
+    while len(entries) < ctx.limits.max_members:
+        f.seek(pos)
+        raw = f.read(_LOCAL.size)
+        if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+            break
+        _, _, flags, method, _, _, _, csize, _, name_len, extra_len = _LOCAL.unpack(raw)
+        name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        data_at = pos + _LOCAL.size + name_len + extra_len
+        entries.append((name, method, data_at, csize))
+        pos = data_at + csize
+    fmt = _layout([e[0] for e in entries])
+    allow = allowlist_of(ctx)
+    out: list[Finding] = []
+    for name, method, data_at, csize in entries:
+        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or _is_storage(name, fmt):
+            continue
+        f.seek(data_at)
+        src = ByteSource(FileRaw(f)).window(csize)  # type: ignore[arg-type]
+        if method == zipfile.ZIP_DEFLATED:
+            src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
+        item = ScanInput(src, name, None)
+        if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
+            out.extend(x.within(name) for x in scan_pickle_stream(item, ctx.deeper(), allow).findings)
+        else:
+            out.extend(ctx.nested(item).findings)
+    return out
+
+
 class ZipScanner(Scanner):
     format = "zip"
 
@@ -95,7 +130,8 @@ class ZipScanner(Scanner):
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            return ScanOutcome("zip", (make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}"),))
+            damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
+            return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
         with zf:
             return self._scan_members(zf, f, ctx)
 
