@@ -78,7 +78,7 @@ def test_a_worker_that_dies_leaves_its_files_flagged(tmp_path: Path, forks: list
     def scan_one(entry: FileEntry) -> parallel.Outcome:
         if os.getpid() != parent:
             os._exit(3)  # the worker dies before reporting anything
-        return "pickle", [], 0.0, None
+        return "pickle", [], 0.0, None, ()
 
     outcomes = parallel.scan_each(files, scan_one, lambda path: None, jobs=2)
     assert len(forks) == 1 and len(outcomes) == len(files)
@@ -105,9 +105,10 @@ def test_findings_survive_the_trip_from_a_worker(tmp_path: Path, forks: list[int
     files = [FileEntry(f"f{i}", tmp_path, 1) for i in range(8)]
     odd = Finding("MS-SCANNER-ERROR", Severity.CRITICAL, "naïve \udcff \n", "f", evidence="€")
 
-    outcomes = parallel.scan_each(files, lambda e: ("x", [odd], 0.5, "sha256:ab"), lambda path: None, jobs=2)
+    sent = ("x", [odd], 0.5, "sha256:ab", ("m\udcff:f",))
+    outcomes = parallel.scan_each(files, lambda e: sent, lambda path: None, jobs=2)
     assert len(forks) == 1
-    assert all(o == ("x", [odd], 0.5, "sha256:ab") for o in outcomes)
+    assert all(o == sent for o in outcomes)
 
 
 def test_decompression_budget_is_per_file(tmp_path: Path) -> None:

@@ -28,9 +28,9 @@ MIN_FILES_PER_WORKER = 32
 """Below this many files per process, forking costs more than it saves."""
 MAX_JOBS = 8
 
-Outcome = tuple[str, list[Finding], float, str | None]
-"""What scanning one file gives: its format, its findings, the seconds it took, and its digest when the scan
-hashed it."""
+Outcome = tuple[str, list[Finding], float, str | None, tuple[str, ...]]
+"""What scanning one file gives: its format, its findings, the seconds it took, its digest when the scan
+hashed it, and the globals its pickles import."""
 
 
 def default_jobs() -> int:
@@ -145,11 +145,11 @@ def _lost() -> Outcome:
     finding = make_finding(
         "MS-SCANNER-ERROR", "the worker process scanning this file ended before reporting on it"
     )
-    return "unscanned", [finding], 0.0, None
+    return "unscanned", [finding], 0.0, None, ()
 
 
 def _encode(index: int, outcome: Outcome) -> str:
-    fmt, findings, seconds, digest = outcome
+    fmt, findings, seconds, digest, imports = outcome
     rows = [
         [
             f.rule_id,
@@ -164,13 +164,13 @@ def _encode(index: int, outcome: Outcome) -> str:
         ]
         for f in findings
     ]
-    return json.dumps([index, fmt, seconds, digest, rows])
+    return json.dumps([index, fmt, seconds, digest, rows, imports])
 
 
 def _decode(line: bytes) -> tuple[int, Outcome]:
-    index, fmt, seconds, digest, rows = json.loads(line)
+    index, fmt, seconds, digest, rows, imports = json.loads(line)
     findings = [
         Finding(rule, Severity(sev), msg, file, Location(member, offset, tensor), evidence, remediation)
         for rule, sev, msg, file, member, offset, tensor, evidence, remediation in rows
     ]
-    return index, (fmt, findings, seconds, digest)
+    return index, (fmt, findings, seconds, digest, tuple(imports))

@@ -25,8 +25,8 @@ def benign_pickle() -> bytes:
 
 TRUNCATED_PICKLE = pickle.dumps({"a": list(range(10))}, protocol=4)[:-7]
 """Cannot be parsed to its end: a finding (high), never an error."""
-OWN_CLASS_PICKLE = b"\x80\x02cmypkg.models\nNet\n)\x81."
-"""Builds ``mypkg.models.Net``: unknown to the allowlist unless the user's configuration adds it."""
+OWN_CLASS_PICKLE = b"\x80\x02cmypkg.models\nNet\n)R."
+"""Calls ``mypkg.models.Net()``: unknown to the allowlist unless the user's configuration adds it."""
 
 
 @pytest.fixture

@@ -131,6 +131,9 @@ class Point:
     def __init__(self, x: int) -> None:
         self.x = x
 
+    def __reduce__(self) -> tuple[type[Point], tuple[int]]:
+        return Point, (self.x,)  # Point(x) called with chosen arguments: high (rebuilt from state is medium)
+
 
 def test_warn_mode_warns_and_loads(tmp_path: Path) -> None:
     data = pickle.dumps(Point(3))

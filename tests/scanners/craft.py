@@ -6,6 +6,7 @@ import io
 import os
 import pickle
 import struct
+import tarfile
 import zipfile
 
 
@@ -48,6 +49,16 @@ def zip_bytes(members: dict[str, bytes], compression: int = zipfile.ZIP_STORED) 
     with zipfile.ZipFile(buf, "w", compression) as zf:
         for name, data in members.items():
             zf.writestr(name, data)
+    return buf.getvalue()
+
+
+def tar_bytes(members: dict[str, bytes]) -> bytes:
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w", format=tarfile.USTAR_FORMAT) as tf:
+        for name, data in members.items():
+            info = tarfile.TarInfo(name)
+            info.size = len(data)
+            tf.addfile(info, io.BytesIO(data))
     return buf.getvalue()
 
 

@@ -70,15 +70,15 @@ exactly the bytes that were scanned."""
 
 def scan_file(
     entry: FileEntry, ctx: ScanContext, *, digest: bool = False
-) -> tuple[str, list[Finding], str | None]:
+) -> tuple[str, list[Finding], str | None, tuple[str, ...]]:
     """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names).
-    Returns the format, the findings and, when ``digest`` is asked for, the file's digest (None if it could
-    not be read)."""
+    Returns the format, the findings, when ``digest`` is asked for the file's digest (None if it could
+    not be read), and the globals its pickles import (``module:qualname``)."""
     ctx = ctx.for_file()
     try:
         fh = open(entry.path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
     except OSError as exc:
-        return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")], None
+        return "unreadable", [make_finding("MS-FILE-UNREADABLE", f"cannot open: {exc.strerror}")], None, ()
     with fh:
         data = fh.read(entry.size + 1) if entry.size <= SMALL_FILE_BYTES else None
         if data is not None and len(data) > entry.size:  # it grew since it was listed: stream it instead
@@ -100,7 +100,7 @@ def scan_file(
         from modelseal.integrity.manifest import hash_bytes
 
         found = _hash(entry.path) if data is None else hash_bytes(data)
-    return outcome.format, findings, found
+    return outcome.format, findings, found, tuple(ctx.budget.imports)
 
 
 def _pickle_in_front(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanContext) -> list[Finding]:
@@ -311,28 +311,28 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
-        fmt, findings, digest = scan_file(entry, ctx, digest=hashing.beside)
+        fmt, findings, digest, imports = scan_file(entry, ctx, digest=hashing.beside)
         if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
-        return fmt, findings, time.monotonic() - t0, digest
+        return fmt, findings, time.monotonic() - t0, digest, imports
 
     outcomes = scan_each(artifact.files, scan_one, run.counter.tick, run.jobs)
     scanned = [(e, *outcome) for e, outcome in zip(artifact.files, outcomes, strict=True)]
     paths = {e.relpath for e in artifact.files}
     by_file: dict[str, list[Finding]] = {}
     loose = _resolution_findings(artifact)
-    formats = {e.relpath: fmt for e, fmt, _, _, _ in scanned}
+    formats = {e.relpath: fmt for e, fmt, _, _, _, _ in scanned}
     for finding in run_artifact_scanners(artifact, ctx, formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
     if res.model_id:
         loose.extend(_name_findings(res.model_id, run.config))
     entries, reports = [], []
-    for i, (e, fmt, findings, seconds, digest) in enumerate(scanned):
+    for i, (e, fmt, findings, seconds, digest, imports) in enumerate(scanned):
         found = tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, [])))
         entries.append(FileEntry(e.relpath, e.path, e.size, digest or hashing.digest(i, bool(found))))
-        reports.append(FileReport(e.relpath, e.size, fmt, entries[i].digest, found, seconds))
+        reports.append(FileReport(e.relpath, e.size, fmt, entries[i].digest, found, seconds, imports))
     unreadable = tuple((e.relpath, "cannot be read") for e in entries if e.digest is None)
     hashed = Artifact(
         artifact.root,

@@ -30,6 +30,8 @@ class Limits:
     bomb_min_bytes: int = 256 * MiB
     max_pickle_stack: int = 1_000_000
     max_pickle_memo: int = 10_000_000
+    max_pickle_memo_bytes: int = 96 * MiB
+    """Estimated bytes the memo of one pickle may hold (entries and the values they keep alive)."""
     max_pickle_ops: int = 200_000_000
     max_pickle_line: int = 1 * MiB
     """Longest protocol-0 text argument (GLOBAL names, INT, STRING lines)."""
@@ -40,6 +42,9 @@ class Limits:
     max_header_bytes: int = 100 * MiB
     """Largest header (npy, safetensors, config) parsed into memory."""
     max_seconds_per_file: float = 600.0
+    max_reread_bytes: int = 4 * GiB
+    """Bytes of a stream that cannot seek (a decompressed or tar member) kept on disk to read it a second
+    time, as a second loader would (joblib's reading of a pickle)."""
 
     @classmethod
     def from_mapping(cls, data: dict[str, Any], origin: str = "configuration") -> Limits:

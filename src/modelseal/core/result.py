@@ -20,6 +20,8 @@ class FileReport:
     digest: str | None
     findings: tuple[Finding, ...]
     seconds: float = 0.0
+    imports: tuple[str, ...] = ()
+    """``module:qualname`` of every global its pickles make a loader resolve, allowlisted or not."""
 
 
 @dataclass(frozen=True)

@@ -126,8 +126,9 @@ RULES: dict[str, Rule] = _rules(
     Rule(
         "MS-FORMAT-UNKNOWN",
         "Unknown binary format",
-        Severity.MEDIUM,
-        "The content matches no format modelseal knows, so it could not be shown to be safe.",
+        Severity.HIGH,
+        "The content matches no format modelseal knows nor any inert one (text, images, audio, documents), so "
+        "it could not be shown to be safe; a loader may still read it in a way the scanner does not.",
         "Remove the file from the model, or convert it to a known format.",
     ),
     Rule(
@@ -848,6 +849,34 @@ RULES: dict[str, Rule] = _rules(
         "Take the model out of service and compare it with the approved one (`modelseal diff-behavior`).",
     ),
     # --- end of run-time defences (issue 20) ------------------------------------------------------------
+    Rule(
+        "MS-PICKLE-UNKNOWN-CLASS",
+        "Unknown class rebuilt from state",
+        Severity.MEDIUM,
+        "The pickle rebuilds an object of a class that is not on the allowlist the default way: the class's "
+        "__new__ and then its state assigned (NEWOBJ, copyreg reconstructors, BUILD). No function is called "
+        "with chosen arguments; the residual risk is a custom __setstate__ or __new__ of that class.",
+        "If the class is yours or your framework's, add it to `allow` in `[tool.modelseal]`; a policy may "
+        "raise this rule where untrusted files are loaded.",
+    ),
+    Rule(
+        "MS-PICKLE-EMBEDDED-CODE",
+        "Pickle carries Python code",
+        Severity.HIGH,
+        "The pickle rebuilds functions or classes from code it carries (cloudpickle, dill, code objects): "
+        "loading this runs the Python code it contains. Some frameworks export models this way by design.",
+        "Load it only from a publisher you trust (a policy may allow this rule for them); otherwise ask for "
+        "the model in a format without code (safetensors).",
+    ),
+    Rule(
+        "MS-FILE-NAME-NOT-UTF8",
+        "File name is not UTF-8",
+        Severity.MEDIUM,
+        "The name of a file or archive member is not valid UTF-8. Tools that decode names differently can "
+        "disagree about which file is which; reports write such a name with each undecodable byte as \\xNN "
+        "(and a backslash as \\\\).",
+        "Rename the file with a UTF-8 name.",
+    ),
 )
 
 

@@ -9,11 +9,23 @@ string is parsed in place, without copying it out).
 from __future__ import annotations
 
 import io
-from typing import BinaryIO, Protocol
+from collections.abc import Callable
+from typing import IO, BinaryIO, Protocol
 
 from modelseal.core.errors import Truncated
 
 CHUNK = 1 << 16
+
+
+def skip_by_reading(read: Callable[[int], bytes], n: int) -> int:
+    """Skip ``n`` bytes of a reader that cannot seek: read and discard them in bounded chunks."""
+    done = 0
+    while done < n:
+        got = read(min(CHUNK * 16, n - done))
+        if not got:
+            break
+        done += len(got)
+    return done
 
 
 class RawReader(Protocol):
@@ -49,13 +61,7 @@ class FileRaw:
             target = min(here + n, self._size)
             self._f.seek(target)
             return target - here
-        done = 0
-        while done < n:
-            got = self._f.read(min(CHUNK * 16, n - done))
-            if not got:
-                break
-            done += len(got)
-        return done
+        return skip_by_reading(self._f.read, n)
 
 
 class _WindowRaw:
@@ -196,6 +202,15 @@ class ByteSource:
                 raise Truncated(f"a text line is not terminated before the end, at offset {self.tell()}")
             start = self.pos + scanned
 
+    def rest_of_line(self, max_len: int) -> bytes | None:
+        """What is left of the source (consumed) when it ends within ``max_len`` bytes without a newline;
+        None (nothing consumed) otherwise."""
+        if self._fill(max_len + 1) or b"\n" in self.buf[self.pos :]:
+            return None
+        rest = self.buf[self.pos :]
+        self.pos = len(self.buf)
+        return rest
+
     def drain(self) -> int:
         """Consume whatever is left (of a window: up to its end); returns the bytes skipped."""
         total = 0
@@ -208,3 +223,57 @@ class ByteSource:
     def window(self, n: int) -> ByteSource:
         """A source over the next ``n`` bytes; reading it advances this one."""
         return ByteSource(_WindowRaw(self, n), base_offset=self.tell())
+
+
+class Recording:
+    """Reads a source forward while keeping a copy of what was read (in memory up to 16 MiB, then in a
+    temporary file), so that a second reading can start again from the beginning: the same bytes read by
+    two loaders that interpret them differently (plain pickle and joblib), without seeking the source."""
+
+    def __init__(self, src: ByteSource, max_bytes: int) -> None:
+        import tempfile
+
+        self._src = src
+        self._copy = tempfile.SpooledTemporaryFile(max_size=16 << 20)  # noqa: SIM115 - closed in close()
+        self._left = max_bytes
+        self.overflowed = False
+        """More than ``max_bytes`` were read: the copy is incomplete and cannot be read again."""
+
+    def read(self, n: int) -> bytes:
+        data = self._src.read_upto(n)
+        self._left -= len(data)
+        if self._left < 0:
+            self.overflowed = True
+        elif data:
+            self._copy.write(data)
+        return data
+
+    def skip(self, n: int) -> int:
+        return skip_by_reading(self.read, n)
+
+    def again(self) -> ByteSource | None:
+        """A source over the same bytes from the start (the copy, then whatever the first reading left), or
+        None when the copy overflowed."""
+        if self.overflowed:
+            return None
+        self._copy.seek(0)
+        return ByteSource(_Replay(self._copy, self._src))
+
+    def close(self) -> None:
+        self._copy.close()
+
+
+class _Replay:
+    def __init__(self, copy: IO[bytes], rest: ByteSource) -> None:
+        self._copy, self._rest = copy, rest
+
+    def read(self, n: int) -> bytes:
+        return self._copy.read(n) or self._rest.read_upto(n)
+
+    def skip(self, n: int) -> int:
+        here = self._copy.tell()
+        end = self._copy.seek(0, io.SEEK_END)
+        target = min(here + n, end)
+        self._copy.seek(target)
+        done = target - here
+        return done + (self._rest.skip_upto(n - done) if done < n else 0)

@@ -98,10 +98,12 @@ def hash_file(path: Path, algorithm: str = "sha256") -> str:
 
 
 def manifest_digest(entries: list[tuple[str, str]], algorithm: str = "sha256") -> str:
-    """One digest for a whole model: over sorted ``relpath``/``digest`` pairs."""
+    """One digest for a whole model: over sorted ``relpath``/``digest`` pairs. A name that is not UTF-8 on
+    disk (held as surrogate escapes, as ``os.fsdecode`` gives it) is hashed as its bytes on disk."""
     h = new_hasher(algorithm)
     for relpath, digest in sorted(entries):
-        h.update(memoryview(relpath.encode("utf-8") + b"\0" + digest.encode("ascii") + b"\n"))
+        name = relpath.encode("utf-8", "surrogateescape")
+        h.update(memoryview(name + b"\0" + digest.encode("ascii") + b"\n"))
     return f"{algorithm}:{h.hexdigest()}"
 
 

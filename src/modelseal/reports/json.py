@@ -46,12 +46,13 @@ class JsonReport(JsonDocumentWriter):
             "files": [
                 {
                     "target": index,
-                    "path": r.path,
+                    "path": escape_path(r.path),
                     "size": r.size,
                     "format": r.format,
                     "digest": r.digest,
                     "findings": len(r.findings),
                     "seconds": round(r.seconds, 6),
+                    "imports": list(r.imports),
                 }
                 for index, t in enumerate(result.targets)
                 for r in t.files
@@ -72,6 +73,29 @@ class JsonReport(JsonDocumentWriter):
         }
 
 
+def escape_path(path: str) -> str:
+    """A path as reports write it: valid UTF-8 whatever the name is on disk. A byte that is not UTF-8 (held
+    as a surrogate escape, PEP 383) is written ``\\xNN`` and a backslash ``\\\\``, so the form is reversible;
+    names that are UTF-8 without backslashes are written as they are."""
+    try:
+        path.encode("utf-8")
+    except UnicodeEncodeError:
+        pass
+    else:
+        if "\\" not in path:
+            return path
+    return "".join(_escape_char(c) for c in path)
+
+
+def _escape_char(c: str) -> str:
+    code = ord(c)
+    if 0xDC80 <= code <= 0xDCFF:
+        return f"\\x{code - 0xDC00:02x}"
+    if 0xD800 <= code <= 0xDFFF:
+        return f"\\u{code:04x}"
+    return "\\\\" if c == "\\" else c
+
+
 def _finding(f: Finding, target: int) -> dict[str, Any]:
     rule = RULES.get(f.rule_id)
     loc = f.location
@@ -80,8 +104,12 @@ def _finding(f: Finding, target: int) -> dict[str, Any]:
         "title": rule.title if rule else f.rule_id,
         "severity": f.severity.label,
         "target": target,
-        "file": f.file,
-        "location": {"member": loc.member or None, "offset": loc.offset, "tensor": loc.tensor or None},
+        "file": escape_path(f.file),
+        "location": {
+            "member": escape_path(loc.member) or None,
+            "offset": loc.offset,
+            "tensor": loc.tensor or None,
+        },
         "message": f.message,
         "evidence": f.evidence,
         "remediation": f.remediation,

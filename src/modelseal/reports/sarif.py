@@ -10,13 +10,16 @@ from __future__ import annotations
 
 import hashlib
 import os
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import ScanResult, TargetReport
 from modelseal.core.rules import RULES, Rule
 from modelseal.reports.interface import JsonDocumentWriter
+from modelseal.reports.json import escape_path
 
 SARIF_SCHEMA = "https://docs.oasis-open.org/sarif/sarif/v2.1.0/errata01/os/schemas/sarif-schema-2.1.0.json"
 FINGERPRINT_KEY = "modelsealContentHash/v1"
@@ -98,9 +101,12 @@ def _location(base: Path, target: TargetReport, relpath: str) -> dict[str, Any]:
     root = Path(os.path.abspath(target.root))  # not resolve(): keep links (HF snapshots) as named
     path = root if root.is_file() or not relpath else root / relpath
     try:
-        return {"uri": path.relative_to(base).as_posix(), "uriBaseId": "%SRCROOT%"}
+        relative = path.relative_to(base).as_posix()
     except ValueError:
         return {"uri": path.as_uri()}
+    if escape_path(relative) != relative:  # a name that is not UTF-8: percent-encode its bytes
+        relative = quote(relative, safe="/", errors="surrogateescape")
+    return {"uri": relative, "uriBaseId": "%SRCROOT%"}
 
 
 def _artifact(location: dict[str, Any], size: int, digest: str | None, fmt: str) -> dict[str, Any]:
@@ -134,7 +140,7 @@ def _fingerprint(finding: Finding, digest: str | None, uri: str, seen: dict[str,
     loc = finding.location
     where = f"{finding.rule_id}\0{loc.member}\0{loc.offset}\0{loc.tensor}"
     key, basis = (FINGERPRINT_KEY, digest) if digest else (PATH_FINGERPRINT_KEY, uri)
-    value = hashlib.sha256(f"{basis}\0{where}".encode()).hexdigest()
+    value = hashlib.sha256(f"{basis}\0{where}".encode("utf-8", "surrogateescape")).hexdigest()
     seen[value] = occurrence = seen.get(value, 0) + 1
     return {key: f"{value}:{occurrence}"}
 
@@ -142,7 +148,7 @@ def _fingerprint(finding: Finding, digest: str | None, uri: str, seen: dict[str,
 def _result(
     finding: Finding, rule_index: int, artifact: dict[str, Any], fingerprint: dict[str, str]
 ) -> dict[str, Any]:
-    loc = finding.location
+    loc = replace(finding.location, member=escape_path(finding.location.member))
     location: dict[str, Any] = {
         "physicalLocation": {"artifactLocation": artifact, "region": {"startLine": 1}}
     }

@@ -1,25 +1,29 @@
-"""Single-stream compression (gzip, bz2, xz, lzma, zlib, lz4): decompressed on the fly, never in full.
+"""Single-stream compression (gzip, bz2, xz, lzma, zlib, lz4, zstd, joblib's old ``ZF`` container):
+decompressed on the fly, never in full.
 
-joblib writes these around its pickles; model hubs serve ``.gz`` checkpoints. The decompressed bytes
-count against the file's budget, so a bomb stops at the limit instead of filling memory or disk.
+joblib writes these around its pickles; pandas reads zstd; model hubs serve ``.gz`` checkpoints. The
+decompressed bytes count against the file's budget, so a bomb stops at the limit instead of filling memory
+or disk. A format whose decoder is an optional extra (lz4, zstd) and is missing is a finding, never a pass.
 """
 
 from __future__ import annotations
 
 import bz2
+import functools
+import importlib
 import lzma
 import zlib
 from collections.abc import Callable
 from typing import Any
 
-from modelseal.core.errors import DecompressionBomb, Truncated
+from modelseal.core.errors import DecompressionBomb
 from modelseal.core.rules import make_finding
-from modelseal.core.streams import CHUNK, ByteSource
+from modelseal.core.streams import CHUNK, ByteSource, skip_by_reading
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
-from modelseal.scanners.signatures import compression
+from modelseal.scanners.signatures import JOBLIB_ZFILE_HEADER, compression
 
 
-class _Decompressing:
+class Decompressing:
     """RawReader over a decompressor object: bounded chunks in, bounded chunks out."""
 
     def __init__(
@@ -32,6 +36,8 @@ class _Decompressing:
         self._compressed = 0
         self._produced = 0
         self._done = False
+        self.cut_off = False
+        """The compressed stream ended before its end marker."""
 
     def read(self, n: int) -> bytes:
         while not self._done:
@@ -48,8 +54,9 @@ class _Decompressing:
                 break
             if getattr(self._d, "needs_input", True):
                 chunk = self._src.read_upto(CHUNK)
-                if not chunk:
-                    raise Truncated("compressed stream ends before its end marker")
+                if not chunk:  # what was decoded reached the loader before it failed: scan it, then report
+                    self.cut_off = self._done = True
+                    break
                 self._compressed += len(chunk)
                 out = self._d.decompress(chunk, n)
             else:
@@ -62,23 +69,18 @@ class _Decompressing:
         self._produced += len(out)
         limits = self._ctx.limits
         self._ctx.budget.add_decompressed(len(out), limits)
+        compressed = self._compressed + getattr(self._d, "consumed", 0)  # decoders that pull their input
         if self._produced > limits.bomb_min_bytes and self._produced > limits.max_compression_ratio * max(
-            self._compressed, 1
+            compressed, 1
         ):
-            raise DecompressionBomb(self._produced, self._compressed, limits.max_compression_ratio)
+            raise DecompressionBomb(self._produced, compressed, limits.max_compression_ratio)
         return out
 
     def skip(self, n: int) -> int:
-        done = 0
-        while done < n:
-            got = self.read(min(CHUNK * 16, n - done))
-            if not got:
-                break
-            done += len(got)
-        return done
+        return skip_by_reading(self.read, n)
 
 
-class _ZlibAdapter:
+class ZlibAdapter:
     """zlib's decompressobj with the bz2/lzma interface (eof, needs_input, max_length)."""
 
     def __init__(self, wbits: int) -> None:
@@ -101,11 +103,11 @@ class _ZlibAdapter:
 
 # kind (signatures.compression) -> (decompressor factory, concatenated members allowed)
 _KINDS: dict[str, tuple[Callable[[], Any], bool]] = {
-    "gzip": (lambda: _ZlibAdapter(31), True),
+    "gzip": (lambda: ZlibAdapter(31), True),
     "bz2": (bz2.BZ2Decompressor, True),
     "xz": (lambda: lzma.LZMADecompressor(lzma.FORMAT_XZ), True),
     "lzma": (lambda: lzma.LZMADecompressor(lzma.FORMAT_ALONE), False),
-    "zlib": (lambda: _ZlibAdapter(15), False),
+    "zlib": (lambda: ZlibAdapter(15), False),
 }
 
 
@@ -115,27 +117,70 @@ def _lz4_decompressor() -> Any:
     return lz4.frame.LZ4FrameDecompressor()
 
 
+class _ZstdAdapter:
+    """zstandard's stream reader (frames one after another, like ``zstd -d``) with the bz2/lzma interface.
+    It pulls its input from the source itself, so every call's output is bounded by ``max_length``."""
+
+    needs_input = False
+
+    def __init__(self, src: ByteSource) -> None:
+        import zstandard
+
+        self._src = src
+        self.consumed = 0
+        self.eof = False
+        self.unused_data = b""
+        self._r = zstandard.ZstdDecompressor().stream_reader(self, read_across_frames=True)  # type: ignore[arg-type]
+
+    def read(self, n: int) -> bytes:
+        """The compressed side, read by zstandard."""
+        data = self._src.read_upto(n)
+        self.consumed += len(data)
+        return data
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        out: bytes = self._r.read(max_length)
+        self.eof = not out
+        return out
+
+
+# Optional decoders: kind -> (module, extra that installs it)
+_OPTIONAL = {"lz4": ("lz4.frame", "archives"), "zstd": ("zstandard", "archives")}
+
+
 class CompressedScanner(Scanner):
     format = "compressed"
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         kind = compression(item.head)
-        if kind == "lz4":
+        factory: Callable[[], Any]
+        if kind in _OPTIONAL:
+            module, extra = _OPTIONAL[kind]
             try:
-                _lz4_decompressor()
+                importlib.import_module(module)
             except ImportError:
                 return ScanOutcome(
-                    "lz4",
+                    kind,
                     (
                         make_finding(
                             "MS-FORMAT-NOT-ANALYSED",
-                            "lz4-compressed content not analysed: install modelseal[archives]",
+                            f"{kind}-compressed content not analysed: install modelseal[{extra}]",
                         ),
                     ),
                 )
-            factory, multi = _lz4_decompressor, True
+            multi = kind == "lz4"
+            factory = _lz4_decompressor if multi else functools.partial(_ZstdAdapter, item.source)
+        elif kind == "joblib-zfile":
+            item.source.skip(JOBLIB_ZFILE_HEADER)
+            if item.source.peek(1) == b" ":  # joblib <= 0.8.4 wrote one more space
+                item.source.skip(1)
+            factory, multi = _KINDS["zlib"]
         else:
             factory, multi = _KINDS[kind]
-        raw = _Decompressing(item.source, factory(), ctx, factory if multi else None)
+        raw = Decompressing(item.source, factory(), ctx, factory if multi else None)
         outcome = ctx.nested(ScanInput(ByteSource(raw), "(decompressed)", None))
-        return ScanOutcome(f"{kind}+{outcome.format}", outcome.findings)
+        findings = outcome.findings
+        if raw.cut_off:
+            cut = make_finding("MS-ARCHIVE-MALFORMED", f"{kind} stream ends before its end marker")
+            findings = (*findings, cut)
+        return ScanOutcome(f"{kind}+{outcome.format}", findings)

@@ -20,6 +20,7 @@ from modelseal.core.rules import make_finding
 from modelseal.core.streams import CHUNK, ByteSource
 
 SNIFF_BYTES = 512
+MAX_RECORDED_IMPORTS = 10_000
 
 
 @dataclass(frozen=True)
@@ -78,12 +79,20 @@ class ArtifactScanner(abc.ABC):
 
 
 class Budget:
-    """Resources shared by everything nested in one top-level file."""
+    """Resources shared by everything nested in one top-level file, and what its pickles import."""
 
-    __slots__ = ("decompressed",)
+    __slots__ = ("decompressed", "imports")
 
     def __init__(self) -> None:
         self.decompressed = 0
+        self.imports: dict[str, None] = {}
+        """``module:qualname`` of every global a loader of the file would resolve, in first-seen order."""
+
+    def record_imports(self, pairs: list[tuple[str, str]]) -> None:
+        for module, name in pairs:
+            if len(self.imports) >= MAX_RECORDED_IMPORTS:
+                return
+            self.imports[f"{module}:{name}"] = None
 
     def add_decompressed(self, n: int, limits: Limits) -> None:
         self.decompressed += n

@@ -41,6 +41,7 @@ FILE_SCANNERS: tuple[tuple[Sniff | str, str], ...] = (
         "modelseal.scanners.pickle.scanner:plausible_protocol0",
         "modelseal.scanners.pickle.scanner:PickleScanner",
     ),
+    ("modelseal.scanners.recognised:inert", "modelseal.scanners.recognised:InertScanner"),
     (signatures.text, "modelseal.scanners.recognised:TextScanner"),
 )
 
@@ -122,17 +123,39 @@ def run_artifact_scanners(artifact: Artifact, ctx: ScanContext, formats: Mapping
 
 def dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     """Sniff ``item`` and scan it with the first scanner that recognises it."""
+    outcome = _dispatch(item, ctx)
+    try:
+        item.name.encode("utf-8")
+    except UnicodeEncodeError:
+        named = make_finding(
+            "MS-FILE-NAME-NOT-UTF8",
+            "the name is not valid UTF-8 (shown with its undecodable bytes escaped)",
+            evidence=ascii(item.name)[:200],
+        )
+        return ScanOutcome(outcome.format, (named, *outcome.findings))
+    return outcome
+
+
+def _dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
     head = item.head
     if not head:
         return ScanOutcome("empty")
     scanner = scanner_for(head)
     if scanner is None:
+        from modelseal.scanners.recognised import raw_data_name
+
+        if raw_data_name(item.name):
+            return ScanOutcome("raw-data")
+        from modelseal.scanners.pickle.scanner import record_text_imports
+
+        record_text_imports(item, ctx)
         return ScanOutcome(
             "unknown",
             (
                 make_finding(
                     "MS-FORMAT-UNKNOWN",
-                    "content matches no known format",
+                    "content matches no known format nor any inert one; a loader may read it in a way "
+                    "no scanner checked",
                     evidence=f"starts with {head[:16]!r}",
                 ),
             ),

@@ -15,6 +15,10 @@ from modelseal.scanners.protowire import WireError, read_varint
 # ModelProto field tags that may follow ONNX's ir_version (field numbers 2-8, 14, 20, 25).
 _ONNX_MODEL_TAGS = frozenset(b"\x12\x1a\x22\x28\x32\x3a\x42\x72\xa2\xca")
 LZ4_FRAME = b"\x04\x22\x4d\x18"
+ZSTD_FRAME = b"\x28\xb5\x2f\xfd"
+JOBLIB_ZFILE = b"ZF"
+JOBLIB_ZFILE_HEADER = 2 + 19
+"""joblib < 0.10: "ZF", the decompressed length in hex padded to 19 characters, then a zlib stream."""
 
 
 def zip_archive(head: bytes) -> bool:
@@ -30,7 +34,26 @@ def seven_zip(head: bytes) -> bool:
 
 
 def tar(head: bytes) -> bool:
-    return len(head) >= 262 and head[257:262] == b"ustar"
+    """A ustar header, or an old (V7) header without the magic that ``tarfile`` (and so the legacy torch
+    loader) accepts when its checksum is right."""
+    if len(head) < 512:
+        return False
+    return head[257:262] == b"ustar" or _tar_checksum_ok(head)
+
+
+def _tar_checksum_ok(head: bytes) -> bool:
+    """tarfile's test (``nti`` of the chksum field against the unsigned or signed byte sum)."""
+    field = head[148:156]
+    if field[:1] in (b"\x80", b"\xff"):
+        return False  # base-256 checksums do not occur in real headers
+    text = field.split(b"\0", 1)[0].strip()
+    try:
+        value = int(text or b"0", 8)
+    except ValueError:
+        return False
+    unsigned = 256 + sum(head[:148]) + sum(head[156:512])
+    signed = 256 + sum(struct.unpack_from("148b8x356b", head))
+    return value in (unsigned, signed) and head[:1] != b"\0"
 
 
 def gguf(head: bytes) -> bool:
@@ -61,9 +84,22 @@ def compression(head: bytes) -> str:
         return "lzma"
     if head[:4] == LZ4_FRAME:
         return "lz4"
+    if head[:4] == ZSTD_FRAME:
+        return "zstd"
+    if head[:2] == JOBLIB_ZFILE and _hex_length(head[2:JOBLIB_ZFILE_HEADER]):
+        return "joblib-zfile"
     if len(head) >= 2 and head[0] == 0x78 and (head[0] * 256 + head[1]) % 31 == 0:
         return "zlib"
     return ""
+
+
+def _hex_length(field: bytes) -> bool:
+    """joblib reads the field with ``int(field, 16)``."""
+    try:
+        int(field, 16)
+    except ValueError:
+        return False
+    return len(field) == JOBLIB_ZFILE_HEADER - 2
 
 
 def compressed(head: bytes) -> bool:

@@ -1,4 +1,5 @@
-"""Tar archives (and the legacy PyTorch tar layout), read as a stream: no seeking, no extraction to disk."""
+"""Tar archives (and the legacy PyTorch tar layout, old V7 headers included), read as a stream: no seeking,
+no extraction to disk."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOu
 from modelseal.scanners.repofiles import unsafe_member_name
 
 _LEGACY_TORCH = {"sys_info", "pickle", "storages", "tensors"}
+_TORCH_RECORDS = frozenset({"storages", "tensors"})
 
 
 class _SourceFile:
@@ -75,5 +77,13 @@ class TarScanner(Scanner):
             return out
         ctx.budget.add_decompressed(member.size, ctx.limits)
         item = ScanInput(ByteSource(FileRaw(fileobj)), member.name, member.size)  # type: ignore[arg-type]
-        out.extend(ctx.nested(item).findings)
+        if member.name in _TORCH_RECORDS and item.head[:1] == b"\x80":
+            # torch.load of any tar extracts these by name and reads them record by record
+            from modelseal.scanners.pickle.scanner import scan_torch_records
+
+            out.extend(
+                f.within(member.name) for f in scan_torch_records(item, ctx.deeper(), member.name).findings
+            )
+        else:
+            out.extend(ctx.nested(item).findings)
         return out

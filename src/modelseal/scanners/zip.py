@@ -2,8 +2,11 @@
 
 Every member is checked for the tricks that make readers disagree (duplicate names, local headers that
 contradict the central directory, names that escape the folder, encryption, bombs), then sniffed and
-scanned by content. In PyTorch archives every ``.pkl`` member is a pickle whatever it looks like, tensor
-storages under ``data/`` are raw bytes that torch never unpickles, and ``code/`` holds TorchScript.
+scanned by content, as every loader that may be given the file reads it. torch finds its records
+case-insensitively under the folder of the first member: in PyTorch archives every ``.pkl`` member is a
+pickle whatever it looks like, tensor storages under ``data/`` are raw bytes that torch never unpickles
+(skipped unless they start like an ``.npy``, which ``numpy.load`` of the same zip would read, object arrays
+included), and ``code/`` holds TorchScript.
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
 from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
+from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
 
 _LOCAL = struct.Struct("<4sHHHHHIIIHH")
@@ -47,10 +51,11 @@ def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:
 
 
 def _layout(names: list[str]) -> str:
-    pkl = [n for n in names if n.endswith("/data.pkl") or n == "data.pkl"]
+    lowered = [n.lower() for n in names]
+    pkl = [n for n in lowered if n.endswith("/data.pkl") or n == "data.pkl"]
     if pkl:
         prefix = posixpath.dirname(pkl[0])
-        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in names):
+        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in lowered):
             return "torchscript"
         return "pytorch-zip"
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
@@ -61,13 +66,60 @@ def _layout(names: list[str]) -> str:
 
 
 def _is_storage(name: str, fmt: str) -> bool:
-    parts = name.split("/")
+    parts = name.lower().split("/")
     return (
         fmt in ("pytorch-zip", "torchscript")
         and len(parts) >= 3
         and parts[-2] == "data"
         and parts[-1].isdigit()
     )
+
+
+_MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)
+
+
+def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
+    """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array."""
+    try:
+        with zf.open(info) as member:
+            return npy(member.read(6))
+    except _MEMBER_ERRORS:
+        return True  # unreadable here: scanning it reports why
+
+
+def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """A zip whose central directory is damaged may still be read by readers that walk the local headers
+    from the start (torch's reader gets through some such damage): scan the members they would find."""
+    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
+
+    entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
+    pos = 0
+    while len(entries) < ctx.limits.max_members:
+        f.seek(pos)
+        raw = f.read(_LOCAL.size)
+        if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+            break
+        _, _, flags, method, _, _, _, csize, _, name_len, extra_len = _LOCAL.unpack(raw)
+        name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        data_at = pos + _LOCAL.size + name_len + extra_len
+        entries.append((name, method, data_at, csize))
+        pos = data_at + csize
+    fmt = _layout([e[0] for e in entries])
+    allow = allowlist_of(ctx)
+    out: list[Finding] = []
+    for name, method, data_at, csize in entries:
+        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or _is_storage(name, fmt):
+            continue
+        f.seek(data_at)
+        src = ByteSource(FileRaw(f)).window(csize)  # type: ignore[arg-type]
+        if method == zipfile.ZIP_DEFLATED:
+            src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
+        item = ScanInput(src, name, None)
+        if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
+            out.extend(x.within(name) for x in scan_pickle_stream(item, ctx.deeper(), allow).findings)
+        else:
+            out.extend(ctx.nested(item).findings)
+    return out
 
 
 class ZipScanner(Scanner):
@@ -78,7 +130,8 @@ class ZipScanner(Scanner):
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
-            return ScanOutcome("zip", (make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}"),))
+            damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
+            return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
         with zf:
             return self._scan_members(zf, f, ctx)
 
@@ -108,9 +161,18 @@ class ZipScanner(Scanner):
         allow = allowlist_of(ctx)
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
-            allow = Allowlist(extra=["__torch__.*:*", "__torch__:*"])
+            allow = allow.extended(["__torch__.*:*", "__torch__:*"])
         for info in infos:
-            findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+            try:
+                findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+            except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+                findings.append(
+                    make_finding(
+                        "MS-ARCHIVE-MALFORMED",
+                        f"member {info.filename!r} cannot be read: {exc}",
+                        location=Location(info.filename),
+                    )
+                )
         return ScanOutcome(fmt, tuple(findings))
 
     def _member(
@@ -148,12 +210,15 @@ class ZipScanner(Scanner):
                 )
             )
             return out
-        if _is_storage(name, fmt):
+        if _is_storage(name, fmt) and not _starts_like_npy(zf, info):
             return out
         if info.compress_type != zipfile.ZIP_STORED:
             ctx.budget.add_decompressed(info.file_size, limits)
         try:
             member = zf.open(info)
+            # torch reads records without checking their CRC, and numpy only at the member's end, after
+            # the pickle in it has run: read the content whatever the CRC says.
+            member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
             out.append(
                 make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc)
@@ -161,7 +226,7 @@ class ZipScanner(Scanner):
             return out
         with member:
             item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
-            if fmt in ("pytorch-zip", "torchscript") and name.endswith(".pkl"):
+            if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
                 outcome = scan_pickle_stream(item, ctx.deeper(), allow)
                 out.extend(f.within(name) for f in outcome.findings)
             elif (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (

@@ -1,15 +1,18 @@
 """Which callables a pickle may name: decided by allowlist, explained by gadget knowledge.
 
 The shipped allowlist (``allowlist.json``) lists the exact ``module:qualname`` pairs that real torch,
-numpy, scikit-learn, joblib and standard-library model files need. Users add their own classes through
-configuration; a pattern there never reaches a known gadget, which needs an explicit waiver with a reason.
+numpy, scikit-learn, joblib and standard-library model files need. Each library section has ``allow`` (safe
+to call with any arguments, and to rebuild) and an optional ``rebuild`` (classes safe only when rebuilt by
+``__new__`` plus state assignment: NEWOBJ, copyreg reconstructors, BUILD; called with chosen arguments they
+count as unknown callables). Users add their own classes through configuration; a pattern there never
+reaches a known gadget, which needs an explicit waiver with a reason.
 """
 
 from __future__ import annotations
 
 import fnmatch
 import functools
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
@@ -39,6 +42,8 @@ class Classification:
     explanation: str = ""
     waiver: str = ""
     """The reason a dangerous callable was waived, when it was."""
+    rebuild: bool = False
+    """Safe when rebuilt from state (``__new__`` plus assignment), though not when called (``allowed``)."""
 
 
 class _Gadgets(NamedTuple):
@@ -50,11 +55,15 @@ class _Gadgets(NamedTuple):
     walk_explanation: str
     final_names: frozenset[str]
     final_explanation: str
+    file_methods: tuple[frozenset[str], frozenset[str]]  # (modules, method names)
 
     def match(self, module: str, qualname: str) -> tuple[str, str] | None:
         hit = self.names.get(f"{module}:{qualname}")
         if hit:
             return hit
+        method_modules, methods = self.file_methods
+        if module in method_modules and "." in qualname and qualname.rpartition(".")[2] in methods:
+            return self.names["builtins:open"]
         full = f"{module}.{qualname}"
         for prefix, category, explanation in self.modules:
             if (
@@ -96,6 +105,7 @@ def _gadgets() -> _Gadgets:
     modules.sort(key=lambda t: -len(t[0]))
     walk = data["attribute_walk"]
     final = data["dangerous_final"]
+    methods = data["file_methods"]
     return _Gadgets(
         tuple(modules),
         names,
@@ -103,21 +113,57 @@ def _gadgets() -> _Gadgets:
         walk["explanation"],
         frozenset(final["names"]),
         final["explanation"],
+        (frozenset(methods["modules"]), frozenset(methods["names"])),
     )
 
 
+class CallSemantics(NamedTuple):
+    """What the symbolic machine must know of a few callables to judge each call on its own arguments."""
+
+    calls_arguments: Mapping[tuple[str, str], tuple[int, ...]]
+    """Callables that call the argument at these positions."""
+    returns_callable: frozenset[tuple[str, str]]
+    """Callables that hand back a callable: safe exactly when nothing in the pickle calls the result."""
+
+
+def walk_attributes() -> frozenset[str]:
+    """Attribute names that reach interpreter internals (``__globals__``, ``__subclasses__`` ...)."""
+    return _gadgets().walk_attrs
+
+
 @functools.cache
-def _shipped() -> frozenset[tuple[str, str]]:
+def call_semantics() -> CallSemantics:
+    from modelseal.core import toml
+
+    data = toml.loads(_data("gadgets.toml"))
+    return CallSemantics(
+        {_split(k, "gadgets.toml"): tuple(v) for k, v in data["calls_arguments"].items()},
+        frozenset(_split(n, "gadgets.toml") for n in data["returns_callable"]["names"]),
+    )
+
+
+class _Shipped(NamedTuple):
+    allow: frozenset[tuple[str, str]]
+    rebuild: frozenset[tuple[str, str]]
+
+
+@functools.cache
+def _shipped() -> _Shipped:
     """Read on the first imported name, not before: pure-data pickles never need it."""
     import json
 
     data = json.loads(_data("allowlist.json"))
-    pairs: set[tuple[str, str]] = set()
-    for section in data["libraries"].values():
-        for entry in section["allow"]:
-            module, _, qualname = entry.partition(":")
-            pairs.add((module, qualname))
-    return frozenset(pairs)
+    sections = data["libraries"].values()
+    return _Shipped(
+        frozenset(_pairs(e for s in sections for e in s["allow"])),
+        frozenset(_pairs(e for s in sections for e in s.get("rebuild", ()))),
+    )
+
+
+def _pairs(entries: Iterable[str]) -> Iterator[tuple[str, str]]:
+    for entry in entries:
+        module, _, qualname = entry.partition(":")
+        yield module, qualname
 
 
 def _split(entry: str, origin: str) -> tuple[str, str]:
@@ -137,8 +183,10 @@ class Allowlist:
         extra: Iterable[str] = (),
         waivers: Mapping[str, str] | None = None,
         origin: str = "configuration",
+        rebuild: Iterable[str] = (),
     ) -> None:
         self._patterns = tuple(_split(e, origin) for e in extra)
+        self._rebuild = frozenset(_split(e, origin) for e in rebuild)
         self._waivers: dict[tuple[str, str], str] = {}
         for entry, reason in (waivers or {}).items():
             if not reason or not reason.strip():
@@ -156,13 +204,17 @@ class Allowlist:
         return hit
 
     def _classify(self, module: str, qualname: str) -> Classification:
-        if (module, qualname) in _shipped():  # the shipped list holds no gadget (a test keeps it so)
+        shipped = _shipped()
+        key = (module, qualname)
+        if key in shipped.allow:  # the shipped list holds no gadget (a test keeps it so)
             return Classification(True, False)
         gadget = _gadgets().match(module, qualname)
         if gadget:
             category, explanation = gadget
-            waiver = self._waivers.get((module, qualname), "")
+            waiver = self._waivers.get(key, "")
             return Classification(bool(waiver), True, category, explanation, waiver)
+        if key in shipped.rebuild or key in self._rebuild:
+            return Classification(False, False, rebuild=True)
         for mod_pat, name_pat in self._patterns:
             # A pattern never crosses a dot in the name: "pkg:*" allows pkg.Net, not pkg:os.system.
             if (
@@ -174,6 +226,14 @@ class Allowlist:
             if (module, qualname) == (mod_pat, name_pat):
                 return Classification(True, False)
         return Classification(False, False)
+
+    def extended(self, extra: Iterable[str]) -> Allowlist:
+        """This allowlist with more patterns (TorchScript adds its compiled ``__torch__`` classes)."""
+        wider = Allowlist(origin="scanner")
+        wider._patterns = self._patterns + tuple(_split(e, "scanner") for e in extra)
+        wider._waivers = self._waivers
+        wider._rebuild = self._rebuild
+        return wider
 
 
 @functools.cache

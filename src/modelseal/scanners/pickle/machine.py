@@ -7,6 +7,7 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 
 from __future__ import annotations
 
+import gc
 import time
 from typing import Any, NamedTuple
 
@@ -15,7 +16,7 @@ from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
-from modelseal.scanners.pickle.allowlist import Allowlist
+from modelseal.scanners.pickle.allowlist import Allowlist, call_semantics, walk_attributes
 from modelseal.scanners.pickle.opcodes import (
     NAMES,
     LargePayload,
@@ -41,6 +42,8 @@ INTENT_RULES = frozenset(
     {
         "MS-PICKLE-DANGEROUS-CALLABLE",
         "MS-PICKLE-UNKNOWN-CALLABLE",
+        "MS-PICKLE-UNKNOWN-CLASS",
+        "MS-PICKLE-EMBEDDED-CODE",
         "MS-PICKLE-NESTED-PICKLE",
         "MS-PICKLE-MUTATES-GLOBAL",
         "MS-PICKLE-UNRESOLVED-EXT",
@@ -49,23 +52,61 @@ INTENT_RULES = frozenset(
     }
 )
 MAX_EVENTS_PER_RULE = 20
+NESTED_BYTES = "bytes@"
+"""Name prefix of byte strings in a pickle scanned as content (``pickle.loads`` reads them, not joblib)."""
 _NESTED_HEADS = (b"PK\x03\x04",)
-# Loaders that unpickle a byte string argument: accepted only when that byte string was scanned in place
-# and found clean (torch pickles tensors outside torch.save this way).
+# Loaders that unpickle a byte string argument: a call is accepted only when its byte string was scanned in
+# place and found clean (torch pickles tensors outside torch.save this way).
 _SCANNED_LOADERS = frozenset({("torch.storage", "_load_from_bytes")})
-_JOBLIB_WRAPPERS = frozenset({"joblib.numpy_pickle", "sklearn.externals.joblib.numpy_pickle"})
+# ``_ufunc_reconstruct(module, name)`` imports ``module.name``: a call is accepted when both are constants,
+# and what it names is then judged as an import of its own.
+_INDIRECT_IMPORTERS = frozenset(
+    {
+        ("numpy.core", "_ufunc_reconstruct"),
+        ("numpy._core", "_ufunc_reconstruct"),
+        ("numpy.core._ufunc_config", "_ufunc_reconstruct"),
+    }
+)
+# Helpers that rebuild an object of the class given as their first argument by ``__new__`` (plus, later,
+# BUILD): the class is rebuilt, not called with chosen arguments.
+_REBUILDERS = frozenset(
+    {
+        ("copyreg", "_reconstructor"),
+        ("copy_reg", "_reconstructor"),
+        ("copyreg", "__newobj__"),
+        ("copyreg", "__newobj_ex__"),
+        ("copy_reg", "__newobj__"),
+    }
+)
+_GETATTR = ("builtins", "getattr")
+_PARTIALS = frozenset({("functools", "partial"), ("_functools", "partial")})
+# joblib checks the type of what BUILD leaves on the stack (isinstance), so a wrapper is recognised by the
+# class it resolves to (a dotted protocol-4 name reaches it too), however the object was made.
+_JOBLIB_WRAPPERS = frozenset(
+    {"joblib.numpy_pickle.NumpyArrayWrapper", "sklearn.externals.joblib.numpy_pickle.NumpyArrayWrapper"}
+)
+# NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap, numpy_array_alignment_bytes=16)
+_WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
+_MEMO_ENTRY_BYTES = 72
+"""Estimated cost of one memo slot (the dict entry and its key) besides the value."""
+_KEEP_BUDGET = 1_000_000
+"""Container items kept for analysis over one pickle (about 100 bytes each)."""
+_CONSTANTS = (str, bytes, int, float, complex, type(None))
 
 
 class _Import:
-    """Working record of one imported name: where first, how often, and whether only in a form that is
-    accepted (arguments of an allowlisted importer, a scanned-clean loader)."""
+    """Working record of one imported name: where first, how often, and how its uses went. ``calls`` are
+    calls with chosen arguments left to the allowlist (a call that a per-call rule accepted on its own
+    arguments is not counted), ``rebuilds`` are ``__new__`` plus state, and names never used either way are
+    references (``unused``)."""
 
-    __slots__ = ("count", "module", "name", "offset", "only_indirect_ok")
+    __slots__ = ("calls", "count", "module", "name", "offset", "rebuilds", "unused")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
-        self.count = 1
-        self.only_indirect_ok = False
+        self.count = 0
+        self.unused = 0
+        self.calls = self.rebuilds = 0
 
 
 class PickleReport(NamedTuple):
@@ -79,16 +120,17 @@ class PickleReport(NamedTuple):
     globals_named: list[tuple[str, str]]
     ran_out: bool
     """It stopped only because the input ended (as opposed to invalid opcodes or stack misuse)."""
+    called: bool
+    """It called or rebuilt an imported name: a loader runs that before any later failure."""
 
 
 class Machine:
     """Runs one pickle symbolically. Construct per pickle; :meth:`run` never raises on hostile input."""
 
-    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, name: str) -> None:
+    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, joblib: bool = False) -> None:
         self.src = src
         self.ctx = ctx
         self.allowlist = allowlist
-        self.name = name
         self.limits = ctx.limits
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
@@ -96,8 +138,17 @@ class Machine:
         self.imports: dict[tuple[str, str], _Import] = {}
         self.findings: list[Finding] = []
         self._per_rule: dict[str, int] = {}
+        self.joblib = joblib
+        """Read as joblib.load does: raw array bytes follow each array wrapper's BUILD."""
         self.joblib_arrays = 0
+        self.called = False
         self.retained = 0
+        self.memo_bytes = 0
+        """Estimated bytes held by the memo (entries and values), bounded by ``max_pickle_memo_bytes``."""
+        self.below = 0
+        """Items in the stack frames under MARKs (the current frame is ``stack``)."""
+        self.kept = 0
+        """Items kept inside containers; past :data:`_KEEP_BUDGET` containers only count what they get."""
 
     # -- recording -------------------------------------------------------------------------------------
     def _emit(
@@ -121,51 +172,97 @@ class Machine:
         key = (module, name)
         rec = self.imports.get(key)
         if rec is None:
+            if not all(part.isidentifier() for part in module.split(".")):
+                # The loader's import fails here and the load stops: nothing after it runs.
+                raise MalformedPickle(f"imports from {module[:60]!r}, which no module can be named", offset)
             if len(self.imports) >= 100_000:
                 raise LimitExceeded("distinct imported names", 100_000)
-            self.imports[key] = _Import(module, name, offset)
-        else:
-            rec.count += 1
+            rec = self.imports[key] = _Import(module, name, offset)
+        rec.count += 1
+        rec.unused += 1
         return Global(module, name, offset)
+
+    def _use(self, g: Global) -> _Import:
+        rec = self.imports[(g.module, g.name)]
+        if not g.used:
+            g.used = True
+            rec.unused -= 1
+        return rec
 
     def _import_findings(self) -> list[Finding]:
         out: list[Finding] = []
         for rec in self.imports.values():
-            verdict = self.allowlist.classify(rec.module, rec.name)
-            where = Location(offset=rec.offset)
-            times = f" ({rec.count} times)" if rec.count > 1 else ""
-            evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
-            if verdict.waiver:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-DANGEROUS-CALLABLE",
-                        f"imports {rec.module}.{rec.name} ({verdict.category}); waived: {verdict.waiver}",
-                        severity=Severity.INFO,
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
-            elif verdict.allowed:
-                continue
-            elif verdict.dangerous:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-DANGEROUS-CALLABLE",
-                        f"imports {rec.module}.{rec.name}, which {verdict.explanation} ({verdict.category})",
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
+            if rec.calls or rec.rebuilds or rec.unused:
+                finding = self._judge_import(rec)
             else:
-                out.append(
-                    make_finding(
-                        "MS-PICKLE-UNKNOWN-CALLABLE",
-                        f"imports {rec.module}.{rec.name}, which is not on the allowlist",
-                        location=where,
-                        evidence=evidence,
-                    )
-                )
+                finding = self._accepted_import(rec)
+            if finding is not None:
+                out.append(finding)
         return out
+
+    def _accepted_import(self, rec: _Import) -> Finding | None:
+        """Every use was a call that its own arguments made safe. A name that is not allowed outright is still
+        named (info), so that what a loader resolves always appears in a finding."""
+        verdict = self.allowlist.classify(rec.module, rec.name)
+        if verdict.allowed:
+            return None
+        key = (rec.module, rec.name)
+        if key in _SCANNED_LOADERS:
+            why = "its byte strings were scanned in place and are clean"
+        elif key in _INDIRECT_IMPORTERS:
+            why = "it only names constants, each judged as an import of its own"
+        else:
+            why = "nothing in the pickle calls what it hands back"
+        return make_finding(
+            "MS-PICKLE-DANGEROUS-CALLABLE",
+            f"imports {rec.module}.{rec.name} ({verdict.category or 'unlisted'}); safe as used: {why}",
+            severity=Severity.INFO,
+            location=Location(offset=rec.offset),
+            evidence=f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}",
+        )
+
+    def _judge_import(self, rec: _Import) -> Finding | None:
+        verdict = self.allowlist.classify(rec.module, rec.name)
+        where = Location(offset=rec.offset)
+        times = f" ({rec.count} times)" if rec.count > 1 else ""
+        evidence = f"GLOBAL {rec.module} {rec.name} at offset {rec.offset}{times}"
+        dotted = f"{rec.module}.{rec.name}"
+        if verdict.waiver:
+            return make_finding(
+                "MS-PICKLE-DANGEROUS-CALLABLE",
+                f"imports {dotted} ({verdict.category}); waived: {verdict.waiver}",
+                severity=Severity.INFO,
+                location=where,
+                evidence=evidence,
+            )
+        if verdict.allowed or (verdict.rebuild and not rec.calls):
+            return None
+        if verdict.dangerous:
+            rule = (
+                "MS-PICKLE-EMBEDDED-CODE"
+                if verdict.category == "embedded"
+                else "MS-PICKLE-DANGEROUS-CALLABLE"
+            )
+            return make_finding(
+                rule,
+                f"imports {dotted}, which {verdict.explanation} ({verdict.category})",
+                location=where,
+                evidence=evidence,
+            )
+        if verdict.rebuild:
+            message = (
+                f"calls {dotted} with chosen arguments; it is allowed only as a class rebuilt from its state"
+            )
+        elif rec.calls or rec.unused:
+            message = f"imports {dotted}, which is not on the allowlist"
+        else:
+            return make_finding(
+                "MS-PICKLE-UNKNOWN-CLASS",
+                f"rebuilds an object of {dotted} from its state; the class is not on the allowlist",
+                location=where,
+                evidence=evidence,
+            )
+        return make_finding("MS-PICKLE-UNKNOWN-CALLABLE", message, location=where, evidence=evidence)
 
     # -- stack helpers ---------------------------------------------------------------------------------
     def _pop(self, op: Op) -> Any:
@@ -183,66 +280,159 @@ class Machine:
             raise MalformedPickle(f"{op.name} without a MARK", op.offset)
         items = self.stack
         self.stack = self.metastack.pop()
+        self.below -= len(self.stack)
         return items
 
     # -- semantics -------------------------------------------------------------------------------------
-    def _call(self, callee: Any, args: Any, op: Op) -> Call:
+    def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Call:
+        """``callee(*args)`` (REDUCE, INST, OBJ), or with ``rebuild`` ``callee.__new__(callee, *args)``
+        (NEWOBJ, NEWOBJ_EX). Every call is judged on its own arguments."""
+        call = Call(callee, args, op.offset)
+        call.rebuilt = rebuild
         if isinstance(callee, Global):
-            if callee.name.endswith("_ufunc_reconstruct") and isinstance(args, Seq) and len(args.items) == 2:
-                self._indirect_import(callee, args, op)
-            elif (callee.module, callee.name) in _SCANNED_LOADERS and isinstance(args, Seq) and args.items:
-                self._scanned_loader(callee, args.items[0], op)
-        else:
+            self.called = True
+            rec = self._use(callee)
+            key = (callee.module, callee.name)
+            semantics = call_semantics()
+            special = (
+                key in _INDIRECT_IMPORTERS
+                or key in _SCANNED_LOADERS
+                or key in _REBUILDERS
+                or key in semantics.returns_callable
+                or key in semantics.calls_arguments
+            )
+            # what these hand back is a callable, whether or not this call met their conditions
+            call.yields = key in _INDIRECT_IMPORTERS or key in semantics.returns_callable
+            if rebuild and not special:
+                rec.rebuilds += 1
+            elif not (special and self._accepted(key, args, op)):
+                rec.calls += 1
+        elif not self._embedded(callee):
+            if isinstance(callee, Call) and callee.yields:
+                self._emit(
+                    "MS-PICKLE-DANGEROUS-CALLABLE",
+                    f"{op.name} calls what {describe(callee)} handed back, with chosen arguments: it reaches "
+                    "functions the pickle never names",
+                    op.offset,
+                    evidence=f"{op.name} at offset {op.offset}",
+                )
             self._emit(
                 "MS-PICKLE-CALL-ON-OBJECT",
                 f"{op.name} calls {describe(callee)}, which is not an imported callable",
                 op.offset,
                 evidence=f"{op.name} at offset {op.offset}",
             )
-        return Call(callee, args, op.offset)
+        return call
 
-    def _indirect_import(self, importer: Global, args: Seq, op: Op) -> None:
-        """``_ufunc_reconstruct(module, name)`` imports its arguments: judge them as if named by GLOBAL."""
-        module, name = args.items
-        if not (isinstance(module, str) and isinstance(name, str)):
-            return
-        self._import(module, name, op.offset)
-        rec = self.imports[(importer.module, importer.name)]
-        if self.allowlist.classify(module, name).allowed:
-            rec.only_indirect_ok = True
+    def _embedded(self, value: Any) -> bool:
+        """A value made by a code-carrying serialiser's helper (cloudpickle's ``_builtin_type``): calling it
+        is the embedded code the import is already reported for."""
+        if not (isinstance(value, Call) and isinstance(value.callee, Global)):
+            return False
+        return self.allowlist.classify(value.callee.module, value.callee.name).category == "embedded"
 
-    def _scanned_loader(self, loader: Global, payload: Any, op: Op) -> None:
+    def _accepted(self, key: tuple[str, str], args: Any, op: Op) -> bool:
+        """Whether this one call of a callable with conditions meets them. Values the machine could not
+        resolve never do."""
+        items = args.items if isinstance(args, Seq) else None
+        if items is None:
+            return False
+        semantics = call_semantics()
+        if key in _INDIRECT_IMPORTERS:
+            if len(items) == 2 and all(isinstance(v, str) for v in items):
+                self._import(items[0], items[1], op.offset)
+                return True
+            return False
+        if key in _SCANNED_LOADERS:
+            return bool(items) and self._scanned_loader(items[0], op)
+        if key in _REBUILDERS:
+            if not (items and isinstance(items[0], Global)):
+                return False
+            self._use(items[0]).rebuilds += 1
+            if key[1] == "_reconstructor" and len(items) > 1:
+                self._check_called_argument(key, items[1], op)
+            return True
+        if key in semantics.returns_callable:
+            return self._hands_back_safely(key, items)
+        for i in semantics.calls_arguments[key]:
+            if i < len(items):
+                self._check_called_argument(key, items[i], op)
+        return True
+
+    def _hands_back_safely(self, key: tuple[str, str], items: list[Any]) -> bool:
+        """``getattr``/``attrgetter``/``methodcaller`` with constant names that walk into no internals;
+        ``partial`` of an imported name (judged itself); ``itemgetter`` of anything."""
+        if key in _PARTIALS:
+            return bool(items) and isinstance(items[0], Global)
+        name = key[1]
+        if name == "itemgetter":
+            return True
+        names = items[1:2] if key == _GETATTR else items if name == "attrgetter" else items[:1]
+        if not names:
+            return False
+        walk = walk_attributes()
+        for value in names:
+            if not isinstance(value, str) or any(
+                part.startswith("__") or part in walk for part in value.split(".")
+            ):
+                return False
+        return True
+
+    def _check_called_argument(self, key: tuple[str, str], value: Any, op: Op) -> None:
+        """An argument that ``key`` calls must be a constant, a plain instance, or a name allowed outright;
+        anything else makes this call a gadget, reported here with what it calls."""
+        if isinstance(value, Global):  # still judged as a reference of its own
+            ok = self.allowlist.classify(value.module, value.name).allowed
+        elif isinstance(value, Call):
+            ok = not value.yields and isinstance(value.callee, Global)
+        else:
+            ok = isinstance(value, (*_CONSTANTS, Seq, Dict))
+        if not ok:
+            self._emit(
+                "MS-PICKLE-DANGEROUS-CALLABLE",
+                f"{op.name} makes {key[0]}.{key[1]} call {describe(value)}, which is not a name on the "
+                "allowlist: it reaches code the pickle chooses",
+                op.offset,
+                evidence=f"{op.name} at offset {op.offset}",
+            )
+
+    def _scanned_loader(self, payload: Any, op: Op) -> bool:
         """The loader's byte string must be fully scanned and clean (not merely look clean)."""
         if isinstance(payload, bytes):
             outcome = self.ctx.nested(
-                ScanInput(ByteSource.from_bytes(payload), f"bytes@{op.offset}", len(payload))
+                ScanInput(ByteSource.from_bytes(payload), f"{NESTED_BYTES}{op.offset}", len(payload))
             )
         elif isinstance(payload, Blob) and payload.nested is not None:
             outcome = payload.nested
         else:
-            return  # not scannable in place: the loader import stays reported
+            return False  # not scannable in place: this call stays reported
         loud = [f for f in outcome.findings if f.severity >= Severity.MEDIUM]
         if not loud:
-            self.imports[(loader.module, loader.name)].only_indirect_ok = True
-            return
+            return True
         known = {(f.rule_id, f.message) for f in self.findings}
         self.findings.extend(f for f in loud if (f.rule_id, f.message) not in known)
+        return False
 
     def _mutate(self, target: Any, op: Op) -> None:
         if isinstance(target, Global):
-            self._emit(
-                "MS-PICKLE-MUTATES-GLOBAL",
-                f"{op.name} modifies the imported object {target.dotted} instead of a new instance",
-                op.offset,
-                evidence=f"{op.name} at offset {op.offset}",
-            )
+            what = f"the imported object {target.dotted}"
+        elif _is_lookup(target):
+            what = f"the object {describe(target)} looked up"
+        else:
+            return
+        self._emit(
+            "MS-PICKLE-MUTATES-GLOBAL",
+            f"{op.name} modifies {what} instead of a new instance",
+            op.offset,
+            evidence=f"{op.name} at offset {op.offset}",
+        )
 
     def _nested_bytes(self, data: bytes, offset: int) -> None:
         if looks_like_pickle(data[:3]) or data.startswith(_NESTED_HEADS):
             self._scan_nested(ByteSource.from_bytes(data, offset), len(data), offset)
 
     def _scan_nested(self, src: ByteSource, length: int, offset: int) -> ScanOutcome:
-        outcome = self.ctx.nested(ScanInput(src, f"bytes@{offset}", length))
+        outcome = self.ctx.nested(ScanInput(src, f"{NESTED_BYTES}{offset}", length))
         intent = [f for f in outcome.findings if f.rule_id in INTENT_RULES]
         if not intent:
             return outcome
@@ -276,29 +466,38 @@ class Machine:
         if not (isinstance(inst, Call) and isinstance(inst.callee, Global)):
             return
         callee = inst.callee
-        if callee.name == "NumpyArrayWrapper" and callee.module in _JOBLIB_WRAPPERS:
-            self._joblib_array(inst, op)
+        key = (callee.module, callee.name)
+        if key in _PARTIALS and isinstance(inst.state, Seq) and inst.state.items:
+            # partial.__setstate__((func, args, kwargs, dict)) replaces the function the partial calls
+            func = inst.state.items[0]
+            if not isinstance(func, Global):
+                self._check_called_argument(key, func, op)
+            return
+        cls, rebuilt = _class_of(inst)
+        if cls is None or cls.dotted not in _JOBLIB_WRAPPERS:
+            return
+        self.joblib_arrays += 1
+        if self.joblib:
+            self._joblib_array(_wrapper_attributes(inst, rebuilt), op)
+            self.stack[-1] = Opaque("joblib array")  # joblib replaces the wrapper with its array
 
-    def _joblib_array(self, wrapper: Call, op: Op) -> None:
+    def _joblib_array(self, attrs: dict[str, Any], op: Op) -> None:
         """joblib writes each array's raw bytes into the stream right after its wrapper's BUILD."""
         from modelseal.scanners.pickle.dtypes import array_nbytes
 
-        state = wrapper.state
-        if not isinstance(state, Dict):
-            raise MalformedPickle("joblib array wrapper without a state dict", op.offset)
-        info = array_nbytes(state.get("shape"), state.get("dtype"))
+        info = array_nbytes(attrs.get("shape"), attrs.get("dtype"))
         if info is None:
             raise MalformedPickle("joblib array wrapper with an unreadable shape or dtype", op.offset)
         nbytes, has_object = info
-        self.joblib_arrays += 1
-        if has_object:
-            inner = Machine(self.src, self.ctx.deeper(), self.allowlist, self.name)
+        if has_object:  # a plain pickle of the objects, read by a fresh (plain) Unpickler
+            inner = Machine(self.src, self.ctx.deeper(), self.allowlist)
             report = inner.run()
+            self.ctx.budget.record_imports(report.globals_named)
             self.findings.extend(report.findings)
             if not report.complete:
                 raise MalformedPickle("joblib object array pickle is damaged", op.offset)
             return
-        if any(k == "numpy_array_alignment_bytes" and v is not None for k, v in state.items):
+        if attrs.get("numpy_array_alignment_bytes") is not None:
             pad = self.src.read_byte()
             self.src.skip(pad)
         self.src.skip(nbytes)
@@ -307,6 +506,11 @@ class Machine:
     def run(self) -> PickleReport:
         complete = ran_out = False
         result: Any = None
+        # The machine makes up to millions of small records and frees them together: the cyclic collector
+        # would walk all of them again and again (quadratic on hostile input). Cycles are rare (DUP+APPEND)
+        # and are collected once it is back on.
+        collecting = gc.isenabled()
+        gc.disable()
         try:
             result = self._run()
             complete = True
@@ -325,7 +529,10 @@ class Machine:
             )
         except Exception as exc:  # a damaged container under the stream; keep what was seen so far
             self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
-        findings = self._import_findings_filtered() + self.findings
+        finally:
+            if collecting:
+                gc.enable()
+        findings = self._import_findings() + self.findings
         return PickleReport(
             findings,
             result,
@@ -334,13 +541,8 @@ class Machine:
             self.joblib_arrays,
             [(r.module, r.name) for r in self.imports.values()],
             ran_out,
+            self.called,
         )
-
-    def _import_findings_filtered(self) -> list[Finding]:
-        indirect_ok = {k for k, r in self.imports.items() if r.only_indirect_ok}
-        for key in indirect_ok:
-            del self.imports[key]
-        return self._import_findings()
 
     def _run(self) -> Any:
         """The opcode loop. The frequent opcodes (constants, memo, MARK, containers) are handled inline by
@@ -350,6 +552,7 @@ class Machine:
         deadline = time.monotonic() + limits.max_seconds_per_file
         memo = self.memo
         max_memo = limits.max_pickle_memo
+        max_memo_bytes = limits.max_pickle_memo_bytes
         ops = 0
         stack = self.stack  # the current frame; MARK and whatever pops a mark replace it
         for batch in reader.batches(_PAUSE_AFTER):
@@ -373,13 +576,17 @@ class Machine:
                         raise MalformedPickle(f"negative memo index {index}", offset)
                     if len(memo) >= max_memo and index not in memo:
                         raise LimitExceeded("pickle memo entries", max_memo)
-                    memo[index] = self._top(op)
+                    value = memo[index] = self._top(op)
+                    self.memo_bytes += _MEMO_ENTRY_BYTES + _estimate(value)
+                    if self.memo_bytes > max_memo_bytes:
+                        raise LimitExceeded("estimated bytes held by the pickle memo", max_memo_bytes)
                 elif kind == _GET:
                     if arg not in memo:
                         raise MalformedPickle(f"{name} of memo entry {arg}, which was never stored", offset)
                     stack.append(memo[arg])
                 elif kind == _MARK:
                     self.metastack.append(stack)
+                    self.below += len(stack)
                     stack = self.stack = []
                     if len(self.metastack) > limits.max_pickle_stack:
                         raise LimitExceeded("pickle MARK depth", limits.max_pickle_stack)
@@ -401,7 +608,7 @@ class Machine:
                 else:  # these may pop a mark, which replaces the frame
                     if kind == _MARKED_SEQ:
                         seq = Seq(_SEQ_KIND[name])
-                        seq.add(self._pop_mark(op))
+                        self._fill(seq, self._pop_mark(op))
                         self.stack.append(seq)
                     elif kind == _ADD_ITEMS:
                         self._add_items(op)
@@ -418,7 +625,7 @@ class Machine:
             raise LimitExceeded("opcodes in one pickle", limits.max_pickle_ops, ops)
         if time.monotonic() > deadline:
             raise LimitExceeded("seconds spent on one pickle", int(limits.max_seconds_per_file))
-        if len(self.stack) + len(self.metastack) > limits.max_pickle_stack:
+        if len(self.stack) + self.below + len(self.metastack) > limits.max_pickle_stack:
             raise LimitExceeded("pickle stack depth", limits.max_pickle_stack)
 
     def _constant(self, value: bytes | str, name: str, offset: int) -> Any:
@@ -429,13 +636,23 @@ class Machine:
             self._nested_bytes(value.encode("latin-1", "replace"), offset)
         return self._keep(value)
 
+    def _fill(self, container: Seq | Dict, values: list[Any]) -> None:
+        """Add to a container, keeping items only while the pickle's budget of kept items lasts (then
+        judgements that need them fail closed)."""
+        if self.kept > _KEEP_BUDGET:
+            container.dropped += len(values)
+            return
+        before = len(container.items)
+        container.add(values)
+        self.kept += len(container.items) - before
+
     def _add_items(self, op: Op) -> None:
         """APPEND, APPENDS, ADDITEMS."""
         items = [self._pop(op)] if op.name == "APPEND" else self._pop_mark(op)
         target = self._top(op)
         self._mutate(target, op)
         if isinstance(target, Seq):
-            target.add(items)
+            self._fill(target, items)
 
     def _set_items(self, op: Op) -> None:
         """SETITEM, SETITEMS, and DICT (which builds a new dict from marked pairs)."""
@@ -448,13 +665,13 @@ class Machine:
             pairs = list(zip(items[::2], items[1::2], strict=False))
             if op.name == "DICT":
                 d = Dict()
-                d.add(pairs)
+                self._fill(d, pairs)
                 self.stack.append(d)
                 return
         target = self._top(op)
         self._mutate(target, op)
         if isinstance(target, Dict):
-            target.add(pairs)
+            self._fill(target, pairs)
 
     def _other(self, op: Op) -> None:
         """The opcodes that import, call, build or refer: fewer, and each worth more care."""
@@ -493,12 +710,12 @@ class Machine:
         elif name in ("REDUCE", "NEWOBJ"):
             args = self._pop(op)
             callee = self._pop(op)
-            push(self._call(callee, args, op))
+            push(self._call(callee, args, op, rebuild=name == "NEWOBJ"))
         elif name == "NEWOBJ_EX":
             self._pop(op)  # kwargs
             args = self._pop(op)
             cls = self._pop(op)
-            push(self._call(cls, args, op))
+            push(self._call(cls, args, op, rebuild=True))
         elif name == "OBJ":
             items = self._pop_mark(op)
             if not items:
@@ -527,6 +744,52 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+
+
+def _estimate(value: Any) -> int:
+    """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
+    counts against :data:`_KEEP_BUDGET`)."""
+    cls = value.__class__
+    if value is None or cls is bool:
+        return 0
+    if cls is str or cls is bytes:
+        return 49 + len(value)
+    if cls is Seq or cls is Dict:
+        return 112 + 16 * len(value.items)
+    return 64
+
+
+def _class_of(inst: Call) -> tuple[Global | None, bool]:
+    """The class an object was made from, and whether it was rebuilt (no ``__init__``)."""
+    callee = inst.callee
+    if (callee.module, callee.name) in _REBUILDERS:
+        first = inst.args.items[0] if isinstance(inst.args, Seq) and inst.args.items else None
+        return (first if isinstance(first, Global) else None), True
+    return callee, inst.rebuilt
+
+
+def _wrapper_attributes(inst: Call, rebuilt: bool) -> dict[str, Any]:
+    """The attributes joblib reads from an array wrapper: ``__init__``'s arguments when it was called,
+    then the BUILD state (a dict, or a ``(dict, slots)`` pair) over them."""
+    attrs: dict[str, Any] = {}
+    if not rebuilt and isinstance(inst.args, Seq):
+        attrs["numpy_array_alignment_bytes"] = 16
+        attrs.update(zip(_WRAPPER_INIT, inst.args.items, strict=False))
+    state = inst.state
+    parts = state.items if isinstance(state, Seq) and state.kind == "tuple" else [state]
+    for part in parts:
+        if isinstance(part, Dict):
+            attrs.update((k, v) for k, v in part.items if isinstance(k, str))
+    return attrs
+
+
+def _is_lookup(value: Any) -> bool:
+    """A value fetched from a module or object (``getattr``, ``_ufunc_reconstruct``): changing it changes
+    state shared beyond this pickle."""
+    if not (isinstance(value, Call) and value.yields and isinstance(value.callee, Global)):
+        return False
+    key = (value.callee.module, value.callee.name)
+    return key == _GETATTR or key in _INDIRECT_IMPORTERS
 
 
 # What the loop does with each opcode, indexed by opcode byte.

@@ -192,7 +192,15 @@ class OpcodeReader:
         self.protocol = 0
 
     def _line(self) -> bytes:
-        return self.src.readline(self.max_line)
+        """A text argument. Read from a file, CPython (both unpicklers) also takes a last line that the end
+        of the stream cuts off, and drops its last byte as if it were the newline."""
+        try:
+            return self.src.readline(self.max_line)
+        except Truncated:
+            rest = self.src.rest_of_line(self.max_line)
+            if rest is None:
+                raise
+            return rest[:-1]
 
     def _slow_arg(self, name: str, offset: int) -> Any:
         """The argument of an opcode in :data:`_SLOW_ARGS`, read through the source."""
@@ -212,19 +220,17 @@ class OpcodeReader:
         line = self._line()
         try:
             if name == "INT":
-                if line in (b"00", b"01"):
-                    return line == b"01"
-                return int(line)
+                return _int_line(line)
             if name == "LONG":
-                return int(line[:-1] if line.endswith(b"L") else line)
+                return _long_line(line)
             if name == "FLOAT":
-                return float(line)
+                return float(_c_string(line))
             if name == "STRING":
                 return _unquote(line)
             if name == "UNICODE":
                 return line.decode("raw-unicode-escape")
             if name in ("GET", "PUT"):
-                return int(line)
+                return _c_int(_c_string(line), 10)
             return line.decode("ascii")  # PERSID
         except (ValueError, UnicodeDecodeError) as exc:
             raise MalformedPickle(f"bad {name} argument {line[:40]!r}: {exc}", offset) from None
@@ -359,6 +365,75 @@ def _decode(raw: bytes, offset: int) -> str:
         return raw.decode("utf-8", "surrogatepass")
     except UnicodeDecodeError:
         raise MalformedPickle("string payload is not valid UTF-8", offset) from None
+
+
+# Protocol-0 numbers are read as CPython's _pickle reads them (Modules/_pickle.c): C strings (a NUL ends
+# them), INT through strtol(s, 0) with PyLong_FromString(s, 0) as the fallback, LONG (one trailing "L"
+# dropped) and GET/PUT through PyLong_FromString. A form the scanner rejected but CPython accepts would hide
+# everything after it.
+_C_SPACE = b" \t\n\v\f\r"
+_LONG_MIN, _LONG_MAX = -(1 << 63), (1 << 63) - 1
+_DIGITS = {8: b"01234567", 10: b"0123456789", 16: b"0123456789abcdefABCDEF"}
+
+
+def _c_string(line: bytes) -> bytes:
+    return line.split(b"\0", 1)[0]
+
+
+def _c_int(text: bytes, base: int) -> int:
+    """PyLong_FromString: Python's integer literal grammar (underscores, prefixes with base 0), ASCII only."""
+    if not text.isascii():
+        raise ValueError("not ASCII")
+    return int(text.decode("ascii"), base)
+
+
+def _strtol0(text: bytes) -> int | None:
+    """C ``strtol(text, &end, 0)`` when it consumes all of ``text`` without overflow, else None."""
+    i, n = 0, len(text)
+    while i < n and text[i] in _C_SPACE:
+        i += 1
+    sign = 1
+    if i < n and text[i] in b"+-":
+        sign = -1 if text[i] == ord("-") else 1
+        i += 1
+    if text[i : i + 2] in (b"0x", b"0X") and _digits(text[i + 2 :], 16):
+        base, i = 16, i + 2
+    elif text[i : i + 1] == b"0":
+        base = 8
+    else:
+        base = 10
+    count = _digits(text[i:], base)
+    if count == 0 or i + count != n:
+        return None
+    value = sign * int(text[i : i + count], base)
+    return value if _LONG_MIN <= value <= _LONG_MAX else None
+
+
+def _digits(text: bytes, base: int) -> int:
+    """How many leading bytes of ``text`` are digits of ``base`` (8, 10 or 16)."""
+    allowed = _DIGITS[base]
+    count = 0
+    for c in text:
+        if c not in allowed:
+            break
+        count += 1
+    return count
+
+
+def _int_line(line: bytes) -> int | bool:
+    text = _c_string(line)
+    value = _strtol0(text)
+    if value is None:
+        return _c_int(text, 0)
+    if len(line) == 2 and value in (0, 1):  # "00"/"01": protocol 0's False and True
+        return value == 1
+    return value
+
+
+def _long_line(line: bytes) -> int:
+    if line.endswith(b"L"):
+        line = line[:-1]
+    return _c_int(_c_string(line), 0)
 
 
 def _unquote(line: bytes) -> bytes:

@@ -16,10 +16,12 @@ KEEP_ITEMS = 64
 
 
 class Global:
-    __slots__ = ("module", "name", "offset")
+    __slots__ = ("module", "name", "offset", "used")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
+        self.used = False
+        """Called or rebuilt at least once (a name never used so is a reference)."""
 
     @property
     def dotted(self) -> str:
@@ -29,10 +31,15 @@ class Global:
 class Call:
     """The result of REDUCE / NEWOBJ / INST / OBJ: ``callee(*args)``; ``state`` is set by BUILD."""
 
-    __slots__ = ("args", "callee", "offset", "state")
+    __slots__ = ("args", "callee", "offset", "rebuilt", "state", "yields")
 
     def __init__(self, callee: Any, args: Any, offset: int, state: Any = None) -> None:
         self.callee, self.args, self.offset, self.state = callee, args, offset, state
+        self.rebuilt = False
+        """Made by ``__new__`` (NEWOBJ), so ``__init__`` never saw ``args``."""
+        self.yields = False
+        """The result is a callable or an attribute handed back (``functools.partial``, ``getattr``): safe
+        only while nothing in the pickle calls it."""
 
 
 class Seq:

@@ -1,0 +1,187 @@
+"""Files that real loaders read differently from a naive scanner (issue 14); harmless payloads only.
+
+Each returns the bytes of one file; :data:`CASES` names them with the file name they are written under.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import struct
+import zlib
+from collections.abc import Callable
+
+from tests.scanners.craft import HARMLESS, Reduce, global0, tar_bytes, torch_zip, zip_bytes
+
+EVIL = pickle.dumps(Reduce(os.system, HARMLESS), protocol=2)
+"""A standalone pickle that calls os.system("true")."""
+CALL0 = global0("os", "system") + b"(S'" + HARMLESS.encode() + b"'\ntR"
+"""Protocol-0 opcodes that call os.system("true") and leave the result on the stack."""
+
+
+def b_unicode(text: str) -> bytes:
+    raw = text.encode()
+    return b"X" + struct.pack("<I", len(raw)) + raw
+
+
+def ufunc_laundering() -> bytes:
+    """One accepted ``_ufunc_reconstruct('numpy', 'add')`` and one with computed arguments, whose result a
+    NumPy helper calls: ``__generator_ctor('true', <os.system>)`` calls ``os.system('true')``."""
+    ufunc = global0("numpy.core", "_ufunc_reconstruct")
+    computed_module = global0("builtins", "str") + b"(S'os'\ntR"
+    return (
+        b"\x80\x02"
+        + ufunc
+        + b"q\x00(S'numpy'\nS'add'\ntR0"
+        + global0("numpy.random._pickle", "__generator_ctor")
+        + b"(S'true'\nh\x00("
+        + computed_module
+        + b"S'system'\ntRtR."
+    )
+
+
+def loader_laundering() -> bytes:
+    """``_load_from_bytes`` once over clean bytes, once over bytes it cannot see (computed)."""
+    clean = pickle.dumps({"a": 1}, protocol=2)
+    loader = global0("torch.storage", "_load_from_bytes")
+    encoded = global0("_codecs", "encode") + b"(" + b_unicode(EVIL.decode("latin-1")) + b"S'latin1'\ntR"
+    return b"\x80\x02" + loader + b"q\x00C" + bytes([len(clean)]) + clean + b"\x85R0h\x00(" + encoded + b"tR."
+
+
+def hex_int_then_call() -> bytes:
+    """``I0x10``, which CPython reads (base 0), in front of a call: text to a naive sniffer."""
+    return b"I0x10\n0" + CALL0 + b"."
+
+
+def c_string_numbers_then_call() -> bytes:
+    """Numbers as CPython's C parser reads them: octal by leading 0, ``L`` suffix, a NUL ending the text."""
+    return b"(I010\nL0o7L\nF1.5\x00junk\nI1_000\nl0" + CALL0 + b"."
+
+
+def second_pickle_protocol0() -> bytes:
+    """A clean first pickle, then a protocol-0 one that a repeated pickle.load runs."""
+    return pickle.dumps({"a": 1}, protocol=2) + b"L0x1L\n0" + CALL0 + b"."
+
+
+def _dtype_body(code: str) -> bytes:
+    import numpy
+
+    body = pickle.dumps(numpy.dtype(code), protocol=2)[2:-1]
+    return body
+
+
+def joblib_wrapper(
+    raw: bytes, after: bytes, *, build_by: str = "newobj", align: bool = False, code: str = "u1"
+) -> bytes:
+    """A joblib array wrapper (built as joblib does, or through copyreg), then ``raw`` as the array's bytes,
+    then ``after``. joblib.load steps over ``raw``; a plain pickle.load reads it as opcodes."""
+    cls = global0("joblib.numpy_pickle", "NumpyArrayWrapper")
+    if build_by == "newobj":
+        head = cls + b")\x81"
+    else:
+        head = global0("copyreg", "_reconstructor") + cls + global0("builtins", "object") + b"N\x87R"
+    state = (
+        b"}("
+        + b_unicode("subclass")
+        + global0("numpy", "ndarray")
+        + b_unicode("shape")
+        + b"J"
+        + struct.pack("<i", len(raw))
+        + b"\x85"
+        + b_unicode("order")
+        + b_unicode("C")
+        + b_unicode("dtype")
+        + _dtype_body(code)
+        + b_unicode("allow_mmap")
+        + b"\x89"
+        + (b_unicode("numpy_array_alignment_bytes") + b"K\x10" if align else b"")
+        + b"ub"
+    )
+    pad = b"\x00" if align else b""
+    return b"\x80\x02" + head + state + pad + raw + after
+
+
+def joblib_array_hides_pickle() -> bytes:
+    """The array bytes are a pickle: joblib skips them, pickle.load/torch.load run them."""
+    return joblib_wrapper(EVIL, b".")
+
+
+def joblib_wrapper_by_reconstructor() -> bytes:
+    """A wrapper made through copyreg: joblib (isinstance) still reads its array, then the opcodes after it;
+    read as a plain pickle the array bytes end the pickle and the rest looks like a broken second one."""
+    return joblib_wrapper(b"N.", b"h\x000" + CALL0 + b".", build_by="reconstructor", code="u1")
+
+
+def torch_zip_upper_case() -> bytes:
+    """torch finds DATA.PKL (records are looked up case-insensitively)."""
+    return zip_bytes({"archive/DATA.PKL": hex_int_then_call(), "archive/version": b"3\n"})
+
+
+def torch_zip_storage_is_npy() -> bytes:
+    """A torch-looking zip whose storage member is an object .npy: numpy.load of the same zip unpickles it."""
+    import numpy
+
+    buf = io.BytesIO()
+    numpy.save(buf, numpy.array([Reduce(os.system, HARMLESS)], dtype=object), allow_pickle=True)
+    return torch_zip(pickle.dumps({"a": 1}, protocol=2), {"archive/data/0": buf.getvalue()})
+
+
+def torch_zip_damaged_directory() -> bytes:
+    """A torch zip whose central directory entries are damaged: zipfile refuses it; a reader that walks the
+    local headers (as torch's gets through some such damage, found by the differential fuzz) finds the
+    pickle."""
+    data = torch_zip(EVIL)
+    return data.replace(b"PK\x01\x02", b"PK\x01\x03")
+
+
+def legacy_torch_tar(v7: bool = True) -> bytes:
+    """A legacy torch tar (old V7 headers when ``v7``) whose second storage record is the payload."""
+    storages = pickle.dumps(2, protocol=2)
+    record = b"\x80\x02(" + b_unicode("0") + b_unicode("cpu") + global0("torch", "FloatStorage") + b"t."
+    storages += record + struct.pack("<q", 1) + b"\0" * 4
+    storages += EVIL + struct.pack("<q", 0)
+    storages += pickle.dumps([], protocol=2)
+    members = {
+        "sys_info": pickle.dumps({"protocol_version": 1001}, protocol=2),
+        "pickle": pickle.dumps({"a": 1}, protocol=2),
+        "storages": storages,
+        "tensors": pickle.dumps(0, protocol=2),
+    }
+    data = bytearray(tar_bytes(members))
+    if v7:
+        off = 0
+        while off + 512 <= len(data) and data[off]:
+            size = int(data[off + 124 : off + 136].rstrip(b"\0 ") or b"0", 8)
+            data[off + 257 : off + 265] = b"\0" * 8  # no ustar magic
+            data[off + 148 : off + 156] = b" " * 8
+            data[off + 148 : off + 156] = b"%06o\0 " % sum(data[off : off + 512])
+            off += 512 + (size + 511) // 512 * 512
+    return bytes(data)
+
+
+def joblib_zfile() -> bytes:
+    return b"ZF" + b"0x%016x" % len(EVIL) + b" " + zlib.compress(EVIL)
+
+
+def zstd_frame() -> bytes:
+    import zstandard
+
+    return bytes(zstandard.ZstdCompressor().compress(EVIL))
+
+
+CASES: dict[str, Callable[[], bytes]] = {
+    "ufunc_laundering.pkl": ufunc_laundering,
+    "loader_laundering.pkl": loader_laundering,
+    "hex_int.pkl": hex_int_then_call,
+    "c_numbers.pkl": c_string_numbers_then_call,
+    "second_protocol0.pkl": second_pickle_protocol0,
+    "joblib_array_hides_pickle.joblib": joblib_array_hides_pickle,
+    "joblib_wrapper_by_reconstructor.joblib": joblib_wrapper_by_reconstructor,
+    "torch_upper_case.pt": torch_zip_upper_case,
+    "torch_storage_npy.pt": torch_zip_storage_is_npy,
+    "torch_damaged_directory.pt": torch_zip_damaged_directory,
+    "legacy_v7.tar": legacy_torch_tar,
+    "joblib_zf.pkl": joblib_zfile,
+    "model.pkl.zst": zstd_frame,
+}
