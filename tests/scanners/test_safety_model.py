@@ -40,9 +40,9 @@ class Plain:
 
 
 def test_unknown_class_rebuilt_is_medium_and_called_is_high(tmp_path: Path) -> None:
-    rebuilt = pickle.dumps(argparse.Namespace(lr=0.1), protocol=2)  # NEWOBJ + BUILD
+    rebuilt = pickle.dumps(Plain(), protocol=2)  # NEWOBJ + BUILD
     assert rules(findings_of(rebuilt, tmp_path)) == {"MS-PICKLE-UNKNOWN-CLASS": "medium"}
-    called = b"\x80\x02" + global0("argparse", "Namespace") + b")R."  # REDUCE: called with chosen args
+    called = b"\x80\x02" + global0(Plain.__module__, "Plain") + b")R."  # REDUCE: called with chosen args
     assert rules(findings_of(called, tmp_path)) == {"MS-PICKLE-UNKNOWN-CALLABLE": "high"}
 
 
@@ -65,11 +65,11 @@ def _ctx(allowlist: Allowlist) -> ScanContext:
 
 def test_rebuild_entries_allow_rebuilding_only() -> None:
     """The allowlist format: ``rebuild`` entries (here from configuration) are safe rebuilt, not called."""
-    allow = Allowlist(rebuild=["argparse:Namespace"])
-    assert allow.classify("argparse", "Namespace").rebuild
-    assert not allow.classify("argparse", "Namespace").allowed
-    rebuilt = pickle.dumps(argparse.Namespace(lr=0.1), protocol=2)
-    called = b"\x80\x02" + global0("argparse", "Namespace") + b")R."
+    allow = Allowlist(rebuild=[f"{Plain.__module__}:Plain"])
+    assert allow.classify(Plain.__module__, "Plain").rebuild
+    assert not allow.classify(Plain.__module__, "Plain").allowed
+    rebuilt = pickle.dumps(Plain(), protocol=2)
+    called = b"\x80\x02" + global0(Plain.__module__, "Plain") + b")R."
     scanned = [
         scan_pickle_stream(ScanInput(ByteSource.from_bytes(d), "x.pkl", len(d)), _ctx(allow)).findings
         for d in (rebuilt, called)
