@@ -162,3 +162,22 @@ def test_unpinned_requirement_is_low(repo: Path) -> None:
     (repo / "requirements.txt").write_text("# deps\ntorch>=2.0\nnumpy\n")
     hits = [f for f in findings(repo) if f.rule_id == "MS-REQ-UNPINNED"]
     assert len(hits) == 2 and all(h.severity == Severity.LOW for h in hits)
+
+
+def test_whitespace_regex_rewrite_is_not_a_word_rewrite(tmp_path: Path) -> None:
+    """Replace(\\s+ -> ▁), the SentencePiece convention, rewrites whitespace; a word rewrite still flags."""
+    import json
+
+    from modelseal.api import scan
+
+    def normalizer(pattern: dict[str, str], content: str) -> set[str]:
+        root = tmp_path / str(len(list(tmp_path.iterdir())))
+        root.mkdir()
+        doc = {"normalizer": {"type": "Sequence", "normalizers": [
+            {"type": "NFKC"}, {"type": "Replace", "pattern": pattern, "content": content}]}}  # fmt: skip
+        (root / "tokenizer.json").write_text(json.dumps(doc))
+        return {f.rule_id for f in scan([root]).findings}
+
+    assert "MS-TOKENIZER-REWRITE" not in normalizer({"Regex": r"\s+"}, "▁")
+    assert "MS-TOKENIZER-REWRITE" in normalizer({"Regex": r"\bgood\b"}, "bad")
+    assert "MS-TOKENIZER-REWRITE" in normalizer({"String": "safe"}, "unsafe")

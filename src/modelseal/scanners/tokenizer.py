@@ -37,12 +37,20 @@ def _components(node: Any, depth: int = 0) -> Iterator[dict[str, Any]]:
             yield from _components(child, depth + 1)
 
 
-def _pattern(component: dict[str, Any]) -> str:
+_REGEX_CLASS_ESCAPE = re.compile(r"\\[sbBAZ]")
+"""Regex escapes for whitespace and boundaries (``\\s+``): they spell no letter of a word."""
+
+
+def _pattern(component: dict[str, Any]) -> tuple[str, str]:
+    """The pattern as written, and the text it spells: a regex's class escapes (``\\s``, ``\\d``) are not
+    letters it rewrites (the SentencePiece convention ``Replace(\\s+ -> ▁)`` rewrites whitespace)."""
     pattern = component.get("pattern")
     if isinstance(pattern, dict):
-        value = pattern.get("String", pattern.get("Regex", ""))
-        return value if isinstance(value, str) else ""
-    return pattern if isinstance(pattern, str) else ""
+        if isinstance(pattern.get("Regex"), str):
+            return pattern["Regex"], _REGEX_CLASS_ESCAPE.sub("", pattern["Regex"])
+        value = pattern.get("String", "")
+        return (value, value) if isinstance(value, str) else ("", "")
+    return (pattern, pattern) if isinstance(pattern, str) else ("", "")
 
 
 def _rewrites(doc: dict[str, Any], relpath: str) -> list[Finding]:
@@ -51,8 +59,8 @@ def _rewrites(doc: dict[str, Any], relpath: str) -> list[Finding]:
         for comp in _components(doc.get(stage)):
             if comp.get("type") != "Replace":
                 continue
-            pattern, content = _pattern(comp), comp.get("content", "")
-            if _ALNUM.search(pattern) or (isinstance(content, str) and _ALNUM.search(content)):
+            (pattern, spelled), content = _pattern(comp), comp.get("content", "")
+            if _ALNUM.search(spelled) or (isinstance(content, str) and _ALNUM.search(content)):
                 out.append(
                     make_finding(
                         "MS-TOKENIZER-REWRITE",
