@@ -43,6 +43,7 @@ if TYPE_CHECKING:
         reverify,
     )
     from modelseal.api.provenance import BomRequest, BomResult, NamesRequest, NamesResult, bom, names
+    from modelseal.api.registry import create_token, migrate_database
     from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
     from modelseal.api.scanning import Examination, ScanRequest, examine, scan, scan_file
 
@@ -71,6 +72,7 @@ _MODULES = {
     ),
     "behavior": ("InspectDataRequest", "InspectRequest", "InspectResult", "inspect", "inspect_data"),
     "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
+    "registry": ("create_token", "migrate_database"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -101,12 +103,14 @@ __all__ = [
     "VerifyRequest",
     "VerifyResult",
     "bom",
+    "create_token",
     "examine",
     "gate",
     "inspect",
     "inspect_data",
     "inventory",
     "lock",
+    "migrate_database",
     "names",
     "reverify",
     "sandbox",

@@ -27,6 +27,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "gate": ("gate", "inventory", "reverify", "audit"),
     "behavior": ("inspect", "inspect-data"),
     "sandbox": ("sandbox",),
+    "server": ("serve", "admin", "upload"),
 }
 
 

@@ -1,0 +1,40 @@
+"""What ``modelseal serve`` was started with."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+MAX_UPLOAD_BYTES = 32 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class ServerSettings:
+    database_url: str | None = None
+    """None: ``MODELSEAL_DATABASE_URL`` or SQLite in the user data folder."""
+    audit_log: Path | None = None
+    """None: ``registry-audit.sqlite`` in the user data folder (MODELSEAL_AUDIT_LOG overrides)."""
+    policy: Path | None = None
+    webhook_url: str | None = field(default_factory=lambda: os.environ.get("MODELSEAL_WEBHOOK_URL"))
+    webhook_secret: str = field(default_factory=lambda: os.environ.get("MODELSEAL_WEBHOOK_SECRET", ""))
+    max_upload_bytes: int = MAX_UPLOAD_BYTES
+    secure_cookies: bool = False
+    """Set the Secure flag on the session cookie (always behind TLS)."""
+    reverify_paths: tuple[str, ...] = ()
+    """Folders of deployed models to re-verify daily (``modelseal reverify`` in the service)."""
+    reverify_interval_s: float = 24 * 3600
+    init_admin: bool = False
+    """Create the admin user, or give it a new password, and print it once."""
+    background: bool = True
+    """Run the daily re-verification thread (tests turn it off and call it directly)."""
+
+    def audit_path(self) -> Path:
+        if self.audit_log is not None:
+            return self.audit_log
+        env = os.environ.get("MODELSEAL_AUDIT_LOG")
+        if env:
+            return Path(env)
+        from modelseal.store.db import data_dir
+
+        return data_dir() / "registry-audit.sqlite"
