@@ -20,7 +20,7 @@ from modelseal.core.limits import Limits
 from modelseal.integrity.lockfile import Lockfile, lock_entry, write_lock
 from modelseal.integrity.manifest import manifest_for
 from modelseal.sources.local import resolve_local
-from tests.policy.helpers import GOOD_FILES, good_model, make_cache
+from tests.policy.helpers import GOOD_FILES, good_model, isolate, make_cache
 
 COMMIT = "c" * 40
 SRC = Path(__file__).resolve().parents[2] / "src" / "modelseal"
@@ -28,10 +28,7 @@ SRC = Path(__file__).resolve().parents[2] / "src" / "modelseal"
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MODELSEAL_AUDIT_LOG", str(tmp_path / "audit.sqlite"))
-    monkeypatch.delenv("MODELSEAL_AUDIT_KEY", raising=False)
-    monkeypatch.delenv("MODELSEAL_POLICY", raising=False)
+    isolate(tmp_path, monkeypatch)
 
 
 def _snapshot(tmp_path: Path, repo: str = "google/tiny") -> Path:
@@ -176,5 +173,5 @@ def _defining(pattern: str) -> set[str]:
 
 
 def test_cache_layout_and_tier_names_are_known_in_one_place() -> None:
-    assert _defining(r'"models--|"snapshots"|"blobs"') == {"sources/hfcache.py"}
+    assert _defining(r'"models--|"snapshots"|"blobs"') == {"sources/hflayout.py"}
     assert _defining(r'"major-lab"') == {"core/tiers.py"}

@@ -8,6 +8,7 @@ import os
 import struct
 from pathlib import Path
 
+import pytest
 import typer
 from typer.testing import CliRunner
 
@@ -60,3 +61,11 @@ def run_cli(*args: str, stdout_only: bool = False) -> tuple[int, str]:
     if result.exception and not isinstance(result.exception, SystemExit):
         raise result.exception
     return result.exit_code, result.stdout if stdout_only else result.stdout + result.stderr
+
+
+def isolate(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Work in ``tmp_path`` with an audit log of its own and no policy or audit key from the environment."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MODELSEAL_AUDIT_LOG", str(tmp_path / "audit.sqlite"))
+    monkeypatch.delenv("MODELSEAL_AUDIT_KEY", raising=False)
+    monkeypatch.delenv("MODELSEAL_POLICY", raising=False)

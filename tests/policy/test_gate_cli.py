@@ -11,7 +11,7 @@ import pytest
 
 from modelseal.audit.log import Entry, read_log
 from modelseal.audit.verify import verify_log
-from tests.policy.helpers import bad_model, good_model, make_cache, run_cli
+from tests.policy.helpers import bad_model, good_model, isolate, make_cache, run_cli
 
 COMMIT = "c" * 40
 
@@ -21,10 +21,7 @@ run = run_cli
 
 @pytest.fixture(autouse=True)
 def _isolated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.chdir(tmp_path)
-    monkeypatch.setenv("MODELSEAL_AUDIT_LOG", str(tmp_path / "audit.sqlite"))
-    monkeypatch.delenv("MODELSEAL_AUDIT_KEY", raising=False)
-    monkeypatch.delenv("MODELSEAL_POLICY", raising=False)
+    isolate(tmp_path, monkeypatch)
 
 
 def entries(tmp_path: Path) -> list[tuple[str, dict[str, object]]]:

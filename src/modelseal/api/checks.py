@@ -105,14 +105,14 @@ class TargetChecks:
 def read_lockfile(path: Path | bool | None, *, strict: bool = True) -> LockSource:
     """``path`` (None/True: ``modelseal.lock`` in the working folder when present; False: none). A malformed
     lockfile raises when ``strict``, else it is carried as the reason the lock check was unavailable."""
-    from modelseal.integrity.lockfile import read_lock
-
     if path is False:
         return LockSource(None)
     if path is None or path is True:
         path = Path(LOCKFILE)
     if not path.is_file():
         return LockSource(path)
+    from modelseal.integrity.lockfile import read_lock
+
     try:
         return LockSource(path, read_lock(path))
     except ModelsealError as exc:
@@ -212,8 +212,6 @@ def lock_outcome(
     res: Resolved, hashed: Artifact, manifest: Manifest, source: LockSource, key: str, signer: str | None
 ) -> LockOutcome:
     """The lock entry ``key`` of ``source`` against the hashed files, revision, repo id and signer."""
-    from modelseal.integrity.lockfile import check_lock
-
     if source.error is not None:
         return LockOutcome("unavailable", key, str(source.error))
     if source.lock is None:
@@ -221,6 +219,8 @@ def lock_outcome(
     entry = source.lock.get(key)
     if entry is None:
         return LockOutcome("missing", key, f"no entry for {key} in {source.path}")
+    from modelseal.integrity.lockfile import check_lock
+
     check = check_lock(
         hashed, entry, revision=res.revision, repo_uid=res.repo_uid, signer=signer, manifest=manifest
     )

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from modelseal.cli.options import CacheDir, Offline
 from modelseal.core.errors import ModelsealError
 
 if TYPE_CHECKING:
@@ -45,12 +46,6 @@ def _report(title: str, differences: Sequence[Difference]) -> None:
 
 
 Model = Annotated[str, typer.Argument(help="Model folder, file or hf://org/name@rev.")]
-Offline = Annotated[
-    bool, typer.Option("--offline", help="hf:// only: use the local cache, never the network.")
-]
-CacheDir = Annotated[
-    Path | None, typer.Option("--cache-dir", help="hf:// only: Hugging Face hub cache folder.")
-]
 HashType = Annotated[str, typer.Option("--hash", help="sha256 (default) or blake3.")]
 Ignore = Annotated[
     list[str], typer.Option("--ignore", help="Path (relative to the model) to leave out; repeatable.")

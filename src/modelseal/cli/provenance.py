@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from modelseal.cli.options import CacheDir, Offline
 from modelseal.core.errors import ModelsealError
 
 if TYPE_CHECKING:
@@ -66,12 +67,8 @@ def bom(
     ] = None,
     revision: Annotated[str | None, typer.Option("--revision", help="Commit the files come from.")] = None,
     config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
-    offline: Annotated[
-        bool, typer.Option("--offline", help="hf:// only: use the local cache, never the network.")
-    ] = False,
-    cache_dir: Annotated[
-        Path | None, typer.Option("--cache-dir", help="hf:// only: Hugging Face hub cache folder.")
-    ] = None,
+    offline: Offline = False,
+    cache_dir: CacheDir = None,
 ) -> None:
     """Write a CycloneDX 1.6 ML-BOM or an SPDX 3.0.1 AI/Dataset BOM; card problems go to stderr (exit 1)."""
     from modelseal.api.provenance import BomRequest

@@ -13,7 +13,8 @@ from pathlib import Path
 from modelseal.core.errors import SourceError
 from modelseal.inventory.code import MODEL_SUFFIXES, references_in_file
 from modelseal.inventory.model import UNSAFE, Reference
-from modelseal.sources.hfcache import cached_revisions, default_cache, is_cache_root, is_repo_folder
+from modelseal.sources.hfcache import cached_revisions, default_cache
+from modelseal.sources.hflayout import is_cache_root, is_repo_folder
 
 SKIP_DIRS = {
     ".git",

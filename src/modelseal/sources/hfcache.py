@@ -1,10 +1,9 @@
-"""The Hugging Face cache, as huggingface_hub lays it out: the only module that knows that layout.
+"""Hugging Face cache snapshots as a source, and the cache as a record to check the files against.
 
-A cache holds one folder per repo (``models--org--name``) with file contents in ``blobs/``, one folder per
-commit in ``snapshots/`` whose entries are links into the blobs, and ``refs/`` naming commits. A blob's name
-is its own digest: SHA-256 of the file for LFS files, the git blob SHA-1 (``sha1(b"blob <size>\\0" +
-content)``) for the others. So the cache is a record to check the files against: a changed blob no longer
-matches its name. Nothing here imports huggingface_hub except :func:`cached_revisions`.
+The layout (where repos, blobs and snapshots are) is :mod:`modelseal.sources.hflayout`. A blob's name is its
+own digest: SHA-256 of the file for LFS files, the git blob SHA-1 (``sha1(b"blob <size>\\0" + content)``)
+for the others. So a changed blob no longer matches its name. Nothing here imports huggingface_hub except
+:func:`cached_revisions`.
 """
 
 from __future__ import annotations
@@ -19,46 +18,12 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
+from modelseal.sources.hflayout import blobs_of, cache_repo_of, snapshot_identity
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.walk import walk
 
-REPO_PREFIXES = ("models--", "datasets--", "spaces--")
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
-
-
-def containing_repo(root: Path) -> Path | None:
-    """The cache repo folder (``models--org--name``) that ``root`` lives in, if any: links staying inside
-    it are part of the model."""
-    for parent in (root, *root.parents):
-        if parent.name.startswith(REPO_PREFIXES) and (parent / "blobs").is_dir():
-            return parent
-    return None
-
-
-@dataclass(frozen=True)
-class SnapshotIdentity:
-    """What a snapshot folder's place in the cache says about it."""
-
-    model_id: str
-    """``org/name`` (or ``name`` for the hub's un-namespaced models)."""
-    commit: str
-    repo: Path
-    """The ``models--org--name`` folder."""
-
-
-def snapshot_identity(path: Path) -> SnapshotIdentity | None:
-    """Who a ``.../models--org--name/snapshots/<commit>`` folder (or a file in it) belongs to; None for a
-    path laid out otherwise."""
-    real = path.resolve() if path.exists() else path
-    parts = real.parts
-    for i in range(len(parts) - 2):
-        repo, snapshots, commit = parts[i : i + 3]
-        if repo.startswith("models--") and snapshots == "snapshots":
-            org_name = [p for p in repo[len("models--") :].split("--", 1) if p]
-            if org_name:
-                return SnapshotIdentity("/".join(org_name), commit, Path(*parts[: i + 1]))
-    return None
 
 
 class CacheSnapshotSource(Source):
@@ -77,17 +42,6 @@ class CacheSnapshotSource(Source):
 
     def lock_key(self, target: str) -> str:
         return Path(target).as_posix()
-
-
-def cache_repo_of(snapshot: Path) -> Path:
-    """``models--org--name`` for ``.../models--org--name/snapshots/<commit>``; error when not laid out so."""
-    repo = snapshot.parent.parent
-    if snapshot.parent.name != "snapshots" or not (repo / "blobs").is_dir() or "--" not in repo.name:
-        raise SourceError(
-            f"{snapshot}: not a Hugging Face cache snapshot (expected <repo>/snapshots/<commit>)",
-            hint="give the snapshot folder itself, or an hf://org/name@revision target",
-        )
-    return repo
 
 
 @dataclass(frozen=True)
@@ -134,7 +88,7 @@ def verify_snapshot(
     LFS blobs, whose name is that very digest: a file is read again only when no digest is given for it.
     """
     repo = cache_repo_of(snapshot)
-    blobs = (repo / "blobs").resolve()
+    blobs = blobs_of(repo).resolve()
     artifact = walk(str(snapshot), boundary=repo.resolve())
     known = digests or {}
     differences = [Difference("rejected", rel, reason) for rel, reason in artifact.rejected]
@@ -171,19 +125,6 @@ def verify_snapshot(
     return CacheCheck(
         snapshot, len(artifact.files) - len(unverifiable), tuple(differences), tuple(unverifiable)
     )
-
-
-def is_cache_root(path: Path) -> bool:
-    """A hub cache root holds ``models--org--name`` folders each with ``snapshots``."""
-    try:
-        return any(p.name.startswith(REPO_PREFIXES) and (p / "snapshots").is_dir() for p in path.iterdir())
-    except OSError:
-        return False
-
-
-def is_repo_folder(name: str) -> bool:
-    """Whether a folder name is one of the cache's repo folders (not to be walked as a plain model)."""
-    return name.startswith(REPO_PREFIXES)
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from modelseal.core.artifact import Artifact
-from modelseal.sources.hfcache import containing_repo
+from modelseal.sources.hflayout import containing_repo
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.walk import walk
 

@@ -20,10 +20,15 @@ def source_for(target: str) -> Source:
             return source
     if "://" in target:
         raise SourceError(f"{target}: unknown scheme; modelseal reads {', '.join(SOURCES)} and local paths")
-    from modelseal.sources.hfcache import CacheSnapshotSource, snapshot_identity
+    from modelseal.sources.hflayout import snapshot_identity
+
+    if snapshot_identity(Path(target)) is not None:
+        from modelseal.sources.hfcache import CacheSnapshotSource
+
+        return CacheSnapshotSource()
     from modelseal.sources.local import LocalSource
 
-    return CacheSnapshotSource() if snapshot_identity(Path(target)) else LocalSource()
+    return LocalSource()
 
 
 def source_key(target: str) -> str:
