@@ -181,7 +181,7 @@ def open_findings_over_time(session: Session, limit: int = 60) -> list[tuple[str
         .group_by(func.date(Scan.created_at), Scan.model_version_id)
         .order_by(func.date(Scan.created_at))
     ).all()
-    counts = dict(session.execute(select(Scan.id, Scan.finding_count)).tuples().all())
+    counts = {scan_id: n for scan_id, n in session.execute(select(Scan.id, Scan.finding_count))}
     latest: dict[int, int] = {}
     series: dict[str, int] = {}
     for day, model_id, scan_id in days:
