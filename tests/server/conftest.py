@@ -7,10 +7,6 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
-import shutil
-import socket
-import subprocess
-import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,47 +17,20 @@ import pytest
 pytest.importorskip("fastapi")
 pytest.importorskip("sqlalchemy")
 
-from fastapi.testclient import TestClient  # noqa: E402
+from fastapi.testclient import TestClient
 
-from modelseal.server.app import create_app, ensure_admin  # noqa: E402
-from modelseal.server.settings import ServerSettings  # noqa: E402
-
-
-def _pg_bin() -> Path | None:
-    for candidate in sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True):
-        if (candidate / "pg_ctl").exists():
-            return candidate
-    found = shutil.which("pg_ctl")
-    return Path(found).parent if found else None
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+from modelseal.server.app import create_app, ensure_admin
+from modelseal.server.settings import ServerSettings
+from tests.server.pg import create_database, pg_bin, throwaway_postgres
 
 
 @pytest.fixture(scope="session")
 def postgres() -> Iterator[str]:
     """A PostgreSQL server on a free loopback port for the session; its admin URL (no database)."""
-    bin_dir = _pg_bin()
-    if bin_dir is None:
+    if pg_bin() is None:
         pytest.skip("PostgreSQL is not installed (apt-get install postgresql)")
-    root = Path(tempfile.mkdtemp(prefix="modelseal-pg-"))
-    data, port = root / "data", free_port()
-    as_postgres: list[str] = []
-    if os.geteuid() == 0:  # PostgreSQL refuses root: run it as the package's user
-        as_postgres = ["runuser", "-u", "postgres", "--"]
-        shutil.chown(root, "postgres")
-    run = lambda *cmd: subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)  # noqa: E731
-    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
-    options = f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off -c synchronous_commit=off -c max_connections=200"
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
-    try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
-    finally:
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
-        shutil.rmtree(root, ignore_errors=True)
+    with throwaway_postgres() as url:
+        yield url
 
 
 _databases = itertools.count()
@@ -70,13 +39,8 @@ _databases = itertools.count()
 def fresh_database(kind: str, postgres_url: str | None, tmp_path: Path) -> str:
     if kind == "sqlite":
         return f"sqlite:///{tmp_path / 'registry.sqlite'}"
-    import psycopg
-
     assert postgres_url is not None
-    name = f"registry_{os.getpid()}_{next(_databases)}"
-    with psycopg.connect(f"{postgres_url}/postgres", autocommit=True) as conn:
-        conn.execute(f'CREATE DATABASE "{name}"')
-    return f"{postgres_url}/{name}"
+    return create_database(postgres_url, f"registry_{os.getpid()}_{next(_databases)}")
 
 
 @pytest.fixture(params=["sqlite", "postgresql"])
@@ -102,7 +66,7 @@ class _RunsCommand:
         return (os.system, ("true",))
 
 
-HOSTILE = ('<script>window.__pwned=1</script>', '" onmouseover="window.__pwned=1" x="')
+HOSTILE = ("<script>window.__pwned=1</script>", '" onmouseover="window.__pwned=1" x="')
 
 
 def hostile_pickle() -> bytes:

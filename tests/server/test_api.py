@@ -16,7 +16,9 @@ def _token(settings: ServerSettings, project: str, role: str = "uploader") -> di
     return {"Authorization": f"Bearer {create_token(project, role, settings.database_url)}"}
 
 
-def test_upload_then_gate_blocks_a_high_finding(client: TestClient, settings: ServerSettings, tmp_path: Path) -> None:
+def test_upload_then_gate_blocks_a_high_finding(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
     report = scan_report(tmp_path / "fraud-model")
     headers = _token(settings, "fraud")
     response = client.post("/api/v1/projects/fraud/scans", json=report, headers=headers)
@@ -35,7 +37,10 @@ def test_clean_model_is_allowed_in_dev(client: TestClient, settings: ServerSetti
     headers = _token(settings, "p")
     assert client.post("/api/v1/projects/p/scans", json=report, headers=headers).status_code == 201
     digest = report["targets"][0]["manifest_digest"]
-    assert client.get("/api/v1/gate", params={"digest": digest, "env": "dev"}, headers=headers).json()["verdict"] == "allow"
+    assert (
+        client.get("/api/v1/gate", params={"digest": digest, "env": "dev"}, headers=headers).json()["verdict"]
+        == "allow"
+    )
 
 
 def test_invalid_report_names_the_field(client: TestClient, settings: ServerSettings, tmp_path: Path) -> None:
@@ -50,8 +55,12 @@ def test_invalid_report_names_the_field(client: TestClient, settings: ServerSett
 def test_too_large_upload_is_413(settings: ServerSettings, tmp_path: Path) -> None:
     from modelseal.server.app import create_app
 
-    small = ServerSettings(database_url=settings.database_url, audit_log=settings.audit_log,
-                           background=False, max_upload_bytes=1000)
+    small = ServerSettings(
+        database_url=settings.database_url,
+        audit_log=settings.audit_log,
+        background=False,
+        max_upload_bytes=1000,
+    )
     with TestClient(create_app(small)) as c:
         body = json.dumps(scan_report(tmp_path / "m"))
         response = c.post("/api/v1/projects/p/scans", content=body, headers=_token(settings, "p"))
@@ -78,4 +87,7 @@ def test_tokens_are_stored_hashed(client: TestClient, settings: ServerSettings) 
     with client.app.state.registry.session() as session:  # type: ignore[attr-defined]
         stored = session.scalars(select(ApiToken)).all()
     assert stored and all(token not in (t.token_hash, t.prefix) for t in stored)
-    assert client.get("/api/v1/projects/p/models", headers={"Authorization": "Bearer mst_wrong"}).status_code == 401
+    assert (
+        client.get("/api/v1/projects/p/models", headers={"Authorization": "Bearer mst_wrong"}).status_code
+        == 401
+    )

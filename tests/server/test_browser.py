@@ -12,7 +12,8 @@ from pathlib import Path
 import pytest
 
 from modelseal.server.settings import ServerSettings
-from tests.server.conftest import HOSTILE, free_port, scan_report, wait_for
+from tests.server.conftest import HOSTILE, scan_report, wait_for
+from tests.server.pg import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
@@ -68,7 +69,9 @@ def _login(page: object, base: str, user: str, password: str) -> None:
     page.wait_for_url(f"{base}/")  # type: ignore[attr-defined]
 
 
-def test_review_flow_in_the_browser(server: tuple[str, str], page: object, database_url: str, tmp_path: Path) -> None:
+def test_review_flow_in_the_browser(
+    server: tuple[str, str], page: object, database_url: str, tmp_path: Path
+) -> None:
     from modelseal.api.remote import gate, upload
 
     base, admin_password = server
@@ -120,14 +123,24 @@ def test_review_flow_in_the_browser(server: tuple[str, str], page: object, datab
     _shot(p, "model-before", database_url)
 
     # false positive with a justification, and a waiver with an expiry, for the os.system finding
-    finding = p.locator("details.file", has=p.locator("summary code", has_text="model.pkl")).locator(  # type: ignore[attr-defined]
-        "article.finding"
-    ).first
+    finding = (
+        p.locator("details.file", has=p.locator("summary code", has_text="model.pkl"))
+        .locator(  # type: ignore[attr-defined]
+            "article.finding"
+        )
+        .first
+    )
     rule = finding.locator("code.rule").inner_text().strip()
     finding.locator("select[name=state]").select_option("false_positive")
-    finding.locator("form.analysis input[name=justification]").fill("fixture runs `true`; reviewed by security")
+    finding.locator("form.analysis input[name=justification]").fill(
+        "fixture runs `true`; reviewed by security"
+    )
     finding.locator("form.analysis button").click()
-    finding = p.locator("details.file", has=p.locator("summary code", has_text="model.pkl")).locator("article.finding").first  # type: ignore[attr-defined]
+    finding = (
+        p.locator("details.file", has=p.locator("summary code", has_text="model.pkl"))
+        .locator("article.finding")
+        .first
+    )  # type: ignore[attr-defined]
     assert "false positive" in finding.inner_text()
     expiry = (date.today() + timedelta(days=30)).isoformat()
     finding.locator("form.waiver input[name=justification]").fill("accepted until the retrain lands")

@@ -133,7 +133,9 @@ def context_from_report(req: RegistryGateRequest) -> EvaluationContext:
         digest=target.digest,
         files=tuple(FileFact(f["path"], f["format"], f["digest"]) for f in target.files),
         findings=tuple(
-            FindingFact(f["rule_id"], Severity.parse(f["severity"]), f["file"], digests.get(f["file"]), f["message"])
+            FindingFact(
+                f["rule_id"], Severity.parse(f["severity"]), f["file"], digests.get(f["file"]), f["message"]
+            )
             for f in target.findings
         ),
         lock=LockFact(_LOCK_STATES.get(target.lock, "unavailable")),
@@ -154,8 +156,13 @@ def decide(req: RegistryGateRequest) -> RegistryDecision:
     if verdict is Verdict.REVIEW and req.review in REVIEW_DECISIONS:
         verdict = Verdict.ALLOW if req.review == "approve" else Verdict.BLOCK
         reasons.append(
-            {"rule": "review", "check": "review", "mode": "enforce", "outcome": verdict.label,
-             "message": f"manual review: {req.review}d"}
+            {
+                "rule": "review",
+                "check": "review",
+                "mode": "enforce",
+                "outcome": verdict.label,
+                "message": f"manual review: {req.review}d",
+            }
         )
     doc |= {"verdict": verdict.label, "reasons": reasons}
     return RegistryDecision(verdict.label, tuple(reasons), doc)
@@ -168,7 +175,6 @@ def record_events(audit_log: Path, events: Sequence[tuple[str, dict[str, Any]]])
         return [log.append(kind, data)[0].index for kind, data in events]
     finally:
         log.close()
-
 
 
 def create_token(project: str, role: str, database_url: str | None = None) -> str:

@@ -19,7 +19,9 @@ from modelseal.core.errors import ModelsealError
 ROLES = ("viewer", "uploader", "reviewer", "admin")
 DatabaseOpt = Annotated[
     str | None,
-    typer.Option("--database-url", help="Default: MODELSEAL_DATABASE_URL, else SQLite in the user data folder."),
+    typer.Option(
+        "--database-url", help="Default: MODELSEAL_DATABASE_URL, else SQLite in the user data folder."
+    ),
 ]
 ServerOpt = Annotated[str, typer.Option("--server", help="The registry's base URL (http://host:port).")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="The registry project.")]
@@ -41,7 +43,8 @@ def serve_command(
     ] = False,
     migrate_only: Annotated[bool, typer.Option("--migrate-only", help="Apply migrations and exit.")] = False,
     audit_log: Annotated[
-        Path | None, typer.Option("--audit-log", help="The service's audit log (default: in the data folder).")
+        Path | None,
+        typer.Option("--audit-log", help="The service's audit log (default: in the data folder)."),
     ] = None,
     policy: Annotated[Path | None, typer.Option("--policy", help="Policy file the verdicts use.")] = None,
     reverify: Annotated[
@@ -126,4 +129,3 @@ def register(app: typer.Typer) -> None:
     token.command("create")(token_create_command)
     admin.add_typer(token, name="token")
     app.add_typer(admin, name="admin")
-

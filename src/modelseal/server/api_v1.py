@@ -14,7 +14,6 @@ from sqlalchemy.orm import Session
 from modelseal.server.auth import Principal
 from modelseal.server.deps import db, model_for, need, project_for, registry
 from modelseal.server.service import Registry, RegistryError
-from modelseal.store import repo
 from modelseal.store.models import Inventory, ModelVersion
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -64,7 +63,9 @@ class BypassIn(BaseModel):
 
 def _out(reg: Registry, session: Session, models: list[ModelVersion]) -> list[ModelOut]:
     return [
-        ModelOut(id=m.id, name=m.name, digest=m.digest, verdict=reg.gate(session, m, m.project.environment).verdict)
+        ModelOut(
+            id=m.id, name=m.name, digest=m.digest, verdict=reg.gate(session, m, m.project.environment).verdict
+        )
         for m in models
     ]
 
@@ -136,8 +137,13 @@ def gate(
     if model is None:
         raise HTTPException(404, "no model version with this digest in your projects")
     found = registry(request).gate(session, model, env or model.project.environment)
-    return GateOut(verdict=found.verdict, reasons=list(found.reasons), model=found.model,  # type: ignore[arg-type]
-                   digest=found.digest, environment=found.environment)
+    return GateOut(
+        verdict=found.verdict,  # type: ignore[arg-type]  # one of the three, from Verdict.label
+        reasons=list(found.reasons),
+        model=found.model,
+        digest=found.digest,
+        environment=found.environment,
+    )
 
 
 @router.post("/models/{model_id}/bypass", status_code=201)

@@ -105,7 +105,9 @@ def app_from_env() -> FastAPI:
     paths = tuple(p for p in env("MODELSEAL_REVERIFY_PATHS", "").split(os.pathsep) if p)
     return create_app(
         ServerSettings(
-            audit_log=Path(env("MODELSEAL_SERVER_AUDIT_LOG", "")) if env("MODELSEAL_SERVER_AUDIT_LOG") else None,
+            audit_log=Path(env("MODELSEAL_SERVER_AUDIT_LOG", ""))
+            if env("MODELSEAL_SERVER_AUDIT_LOG")
+            else None,
             policy=Path(env("MODELSEAL_POLICY", "")) if env("MODELSEAL_POLICY") else None,
             init_admin=bool(env("MODELSEAL_INIT_ADMIN")),
             reverify_paths=paths,
@@ -126,7 +128,19 @@ def ensure_admin(registry: Registry, *, reset: bool = False) -> str | None:
             admin = User(username="admin", role="admin", can_bypass=True, password_hash="")
             session.add(admin)
         admin.password_hash = hash_password(password)
-        registry.commit(session, [("user", {"username": "admin", "role": "admin", "by": "first start" if not reset else "--init-admin"})])
+        registry.commit(
+            session,
+            [
+                (
+                    "user",
+                    {
+                        "username": "admin",
+                        "role": "admin",
+                        "by": "first start" if not reset else "--init-admin",
+                    },
+                )
+            ],
+        )
     return password
 
 

@@ -17,7 +17,9 @@ class Chart:
     last: str
 
 
-def line_chart(series: list[tuple[str, int]], width: int = 640, height: int = 140, pad: int = 24) -> Chart | None:
+def line_chart(
+    series: list[tuple[str, int]], width: int = 640, height: int = 140, pad: int = 24
+) -> Chart | None:
     """Open findings per day as a polyline over the days that had uploads."""
     if not series:
         return None

@@ -20,9 +20,17 @@ from sqlalchemy.orm import Session
 from modelseal import __version__
 from modelseal.server import charts
 from modelseal.server.auth import COOKIE, Principal, check_password, csrf_ok, hash_password
-from modelseal.server.deps import db, model_for, need, principal, registry
+from modelseal.server.deps import db, model_for, need, registry
 from modelseal.store import repo
-from modelseal.store.models import Analysis, BypassRow, ModelVersion, Project, Review, User, VerdictRow, WaiverRow
+from modelseal.store.models import (
+    BypassRow,
+    ModelVersion,
+    Project,
+    Review,
+    User,
+    VerdictRow,
+    WaiverRow,
+)
 
 router = APIRouter(include_in_schema=False)
 templates = Jinja2Templates(directory=Path(__file__).with_name("templates"))
@@ -30,7 +38,9 @@ templates.env.globals["version"] = __version__
 _SEVERITIES = ["critical", "high", "medium", "low", "info"]
 
 
-def render(request: Request, name: str, who: Principal | None, status: int = 200, **context: Any) -> HTMLResponse:
+def render(
+    request: Request, name: str, who: Principal | None, status: int = 200, **context: Any
+) -> HTMLResponse:
     return templates.TemplateResponse(request, name, {"who": who, **context}, status_code=status)
 
 
@@ -62,7 +72,11 @@ def login(
     cookie, _ = request.app.state.sessions.issue(user)
     response = RedirectResponse("/", status_code=303)
     response.set_cookie(
-        COOKIE, cookie, httponly=True, samesite="strict", secure=request.app.state.settings.secure_cookies,
+        COOKIE,
+        cookie,
+        httponly=True,
+        samesite="strict",
+        secure=request.app.state.settings.secure_cookies,
         max_age=12 * 3600,
     )
     return response
@@ -104,15 +118,28 @@ def portfolio(
     counts = {v: sum(1 for r in rows if r.verdict == v) for v in ("allow", "review", "block")}
     needle = q.strip().lower()
     if needle:
-        rows = [r for r in rows if needle in r.model.name.lower() or needle in r.project.name.lower()
-                or needle in r.model.digest]
+        rows = [
+            r
+            for r in rows
+            if needle in r.model.name.lower() or needle in r.project.name.lower() or needle in r.model.digest
+        ]
     if verdict:
         rows = [r for r in rows if r.verdict == verdict]
     rows.sort(key=_SORTS[sort])
     name = "_portfolio_rows.html" if request.headers.get("hx-request") else "portfolio.html"
     chart = charts.line_chart(repo.open_findings_over_time(session))
-    return render(request, name, who, rows=rows, q=q, verdict=verdict, sort=sort, counts=counts, chart=chart,
-                  total=len(repo.portfolio(session)) if name == "portfolio.html" else 0)
+    return render(
+        request,
+        name,
+        who,
+        rows=rows,
+        q=q,
+        verdict=verdict,
+        sort=sort,
+        counts=counts,
+        chart=chart,
+        total=len(repo.portfolio(session)) if name == "portfolio.html" else 0,
+    )
 
 
 # -- a model -----------------------------------------------------------------------------------------
@@ -132,13 +159,23 @@ def model_page(
     envs = sorted(reg.policy.environments)
     verdicts = {env: reg.gate(session, model, env) for env in envs} if scan else {}
     return render(
-        request, "model.html", who,
-        model=model, scan=scan, by_file=by_file, analyses=repo.analyses_for(session, model.digest),
-        verdicts=verdicts, envs=envs, states=repo.ANALYSIS_STATES,
+        request,
+        "model.html",
+        who,
+        model=model,
+        scan=scan,
+        by_file=by_file,
+        analyses=repo.analyses_for(session, model.digest),
+        verdicts=verdicts,
+        envs=envs,
+        states=repo.ANALYSIS_STATES,
         waivers=[w for w in repo.waivers_for(session, model.project_id) if w.digest == model.digest],
-        reviews=session.scalars(select(Review).where(Review.model_version_id == model.id).order_by(Review.id.desc())).all(),
+        reviews=session.scalars(
+            select(Review).where(Review.model_version_id == model.id).order_by(Review.id.desc())
+        ).all(),
         bypasses=session.scalars(select(BypassRow).where(BypassRow.model_version_id == model.id)).all(),
-        lineage=_lineage(model.bom), default_expiry=(date.today() + timedelta(days=30)).isoformat(),
+        lineage=_lineage(model.bom),
+        default_expiry=(date.today() + timedelta(days=30)).isoformat(),
         today=date.today(),
     )
 
@@ -157,11 +194,15 @@ def _lineage(bom: dict[str, Any] | None) -> list[str]:
 
 
 @router.get("/models/{model_id}/bom.json")
-def model_bom(model_id: int, who: Principal = Depends(need("read")), session: Session = Depends(db)) -> Response:
+def model_bom(
+    model_id: int, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> Response:
     model = model_for(session, who, model_id)
     if model.bom is None:
         raise HTTPException(404, "no BOM uploaded for this model")
-    return JSONResponse(model.bom, headers={"Content-Disposition": f'attachment; filename="bom-{model.id}.json"'})
+    return JSONResponse(
+        model.bom, headers={"Content-Disposition": f'attachment; filename="bom-{model.id}.json"'}
+    )
 
 
 def _back(model: ModelVersion) -> RedirectResponse:
@@ -170,9 +211,15 @@ def _back(model: ModelVersion) -> RedirectResponse:
 
 @router.post("/models/{model_id}/analysis")
 def analyse(
-    model_id: int, request: Request, rule_id: str = Form(...), file: str = Form(""), state: str = Form(...),
-    justification: str = Form(""), csrf: str = Form(""),
-    who: Principal = Depends(need("review")), session: Session = Depends(db),
+    model_id: int,
+    request: Request,
+    rule_id: str = Form(...),
+    file: str = Form(""),
+    state: str = Form(...),
+    justification: str = Form(""),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("review")),
+    session: Session = Depends(db),
 ) -> Response:
     form_guard(who, csrf)
     model = model_for(session, who, model_id)
@@ -182,9 +229,14 @@ def analyse(
 
 @router.post("/models/{model_id}/review")
 def review(
-    model_id: int, request: Request, environment: str = Form(...), decision: str = Form(...),
-    justification: str = Form(""), csrf: str = Form(""),
-    who: Principal = Depends(need("review")), session: Session = Depends(db),
+    model_id: int,
+    request: Request,
+    environment: str = Form(...),
+    decision: str = Form(...),
+    justification: str = Form(""),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("review")),
+    session: Session = Depends(db),
 ) -> Response:
     form_guard(who, csrf)
     model = model_for(session, who, model_id)
@@ -194,9 +246,15 @@ def review(
 
 @router.post("/models/{model_id}/waivers")
 def waive(
-    model_id: int, request: Request, rule: str = Form(...), expires: date = Form(...),
-    justification: str = Form(""), environment: str = Form(""), csrf: str = Form(""),
-    who: Principal = Depends(need("review")), session: Session = Depends(db),
+    model_id: int,
+    request: Request,
+    rule: str = Form(...),
+    expires: date = Form(...),
+    justification: str = Form(""),
+    environment: str = Form(""),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("review")),
+    session: Session = Depends(db),
 ) -> Response:
     form_guard(who, csrf)
     model = model_for(session, who, model_id)
@@ -206,9 +264,14 @@ def waive(
 
 @router.post("/models/{model_id}/bypass")
 def bypass(
-    model_id: int, request: Request, environment: str = Form(...), reason: str = Form(""),
-    expires: date = Form(...), csrf: str = Form(""),
-    who: Principal = Depends(need("read")), session: Session = Depends(db),
+    model_id: int,
+    request: Request,
+    environment: str = Form(...),
+    reason: str = Form(""),
+    expires: date = Form(...),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("read")),
+    session: Session = Depends(db),
 ) -> Response:
     form_guard(who, csrf)
     if not who.can_bypass:
@@ -222,22 +285,37 @@ def bypass(
 
 
 @router.get("/reviews", response_class=HTMLResponse)
-def review_queue(request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)) -> HTMLResponse:
+def review_queue(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> HTMLResponse:
     rows = session.execute(
-        select(VerdictRow, ModelVersion).join(ModelVersion, VerdictRow.model_version_id == ModelVersion.id)
-        .where(VerdictRow.verdict.in_(("review", "block"))).order_by(VerdictRow.verdict, ModelVersion.name)
+        select(VerdictRow, ModelVersion)
+        .join(ModelVersion, VerdictRow.model_version_id == ModelVersion.id)
+        .where(VerdictRow.verdict.in_(("review", "block")))
+        .order_by(VerdictRow.verdict, ModelVersion.name)
     ).all()
     return render(request, "reviews.html", who, rows=rows)
 
 
 @router.get("/waivers", response_class=HTMLResponse)
-def waivers(request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)) -> HTMLResponse:
+def waivers(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> HTMLResponse:
     rows = session.execute(
-        select(WaiverRow, Project).join(Project, WaiverRow.project_id == Project.id).order_by(WaiverRow.expires)
+        select(WaiverRow, Project)
+        .join(Project, WaiverRow.project_id == Project.id)
+        .order_by(WaiverRow.expires)
     ).all()
     models = {m.digest: m for m in session.scalars(select(ModelVersion))}
-    return render(request, "waivers.html", who, rows=rows, models=models, today=date.today(),
-                  soon=date.today() + timedelta(days=14))
+    return render(
+        request,
+        "waivers.html",
+        who,
+        rows=rows,
+        models=models,
+        today=date.today(),
+        soon=date.today() + timedelta(days=14),
+    )
 
 
 @router.get("/audit", response_class=HTMLResponse)
@@ -261,47 +339,83 @@ def audit_page(request: Request, who: Principal = Depends(need("read"))) -> HTML
 
 
 def _admin(request: Request, who: Principal, session: Session, **extra: Any) -> HTMLResponse:
-    return render(request, "admin.html", who, users=session.scalars(select(User).order_by(User.username)).all(),
-                  projects=session.scalars(select(Project).order_by(Project.name)).all(), roles=repo.ROLES,
-                  envs=sorted(registry(request).policy.environments), token=None, **extra)
+    return render(
+        request,
+        "admin.html",
+        who,
+        users=session.scalars(select(User).order_by(User.username)).all(),
+        projects=session.scalars(select(Project).order_by(Project.name)).all(),
+        roles=repo.ROLES,
+        envs=sorted(registry(request).policy.environments),
+        token=None,
+        **extra,
+    )
 
 
 @router.get("/admin", response_class=HTMLResponse)
-def admin_page(request: Request, who: Principal = Depends(need("admin")), session: Session = Depends(db)) -> HTMLResponse:
+def admin_page(
+    request: Request, who: Principal = Depends(need("admin")), session: Session = Depends(db)
+) -> HTMLResponse:
     return _admin(request, who, session)
 
 
 @router.post("/admin/users")
 def create_user(
-    request: Request, username: str = Form(...), password: str = Form(...), role: str = Form(...),
-    can_bypass: bool = Form(False), csrf: str = Form(""),
-    who: Principal = Depends(need("admin")), session: Session = Depends(db),
+    request: Request,
+    username: str = Form(...),
+    password: str = Form(...),
+    role: str = Form(...),
+    can_bypass: bool = Form(False),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("admin")),
+    session: Session = Depends(db),
 ) -> Response:
     form_guard(who, csrf)
     if role not in repo.ROLES or len(password) < 12 or repo.user_named(session, username):
         raise HTTPException(422, "role must be known, the password 12 characters or more, the name new")
-    session.add(User(username=username, password_hash=hash_password(password), role=role, can_bypass=can_bypass))
-    registry(request).commit(session, [("user", {"username": username, "role": role, "can_bypass": can_bypass,
-                                                  "by": who.name})])
+    session.add(
+        User(username=username, password_hash=hash_password(password), role=role, can_bypass=can_bypass)
+    )
+    registry(request).commit(
+        session, [("user", {"username": username, "role": role, "can_bypass": can_bypass, "by": who.name})]
+    )
     return RedirectResponse("/admin", status_code=303)
 
 
 @router.post("/admin/projects", response_class=HTMLResponse)
 def create_project(
-    request: Request, name: str = Form(...), environment: str = Form("dev"), criticality: str = Form(""),
-    data_sensitivity: str = Form(""), exposure: str = Form(""), owner: str = Form(""),
-    token_role: str = Form("uploader"), csrf: str = Form(""),
-    who: Principal = Depends(need("admin")), session: Session = Depends(db),
+    request: Request,
+    name: str = Form(...),
+    environment: str = Form("dev"),
+    criticality: str = Form(""),
+    data_sensitivity: str = Form(""),
+    exposure: str = Form(""),
+    owner: str = Form(""),
+    token_role: str = Form("uploader"),
+    csrf: str = Form(""),
+    who: Principal = Depends(need("admin")),
+    session: Session = Depends(db),
 ) -> HTMLResponse:
     """Create a project and its first token, shown once on the page that answers."""
     form_guard(who, csrf)
     if repo.project_named(session, name) or environment not in registry(request).policy.environments:
         raise HTTPException(422, "the project exists already, or the policy has no such environment")
-    project = Project(name=name, environment=environment, criticality=criticality,
-                      data_sensitivity=data_sensitivity, exposure=exposure, owner=owner)
+    project = Project(
+        name=name,
+        environment=environment,
+        criticality=criticality,
+        data_sensitivity=data_sensitivity,
+        exposure=exposure,
+        owner=owner,
+    )
     session.add(project)
     session.flush()
     token = repo.create_token(session, project, token_role)
-    registry(request).commit(session, [("project", {"project": name, "environment": environment, "by": who.name}),
-                                       ("token", {"project": name, "role": token_role, "by": who.name})])
+    registry(request).commit(
+        session,
+        [
+            ("project", {"project": name, "environment": environment, "by": who.name}),
+            ("token", {"project": name, "role": token_role, "by": who.name}),
+        ],
+    )
     return _admin(request, who, session, new_token=token, token_project=name)

@@ -83,7 +83,9 @@ class Registry:
 
     # -- uploads -------------------------------------------------------------------------------------
 
-    def upload_report(self, session: Session, project: Project, document: Any, actor: str) -> list[ModelVersion]:
+    def upload_report(
+        self, session: Session, project: Project, document: Any, actor: str
+    ) -> list[ModelVersion]:
         """Store a scan report: one model version per target (by manifest digest), one scan, its findings."""
         problems = registry.check_report(document)
         if problems:
@@ -92,7 +94,9 @@ class Registry:
         for t in targets:
             if not t.digest:
                 raise RegistryError(
-                    422, "the target has no manifest digest: scan with --digests", f"$.targets[{t.index}].manifest_digest"
+                    422,
+                    "the target has no manifest digest: scan with --digests",
+                    f"$.targets[{t.index}].manifest_digest",
                 )
         models: list[ModelVersion] = []
         events: list[tuple[str, dict[str, Any]]] = []
@@ -106,7 +110,10 @@ class Registry:
                 session.add(model)
             model.publisher_tier = t.publisher_tier
             model.lock_status = {"match": "verified", "mismatch": "mismatch"}.get(t.lock or "", "missing")
-            model.files = [{"path": f["path"], "size": f["size"], "format": f["format"], "digest": f["digest"]} for f in t.files]
+            model.files = [
+                {"path": f["path"], "size": f["size"], "format": f["format"], "digest": f["digest"]}
+                for f in t.files
+            ]
             session.flush()
             scan = Scan(
                 model_version_id=model.id,
@@ -132,10 +139,21 @@ class Registry:
             before = {(f["rule_id"], f["file"]) for f in previous.report["findings"]} if previous else set()
             fresh = [f for f in t.findings if (f["rule_id"], f["file"]) not in before]
             if fresh:
-                new_findings.append({"project": project.name, "model": t.name, "digest": t.digest, "new_findings": len(fresh)})
+                new_findings.append(
+                    {"project": project.name, "model": t.name, "digest": t.digest, "new_findings": len(fresh)}
+                )
             events.append(
-                ("upload", {"project": project.name, "model": t.name, "digest": t.digest, "scan": scan.id,
-                            "findings": len(t.findings), "actor": actor})
+                (
+                    "upload",
+                    {
+                        "project": project.name,
+                        "model": t.name,
+                        "digest": t.digest,
+                        "scan": scan.id,
+                        "findings": len(t.findings),
+                        "actor": actor,
+                    },
+                )
             )
             models.append(model)
         repo.mark_stale(session, [m.id for m in models])
@@ -155,9 +173,13 @@ class Registry:
         for model in project.models:
             if model.digest.split(":")[-1] in text:
                 model.bom = document
-                self.commit(session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})])
+                self.commit(
+                    session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})]
+                )
                 return model
-        raise RegistryError(422, "the BOM names no model version of this project (upload its scan first)", "$.metadata")
+        raise RegistryError(
+            422, "the BOM names no model version of this project (upload its scan first)", "$.metadata"
+        )
 
     # -- verdicts ------------------------------------------------------------------------------------
 
@@ -182,8 +204,14 @@ class Registry:
         review = repo.latest_review(session, model, environment)
         bypass = repo.active_bypass(session, model, environment, today)
         waivers = [
-            registry.Waiver(w.rule, w.digest, w.justification, w.approver, w.expires,
-                            (w.environment,) if w.environment else ())
+            registry.Waiver(
+                w.rule,
+                w.digest,
+                w.justification,
+                w.approver,
+                w.expires,
+                (w.environment,) if w.environment else (),
+            )
             for w in repo.waivers_for(session, project.id)
         ]
         try:
@@ -208,11 +236,23 @@ class Registry:
         if row is None:
             row = VerdictRow(model_version_id=model.id, environment=environment)
             session.add(row)
-        row.verdict, row.reasons, row.decided_on, row.stale = decision.verdict, list(decision.reasons), today, False
+        row.verdict, row.reasons, row.decided_on, row.stale = (
+            decision.verdict,
+            list(decision.reasons),
+            today,
+            False,
+        )
         if before == decision.verdict:
             return None
-        return {"project": project.name, "model": model.name, "digest": model.digest, "environment": environment,
-                "verdict": decision.verdict, "previous": before, "reasons": list(decision.reasons)}
+        return {
+            "project": project.name,
+            "model": model.name,
+            "digest": model.digest,
+            "environment": environment,
+            "verdict": decision.verdict,
+            "previous": before,
+            "reasons": list(decision.reasons),
+        }
 
     def _announce(self, changes: Sequence[dict[str, Any] | None]) -> None:
         for change in changes:
@@ -223,8 +263,10 @@ class Registry:
         """Decide every cached verdict again (waivers expire); returns how many changed."""
         with self.session() as session:
             rows = list(session.scalars(select(VerdictRow)))
-            changes = [self._decide(session, session.get(ModelVersion, r.model_version_id), r.environment)  # type: ignore[arg-type]
-                       for r in rows]
+            changes = [
+                self._decide(session, session.get(ModelVersion, r.model_version_id), r.environment)  # type: ignore[arg-type]
+                for r in rows
+            ]
             self.commit(session, [("verdict", c) for c in changes if c])
         self._announce(changes)
         return sum(1 for c in changes if c)
@@ -236,63 +278,186 @@ class Registry:
         if self.settings.reverify_paths:
             from modelseal.api import ReverifyRequest, reverify
 
-            result = reverify(ReverifyRequest(self.settings.reverify_paths, state=self.audit_log.with_suffix(".reverify.json")))
+            result = reverify(
+                ReverifyRequest(
+                    self.settings.reverify_paths, state=self.audit_log.with_suffix(".reverify.json")
+                )
+            )
             for change in result.reverification.changes:
                 if change.new_findings or change.drifted:
                     changed_models += 1
-                    self.webhook.send("new-findings", {"model": change.model, "location": change.location,
-                                                       "new_findings": list(change.new_findings),
-                                                       "drifted": list(change.drifted)})
+                    self.webhook.send(
+                        "new-findings",
+                        {
+                            "model": change.model,
+                            "location": change.location,
+                            "new_findings": list(change.new_findings),
+                            "drifted": list(change.drifted),
+                        },
+                    )
         return {"models_changed": changed_models, "verdicts_changed": self.redecide_all()}
 
     # -- decisions by people -------------------------------------------------------------------------
 
-    def analyse(self, session: Session, model: ModelVersion, rule_id: str, file: str, state: str,
-                justification: str, author: str) -> None:
+    def analyse(
+        self,
+        session: Session,
+        model: ModelVersion,
+        rule_id: str,
+        file: str,
+        state: str,
+        justification: str,
+        author: str,
+    ) -> None:
         if state not in repo.ANALYSIS_STATES:
             raise RegistryError(422, f"state is one of {', '.join(repo.ANALYSIS_STATES)}", "state")
         _need(justification, "justification")
-        session.add(Analysis(digest=model.digest, rule_id=rule_id, file=file, state=state,
-                             justification=justification, author=author))
+        session.add(
+            Analysis(
+                digest=model.digest,
+                rule_id=rule_id,
+                file=file,
+                state=state,
+                justification=justification,
+                author=author,
+            )
+        )
         repo.mark_stale(session, [model.id])
-        self.commit(session, [("analysis", {"digest": model.digest, "rule": rule_id, "file": file, "state": state,
-                                            "justification": justification, "author": author})])
+        self.commit(
+            session,
+            [
+                (
+                    "analysis",
+                    {
+                        "digest": model.digest,
+                        "rule": rule_id,
+                        "file": file,
+                        "state": state,
+                        "justification": justification,
+                        "author": author,
+                    },
+                )
+            ],
+        )
 
-    def review(self, session: Session, model: ModelVersion, environment: str, decision: str,
-               justification: str, reviewer: str) -> None:
+    def review(
+        self,
+        session: Session,
+        model: ModelVersion,
+        environment: str,
+        decision: str,
+        justification: str,
+        reviewer: str,
+    ) -> None:
         if decision not in registry.REVIEW_DECISIONS:
             raise RegistryError(422, "decision is approve or reject", "decision")
         _need(justification, "justification")
-        session.add(Review(model_version_id=model.id, environment=environment, decision=decision,
-                           justification=justification, reviewer=reviewer))
+        session.add(
+            Review(
+                model_version_id=model.id,
+                environment=environment,
+                decision=decision,
+                justification=justification,
+                reviewer=reviewer,
+            )
+        )
         repo.mark_stale(session, [model.id])
-        self.commit(session, [("review", {"digest": model.digest, "environment": environment, "decision": decision,
-                                          "justification": justification, "reviewer": reviewer})])
+        self.commit(
+            session,
+            [
+                (
+                    "review",
+                    {
+                        "digest": model.digest,
+                        "environment": environment,
+                        "decision": decision,
+                        "justification": justification,
+                        "reviewer": reviewer,
+                    },
+                )
+            ],
+        )
 
-    def waive(self, session: Session, model: ModelVersion, rule: str, expires: date, justification: str,
-              approver: str, environment: str = "") -> None:
+    def waive(
+        self,
+        session: Session,
+        model: ModelVersion,
+        rule: str,
+        expires: date,
+        justification: str,
+        approver: str,
+        environment: str = "",
+    ) -> None:
         _need(justification, "justification")
         _need(rule, "rule")
         if expires < date.today():
             raise RegistryError(422, "the expiry is in the past", "expires")
-        session.add(WaiverRow(project_id=model.project_id, rule=rule, digest=model.digest, justification=justification,
-                              approver=approver, expires=expires, environment=environment))
+        session.add(
+            WaiverRow(
+                project_id=model.project_id,
+                rule=rule,
+                digest=model.digest,
+                justification=justification,
+                approver=approver,
+                expires=expires,
+                environment=environment,
+            )
+        )
         repo.mark_stale(session)
-        self.commit(session, [("waiver", {"digest": model.digest, "rule": rule, "expires": expires.isoformat(),
-                                          "justification": justification, "approver": approver,
-                                          "environment": environment})])
+        self.commit(
+            session,
+            [
+                (
+                    "waiver",
+                    {
+                        "digest": model.digest,
+                        "rule": rule,
+                        "expires": expires.isoformat(),
+                        "justification": justification,
+                        "approver": approver,
+                        "environment": environment,
+                    },
+                )
+            ],
+        )
 
-    def bypass(self, session: Session, model: ModelVersion, environment: str, reason: str, identity: str,
-               expires: date) -> None:
+    def bypass(
+        self,
+        session: Session,
+        model: ModelVersion,
+        environment: str,
+        reason: str,
+        identity: str,
+        expires: date,
+    ) -> None:
         _need(reason, "reason")
-        session.add(BypassRow(model_version_id=model.id, environment=environment, reason=reason, identity=identity,
-                              expires=expires))
+        session.add(
+            BypassRow(
+                model_version_id=model.id,
+                environment=environment,
+                reason=reason,
+                identity=identity,
+                expires=expires,
+            )
+        )
         repo.mark_stale(session, [model.id])
-        self.commit(session, [("bypass", {"digest": model.digest, "environment": environment, "reason": reason,
-                                          "identity": identity, "expires": expires.isoformat()})])
+        self.commit(
+            session,
+            [
+                (
+                    "bypass",
+                    {
+                        "digest": model.digest,
+                        "environment": environment,
+                        "reason": reason,
+                        "identity": identity,
+                        "expires": expires.isoformat(),
+                    },
+                )
+            ],
+        )
 
 
 def _need(value: str, name: str) -> None:
     if not value.strip():
         raise RegistryError(422, f"{name} is required", name)
-

@@ -89,7 +89,9 @@ def latest_scan(session: Session, model: ModelVersion) -> Scan | None:
 
 
 def findings_of(session: Session, scan: Scan) -> Sequence[FindingRow]:
-    return session.scalars(select(FindingRow).where(FindingRow.scan_id == scan.id).order_by(FindingRow.id)).all()
+    return session.scalars(
+        select(FindingRow).where(FindingRow.scan_id == scan.id).order_by(FindingRow.id)
+    ).all()
 
 
 def analyses_for(session: Session, digest: str) -> dict[tuple[str, str], list[Analysis]]:
@@ -102,7 +104,9 @@ def analyses_for(session: Session, digest: str) -> dict[tuple[str, str], list[An
 
 
 def waivers_for(session: Session, project_id: int) -> Sequence[WaiverRow]:
-    return session.scalars(select(WaiverRow).where(WaiverRow.project_id == project_id).order_by(WaiverRow.id)).all()
+    return session.scalars(
+        select(WaiverRow).where(WaiverRow.project_id == project_id).order_by(WaiverRow.id)
+    ).all()
 
 
 def latest_review(session: Session, model: ModelVersion, environment: str) -> Review | None:
@@ -129,7 +133,9 @@ def active_bypass(session: Session, model: ModelVersion, environment: str, today
 
 def verdict_row(session: Session, model: ModelVersion, environment: str) -> VerdictRow | None:
     return session.scalar(
-        select(VerdictRow).where(VerdictRow.model_version_id == model.id, VerdictRow.environment == environment)
+        select(VerdictRow).where(
+            VerdictRow.model_version_id == model.id, VerdictRow.environment == environment
+        )
     )
 
 
@@ -164,13 +170,18 @@ def portfolio(session: Session) -> list[PortfolioRow]:
             continue
         judged = analyses_for(session, model.digest)
         open_ = [
-            f for f in findings_of(session, scan)
+            f
+            for f in findings_of(session, scan)
             if not judged.get((f.rule_id, f.file))
             or judged[(f.rule_id, f.file)][0].state not in ("false_positive", "not_affected")
         ]
         worst = max((f.severity for f in open_), key=lambda s: _SEVERITY_RANK.get(s, 0), default="none")
         verdict = verdict_row(session, model, model.project.environment)
-        rows.append(PortfolioRow(model.project, model, len(open_), worst, verdict.verdict if verdict else None, scan.created_at))
+        rows.append(
+            PortfolioRow(
+                model.project, model, len(open_), worst, verdict.verdict if verdict else None, scan.created_at
+            )
+        )
     return rows
 
 
