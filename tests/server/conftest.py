@@ -7,6 +7,7 @@ from __future__ import annotations
 import itertools
 import os
 import pickle
+import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,7 +22,7 @@ from fastapi.testclient import TestClient
 
 from modelseal.server.app import create_app, ensure_admin
 from modelseal.server.settings import ServerSettings
-from tests.server.pg import create_database, pg_bin, throwaway_postgres
+from tests.server.pg import create_database, free_port, pg_bin, throwaway_postgres
 
 
 @pytest.fixture(scope="session")
@@ -59,6 +60,25 @@ def settings(database_url: str, tmp_path: Path) -> ServerSettings:
 def client(settings: ServerSettings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as c:
         yield c
+
+
+@pytest.fixture
+def live_server(settings: ServerSettings) -> Iterator[tuple[str, str]]:
+    """The app on uvicorn in a thread on a free port; (base URL, admin password)."""
+    import uvicorn
+
+    app = create_app(settings)
+    password = ensure_admin(app.state.registry, reset=True)
+    assert password
+    port = free_port()
+    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=srv.run, daemon=True)
+    thread.start()
+    base = f"http://127.0.0.1:{port}"
+    wait_for(f"{base}/login")
+    yield base, password
+    srv.should_exit = True
+    thread.join(10)
 
 
 class _RunsCommand:

@@ -4,43 +4,19 @@ tests/artifacts/screenshots/ (named in the README)."""
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 
-from modelseal.server.settings import ServerSettings
-from tests.server.conftest import HOSTILE, scan_report, wait_for
-from tests.server.pg import free_port
+from tests.server.conftest import HOSTILE, scan_report
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = Path(__file__).resolve().parents[1] / "artifacts" / "screenshots"
 sync_api = pytest.importorskip("playwright.sync_api")
 if not CHROMIUM.exists():
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)", allow_module_level=True)
-
-
-@pytest.fixture
-def server(settings: ServerSettings) -> Iterator[tuple[str, str]]:
-    """The app on uvicorn in a thread on a free port; (base URL, admin password)."""
-    import uvicorn
-
-    from modelseal.server.app import create_app, ensure_admin
-
-    app = create_app(settings)
-    password = ensure_admin(app.state.registry, reset=True)
-    assert password
-    port = free_port()
-    srv = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=srv.run, daemon=True)
-    thread.start()
-    base = f"http://127.0.0.1:{port}"
-    wait_for(f"{base}/login")
-    yield base, password
-    srv.should_exit = True
-    thread.join(10)
 
 
 @pytest.fixture
@@ -70,11 +46,11 @@ def _login(page: object, base: str, user: str, password: str) -> None:
 
 
 def test_review_flow_in_the_browser(
-    server: tuple[str, str], page: object, database_url: str, tmp_path: Path
+    live_server: tuple[str, str], page: object, database_url: str, tmp_path: Path
 ) -> None:
     from modelseal.api.remote import gate, upload
 
-    base, admin_password = server
+    base, admin_password = live_server
     p = page
     p.goto(f"{base}/login")  # type: ignore[attr-defined]
     _shot(p, "login", database_url)

@@ -43,7 +43,7 @@ if TYPE_CHECKING:
         reverify,
     )
     from modelseal.api.provenance import BomRequest, BomResult, NamesRequest, NamesResult, bom, names
-    from modelseal.api.registry import create_token, migrate_database
+    from modelseal.api.registry import bootstrap_admin, create_token, migrate_database
     from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
     from modelseal.api.scanning import Examination, ScanRequest, examine, scan, scan_file
 
@@ -72,7 +72,7 @@ _MODULES = {
     ),
     "behavior": ("InspectDataRequest", "InspectRequest", "InspectResult", "inspect", "inspect_data"),
     "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
-    "registry": ("create_token", "migrate_database"),
+    "registry": ("bootstrap_admin", "create_token", "migrate_database"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -103,6 +103,7 @@ __all__ = [
     "VerifyRequest",
     "VerifyResult",
     "bom",
+    "bootstrap_admin",
     "create_token",
     "examine",
     "gate",

@@ -50,6 +50,7 @@ def serve_command(
     reverify: Annotated[
         list[str], typer.Option("--reverify", help="Folder of deployed models to re-verify daily.")
     ] = [],  # noqa: B006
+    workers: Annotated[int, typer.Option("--workers", help="Server processes (one audit log, shared).")] = 1,
     secure_cookies: Annotated[
         bool, typer.Option("--secure-cookies", help="Mark the session cookie Secure (behind TLS).")
     ] = False,
@@ -70,16 +71,31 @@ def serve_command(
         return
     import uvicorn
 
+    from modelseal.api import bootstrap_admin
+
+    try:
+        password = bootstrap_admin(url, audit_log, reset=init_admin)
+    except ModelsealError as exc:
+        raise _fail(exc) from None
+    if password is not None:
+        typer.echo(f"admin user 'admin', one-time password: {password}", err=True)
+
     os.environ["MODELSEAL_DATABASE_URL"] = url
     settings = {
         "MODELSEAL_SERVER_AUDIT_LOG": str(audit_log) if audit_log else "",
         "MODELSEAL_POLICY": str(policy) if policy else os.environ.get("MODELSEAL_POLICY", ""),
-        "MODELSEAL_INIT_ADMIN": "1" if init_admin else "",
         "MODELSEAL_REVERIFY_PATHS": os.pathsep.join(reverify),
         "MODELSEAL_SECURE_COOKIES": "1" if secure_cookies else "",
     }
     os.environ.update({k: v for k, v in settings.items() if v})
-    uvicorn.run("modelseal.server.app:app_from_env", factory=True, host=host, port=port, log_level="info")
+    uvicorn.run(
+        "modelseal.server.app:app_from_env",
+        factory=True,
+        host=host,
+        port=port,
+        workers=workers,
+        log_level="info",
+    )
 
 
 def token_create_command(

@@ -7,6 +7,7 @@ from datetime import date
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -77,9 +78,13 @@ async def upload_scan(
     """Upload a scan report (``modelseal scan --format json --digests``: schema scan-report-v1)."""
     reg = registry(request)
     document = await read_json(request, reg.settings.max_upload_bytes)
-    found = project_for(session, who, project)
-    models = reg.upload_report(session, found, document, who.name)
-    return UploadOut(project=found.name, models=_out(reg, session, models))
+
+    def store() -> UploadOut:
+        found = project_for(session, who, project)
+        models = reg.upload_report(session, found, document, who.name)
+        return UploadOut(project=found.name, models=_out(reg, session, models))
+
+    return await run_in_threadpool(store)  # the database work must not hold the event loop
 
 
 @router.post("/projects/{project}/boms", response_model=ModelOut, status_code=201)
@@ -89,8 +94,12 @@ async def upload_bom(
     """Attach a CycloneDX ML-BOM (``modelseal bom``) to the model version whose digest it names."""
     reg = registry(request)
     document = await read_json(request, reg.settings.max_upload_bytes)
-    model = reg.attach_bom(session, project_for(session, who, project), document, who.name)
-    return ModelOut(id=model.id, name=model.name, digest=model.digest)
+
+    def store() -> ModelOut:
+        model = reg.attach_bom(session, project_for(session, who, project), document, who.name)
+        return ModelOut(id=model.id, name=model.name, digest=model.digest)
+
+    return await run_in_threadpool(store)
 
 
 @router.post("/projects/{project}/inventories", status_code=201)
@@ -102,11 +111,15 @@ async def upload_inventory(
     document = await read_json(request, reg.settings.max_upload_bytes)
     if not isinstance(document, (dict, list)):
         raise RegistryError(422, "an inventory is a JSON object or array", "$")
-    found = project_for(session, who, project)
-    row = Inventory(project_id=found.id, document=document)
-    session.add(row)
-    reg.commit(session, [("inventory", {"project": found.name, "actor": who.name})])
-    return {"id": row.id}
+
+    def store() -> dict[str, Any]:
+        found = project_for(session, who, project)
+        row = Inventory(project_id=found.id, document=document)
+        session.add(row)
+        reg.commit(session, [("inventory", {"project": found.name, "actor": who.name})])
+        return {"id": row.id}
+
+    return await run_in_threadpool(store)
 
 
 @router.get("/projects/{project}/models", response_model=list[ModelOut])

@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import os
 import secrets
-import sys
 import threading
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -19,11 +18,10 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from modelseal import __version__
 from modelseal.server import api_v1, pages
-from modelseal.server.auth import Sessions, hash_password
+from modelseal.server.auth import Sessions
 from modelseal.server.service import Registry, RegistryError
 from modelseal.server.settings import ServerSettings
 from modelseal.store import repo
-from modelseal.store.models import User
 
 log = logging.getLogger("modelseal.server")
 HERE = Path(__file__).parent
@@ -35,9 +33,6 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     with registry.session() as session:
         secret = repo.setting(session, "session_secret", secrets.token_urlsafe(48))
         session.commit()
-    password = ensure_admin(registry, reset=settings.init_admin)
-    if password is not None:
-        print(f"modelseal: admin user 'admin', one-time password: {password}", file=sys.stderr, flush=True)
     stop = threading.Event()
 
     @asynccontextmanager
@@ -109,7 +104,6 @@ def app_from_env() -> FastAPI:
             if env("MODELSEAL_SERVER_AUDIT_LOG")
             else None,
             policy=Path(env("MODELSEAL_POLICY", "")) if env("MODELSEAL_POLICY") else None,
-            init_admin=bool(env("MODELSEAL_INIT_ADMIN")),
             reverify_paths=paths,
             secure_cookies=bool(env("MODELSEAL_SECURE_COOKIES")),
         )
@@ -117,30 +111,12 @@ def app_from_env() -> FastAPI:
 
 
 def ensure_admin(registry: Registry, *, reset: bool = False) -> str | None:
-    """On first start (no user at all), or when asked, the ``admin`` user with a new random password,
-    which is returned to be printed once; None when nothing was created."""
+    """The admin's one-time password when one was set (first start, or ``reset``), for in-process use;
+    ``modelseal serve`` does this before its workers start (``api.bootstrap_admin``)."""
     with registry.session() as session:
-        admin = repo.user_named(session, "admin")
-        if repo.user_count(session) and not reset:
-            return None
-        password = secrets.token_urlsafe(15)
-        if admin is None:
-            admin = User(username="admin", role="admin", can_bypass=True, password_hash="")
-            session.add(admin)
-        admin.password_hash = hash_password(password)
-        registry.commit(
-            session,
-            [
-                (
-                    "user",
-                    {
-                        "username": "admin",
-                        "role": "admin",
-                        "by": "first start" if not reset else "--init-admin",
-                    },
-                )
-            ],
-        )
+        password = repo.ensure_admin(session, reset=reset)
+        if password is not None:
+            registry.commit(session, [("user", {"username": "admin", "role": "admin", "by": "ensure_admin"})])
     return password
 
 

@@ -8,28 +8,16 @@ import secrets
 from dataclasses import dataclass
 from typing import Any
 
-from argon2 import PasswordHasher
-from argon2.exceptions import InvalidHashError, VerificationError
 from fastapi import Request
 from itsdangerous import BadSignature, URLSafeTimedSerializer
 
 from modelseal.store import repo
 from modelseal.store.models import User
+from modelseal.store.passwords import check_password as check_password  # the login form checks with it
+from modelseal.store.passwords import hash_password as hash_password  # the admin page sets with it
 
 COOKIE = "modelseal_session"
 SESSION_SECONDS = 12 * 3600
-_hasher = PasswordHasher()
-
-
-def hash_password(password: str) -> str:
-    return _hasher.hash(password)
-
-
-def check_password(stored: str, password: str) -> bool:
-    try:
-        return _hasher.verify(stored, password)
-    except (VerificationError, InvalidHashError):
-        return False
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from modelseal.api import registry
@@ -63,6 +64,7 @@ class Registry:
         self.audit_log = settings.audit_path()
         self.webhook = Webhook(settings.webhook_url, settings.webhook_secret)
         self._audit_lock = threading.Lock()
+        registry.check_report({})  # build the schema validator now, not in the first upload
 
     def session(self) -> Session:
         return self.sessions()
@@ -187,9 +189,12 @@ class Registry:
         """The verdict for ``model`` in ``environment``: cached until anything it depends on changes."""
         row = repo.verdict_row(session, model, environment)
         if row is None or row.stale or row.decided_on != date.today():
-            change = self._decide(session, model, environment)
-            self.commit(session, [("verdict", change)] if change else [])
-            self._announce([change])
+            try:
+                change = self._decide(session, model, environment)
+                self.commit(session, [("verdict", change)] if change else [])
+                self._announce([change])
+            except IntegrityError:  # a concurrent request decided it first: use that verdict
+                session.rollback()
             row = repo.verdict_row(session, model, environment)
             assert row is not None
         return Gate(row.verdict, tuple(row.reasons), model.name, model.digest, environment)

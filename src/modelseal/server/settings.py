@@ -24,17 +24,10 @@ class ServerSettings:
     reverify_paths: tuple[str, ...] = ()
     """Folders of deployed models to re-verify daily (``modelseal reverify`` in the service)."""
     reverify_interval_s: float = 24 * 3600
-    init_admin: bool = False
-    """Create the admin user, or give it a new password, and print it once."""
     background: bool = True
     """Run the daily re-verification thread (tests turn it off and call it directly)."""
 
     def audit_path(self) -> Path:
-        if self.audit_log is not None:
-            return self.audit_log
-        env = os.environ.get("MODELSEAL_AUDIT_LOG")
-        if env:
-            return Path(env)
-        from modelseal.store.db import data_dir
+        from modelseal.store.db import audit_log_path
 
-        return data_dir() / "registry-audit.sqlite"
+        return audit_log_path(self.audit_log)

@@ -18,6 +18,14 @@ def data_dir() -> Path:
     return Path(user_data_dir("modelseal", appauthor=False))
 
 
+def audit_log_path(path: Path | None = None) -> Path:
+    """The service's audit log: ``path``, else ``MODELSEAL_AUDIT_LOG``, else beside the default database."""
+    if path is not None:
+        return path
+    env = os.environ.get("MODELSEAL_AUDIT_LOG")
+    return Path(env) if env else data_dir() / "registry-audit.sqlite"
+
+
 def database_url(url: str | None = None) -> str:
     """``url``, else ``MODELSEAL_DATABASE_URL``, else SQLite in the user data folder.
     ``postgresql://`` URLs are given the psycopg 3 driver."""

@@ -207,3 +207,20 @@ def user_named(session: Session, username: str) -> User | None:
 
 def user_count(session: Session) -> int:
     return session.scalar(select(func.count()).select_from(User)) or 0
+
+
+def ensure_admin(session: Session, *, reset: bool = False) -> str | None:
+    """On first start (no user at all), or when ``reset``, the ``admin`` user gets a new random password,
+    returned to be shown once; None when nothing changed. The caller commits."""
+    from modelseal.store.passwords import hash_password
+
+    if user_count(session) and not reset:
+        return None
+    password = secrets.token_urlsafe(15)
+    admin = user_named(session, "admin")
+    if admin is None:
+        admin = User(username="admin", role="admin", can_bypass=True, password_hash="")
+        session.add(admin)
+    admin.password_hash = hash_password(password)
+    session.flush()
+    return password
