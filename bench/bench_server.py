@@ -16,6 +16,7 @@ import copy
 import http.client
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -65,6 +66,7 @@ def percentiles(values: list[float]) -> str:
 
 
 def main() -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # clean up PostgreSQL and the server
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
@@ -73,6 +75,7 @@ def main() -> int:
     parser.add_argument("--qps", type=int, default=500)
     parser.add_argument("--seconds", type=float, default=60)
     parser.add_argument("--gate-threads", type=int, default=32)
+    parser.add_argument("--workers", type=int, default=2, help="server processes (serve --workers)")
     args = parser.parse_args()
     from modelseal.api import create_token
 
@@ -92,6 +95,8 @@ def main() -> int:
                 "serve",
                 "--port",
                 str(port),
+                "--workers",
+                str(args.workers),
                 "--audit-log",
                 str(work / "audit.sqlite"),
             ],
@@ -191,7 +196,8 @@ def run(args: argparse.Namespace, port: int, token: str, reports: list[bytes], u
     expected_scans = len(reports) + 1
     lost = (expected_scans - scans) + (expected_scans * args.findings - findings) + (len(reports) - models)
     print(
-        f"modelseal registry on PostgreSQL (loopback), {os.cpu_count()} CPUs seen; "
+        f"modelseal registry on PostgreSQL (loopback), {args.workers} server processes, "
+        f"{os.cpu_count()} CPUs seen, load average {os.getloadavg()[0]:.1f}; "
         "load from other jobs not controlled"
     )
     print(

@@ -5,11 +5,12 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 from fastapi.testclient import TestClient
 
 from modelseal.api import create_token
 from modelseal.server.settings import ServerSettings
-from tests.server.conftest import scan_report
+from tests.server.conftest import admin_login, scan_report
 
 
 def _token(settings: ServerSettings, project: str, role: str = "uploader") -> dict[str, str]:
@@ -91,3 +92,23 @@ def test_tokens_are_stored_hashed(client: TestClient, settings: ServerSettings) 
         client.get("/api/v1/projects/p/models", headers={"Authorization": "Bearer mst_wrong"}).status_code
         == 401
     )
+
+
+def test_bom_is_attached_by_its_manifest_digest(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    pytest.importorskip("cyclonedx")
+    from modelseal.api import BomRequest, bom
+    from modelseal.reports import writer_for
+
+    report = scan_report(tmp_path / "m")
+    headers = _token(settings, "p")
+    model = client.post("/api/v1/projects/p/scans", json=report, headers=headers).json()["models"][0]
+    document = json.loads(writer_for("bom", "cyclonedx").render(bom(BomRequest(str(tmp_path / "m"))).facts))
+    attached = client.post("/api/v1/projects/p/boms", json=document, headers=headers)
+    assert attached.status_code == 201, attached.text
+    assert attached.json()["digest"] == model["digest"]
+    admin_login(client)
+    assert client.get(f"/models/{model['id']}/bom.json").json()["bomFormat"] == "CycloneDX"
+    other = _token(settings, "q")
+    assert client.post("/api/v1/projects/q/boms", json=document, headers=other).status_code == 422

@@ -262,3 +262,25 @@ def bootstrap_admin(
         return password
     finally:
         engine.dispose()
+
+
+DIGEST_PROPERTY = "modelseal:manifest-digest"
+
+
+def bom_digest(bom: Any) -> str | None:
+    """The model's manifest digest a CycloneDX BOM from ``modelseal bom`` states (property
+    ``modelseal:manifest-digest`` of the model component), or None."""
+    if not isinstance(bom, dict):
+        return None
+    metadata = bom.get("metadata")
+    pending = [metadata.get("component")] if isinstance(metadata, dict) else []
+    pending += bom.get("components") or []
+    while pending:
+        component = pending.pop()
+        if not isinstance(component, dict):
+            continue
+        for prop in component.get("properties") or []:
+            if isinstance(prop, dict) and prop.get("name") == DIGEST_PROPERTY and prop.get("value"):
+                return str(prop["value"])
+        pending += component.get("components") or []
+    return None

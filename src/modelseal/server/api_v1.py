@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from modelseal.server.auth import Principal
 from modelseal.server.deps import db, model_for, need, project_for, registry
 from modelseal.server.service import Registry, RegistryError
+from modelseal.store import repo
 from modelseal.store.models import Inventory, ModelVersion
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
@@ -84,7 +85,8 @@ async def upload_scan(
         models = reg.upload_report(session, found, document, who.name)
         return UploadOut(project=found.name, models=_out(reg, session, models))
 
-    return await run_in_threadpool(store)  # the database work must not hold the event loop
+    async with request.app.state.upload_slots:  # waiting uploads hold no thread and no connection
+        return await run_in_threadpool(store)  # the database work must not hold the event loop
 
 
 @router.post("/projects/{project}/boms", response_model=ModelOut, status_code=201)
@@ -99,7 +101,8 @@ async def upload_bom(
         model = reg.attach_bom(session, project_for(session, who, project), document, who.name)
         return ModelOut(id=model.id, name=model.name, digest=model.digest)
 
-    return await run_in_threadpool(store)
+    async with request.app.state.upload_slots:
+        return await run_in_threadpool(store)
 
 
 @router.post("/projects/{project}/inventories", status_code=201)
@@ -119,7 +122,8 @@ async def upload_inventory(
         reg.commit(session, [("inventory", {"project": found.name, "actor": who.name})])
         return {"id": row.id}
 
-    return await run_in_threadpool(store)
+    async with request.app.state.upload_slots:
+        return await run_in_threadpool(store)
 
 
 @router.get("/projects/{project}/models", response_model=list[ModelOut])
@@ -141,15 +145,14 @@ def gate(
     session: Session = Depends(db),
 ) -> GateOut:
     """The verdict for a model in an environment, by the same policy evaluation as ``modelseal gate``."""
-    query = select(ModelVersion).where(ModelVersion.digest == digest)
-    if who.project_id is not None:
-        query = query.where(ModelVersion.project_id == who.project_id)
+    scope = who.project_id
     if project is not None:
-        query = query.where(ModelVersion.project_id == project_for(session, who, project).id)
-    model = session.scalars(query.order_by(ModelVersion.id)).first()
-    if model is None:
+        scope = project_for(session, who, project).id
+    found_model = repo.model_for_gate(session, digest, scope, env)
+    if found_model is None:
         raise HTTPException(404, "no model version with this digest in your projects")
-    found = registry(request).gate(session, model, env or model.project.environment)
+    model, row = found_model
+    found = registry(request).gate(session, model, env or model.project.environment, row)
     return GateOut(
         verdict=found.verdict,  # type: ignore[arg-type]  # one of the three, from Verdict.label
         reasons=list(found.reasons),

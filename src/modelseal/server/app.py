@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import secrets
@@ -24,6 +25,9 @@ from modelseal.server.settings import ServerSettings
 from modelseal.store import repo
 
 log = logging.getLogger("modelseal.server")
+UPLOAD_SLOTS = 4
+"""Uploads stored at once; their audit entries are appended one at a time anyway, and the rest wait on
+the event loop without a thread or a database connection, so gate queries are never starved."""
 HERE = Path(__file__).parent
 
 
@@ -51,6 +55,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     app.state.registry = registry
+    app.state.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
     app.state.sessions = Sessions(secret)
     app.state.settings = settings
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")

@@ -25,6 +25,13 @@ def db(request: Request) -> Iterator[Session]:
 
 def principal(request: Request, session: Session = Depends(db)) -> Principal | None:
     """A token (``Authorization: Bearer``) or a dashboard session, or nobody."""
+    try:
+        return _principal(request, session)
+    finally:
+        session.commit()  # give the connection back while the request reads its body or waits its turn
+
+
+def _principal(request: Request, session: Session) -> Principal | None:
     token = bearer(request)
     if token is not None:
         found = repo.token_for(session, token)

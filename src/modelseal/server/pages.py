@@ -115,6 +115,7 @@ def portfolio(
     session: Session = Depends(db),
 ) -> HTMLResponse:
     rows = repo.portfolio(session)
+    total = len(rows)
     counts = {v: sum(1 for r in rows if r.verdict == v) for v in ("allow", "review", "block")}
     needle = q.strip().lower()
     if needle:
@@ -138,7 +139,7 @@ def portfolio(
         sort=sort,
         counts=counts,
         chart=chart,
-        total=len(repo.portfolio(session)) if name == "portfolio.html" else 0,
+        total=total,
     )
 
 

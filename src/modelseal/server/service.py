@@ -168,26 +168,29 @@ class Registry:
         return models
 
     def attach_bom(self, session: Session, project: Project, document: Any, actor: str) -> ModelVersion:
-        """A CycloneDX BOM, attached to the model version whose manifest digest it names."""
+        """A CycloneDX BOM, attached to the model version whose manifest digest it states."""
         if not isinstance(document, dict) or document.get("bomFormat") != "CycloneDX":
             raise RegistryError(422, "not a CycloneDX BOM", "$.bomFormat")
-        text = repr(document.get("metadata", {})) + repr(document.get("components", []))
-        for model in project.models:
-            if model.digest.split(":")[-1] in text:
-                model.bom = document
-                self.commit(
-                    session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})]
-                )
-                return model
-        raise RegistryError(
-            422, "the BOM names no model version of this project (upload its scan first)", "$.metadata"
-        )
+        digest = registry.bom_digest(document)
+        model = repo.model_version(session, project, digest) if digest else None
+        if model is None:
+            raise RegistryError(
+                422,
+                "the BOM states no manifest digest of this project's models (upload the scan first)",
+                "$.metadata.component.properties",
+            )
+        model.bom = document
+        self.commit(session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})])
+        return model
 
     # -- verdicts ------------------------------------------------------------------------------------
 
-    def gate(self, session: Session, model: ModelVersion, environment: str) -> Gate:
-        """The verdict for ``model`` in ``environment``: cached until anything it depends on changes."""
-        row = repo.verdict_row(session, model, environment)
+    def gate(
+        self, session: Session, model: ModelVersion, environment: str, row: VerdictRow | None = None
+    ) -> Gate:
+        """The verdict for ``model`` in ``environment``: cached until anything it depends on changes.
+        ``row``: the cached verdict when the caller fetched it along with the model."""
+        row = row or repo.verdict_row(session, model, environment)
         if row is None or row.stale or row.decided_on != date.today():
             try:
                 change = self._decide(session, model, environment)
@@ -408,7 +411,7 @@ class Registry:
                 environment=environment,
             )
         )
-        repo.mark_stale(session)
+        repo.mark_stale(session, [model.id])
         self.commit(
             session,
             [

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import and_, func, literal, select
 from sqlalchemy.orm import Session
 
 from modelseal.store.models import (
@@ -80,6 +80,28 @@ def model_version(session: Session, project: Project, digest: str) -> ModelVersi
     return session.scalar(
         select(ModelVersion).where(ModelVersion.project_id == project.id, ModelVersion.digest == digest)
     )
+
+
+def model_for_gate(
+    session: Session, digest: str, project_id: int | None, environment: str | None
+) -> tuple[ModelVersion, VerdictRow | None] | None:
+    """The model version with ``digest`` (in ``project_id`` when given), its project, and its cached verdict
+    in ``environment`` (default: the project's), in one query: the gate's hot path."""
+    env = literal(environment) if environment is not None else Project.environment
+    query = (
+        select(ModelVersion, Project, VerdictRow)
+        .join(Project, ModelVersion.project_id == Project.id)
+        .outerjoin(
+            VerdictRow, and_(VerdictRow.model_version_id == ModelVersion.id, VerdictRow.environment == env)
+        )
+        .where(ModelVersion.digest == digest)
+        .order_by(ModelVersion.id)
+        .limit(1)
+    )
+    if project_id is not None:
+        query = query.where(ModelVersion.project_id == project_id)
+    found = session.execute(query).first()
+    return (found[0], found[2]) if found else None
 
 
 def latest_scan(session: Session, model: ModelVersion) -> Scan | None:
