@@ -10,6 +10,7 @@ from datetime import date
 from typing import Any
 
 from sqlalchemy import and_, func, literal, select
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from modelseal.store.models import (
@@ -43,9 +44,13 @@ def setting(session: Session, key: str, create: str) -> str:
     """A service-wide value, created with ``create`` on first use."""
     row = session.get(Setting, key)
     if row is None:
-        row = Setting(key=key, value=create)
-        session.add(row)
-        session.flush()
+        try:
+            with session.begin_nested():  # another worker may be creating it at the same moment
+                row = Setting(key=key, value=create)
+                session.add(row)
+        except IntegrityError:
+            row = session.get(Setting, key, populate_existing=True)
+            assert row is not None
     return row.value
 
 
