@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from modelseal.core.artifact import Artifact
 from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Finding
+from modelseal.integrity import LOCKFILE as LOCKFILE  # the default, in the working folder
 
 if TYPE_CHECKING:
     from modelseal.core.config import Config
@@ -24,9 +25,6 @@ if TYPE_CHECKING:
     from modelseal.provenance.reputation import PublisherTier
     from modelseal.sources.hfcache import CacheCheck
     from modelseal.sources.interface import Resolved
-
-LOCKFILE = "modelseal.lock"
-"""The lockfile's default name, in the working folder."""
 
 
 @dataclass(frozen=True)
@@ -119,11 +117,6 @@ def read_lockfile(path: Path | bool | None, *, strict: bool = True) -> LockSourc
         if strict:
             raise
         return LockSource(path, error=exc)
-
-
-def pinned(source: LockSource, key: str) -> bool:
-    """Whether the lockfile has an entry for ``key`` (then every file of the target is hashed)."""
-    return source.lock is not None and source.lock.get(key) is not None
 
 
 def check_target(

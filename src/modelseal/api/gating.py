@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
 
-from modelseal.api.checks import LOCKFILE, SignatureCheck
+from modelseal.api.checks import LOCKFILE, SignatureCheck, TargetChecks
 from modelseal.api.scanning import Examined, ScanRequest, examine
 from modelseal.audit.log import AuditLog, AuditLogError, default_log_path
 from modelseal.audit.verify import verify_log
@@ -116,7 +116,7 @@ def _context(req: GateRequest, target: TargetReport, examined: Examined) -> Eval
     """The policy's facts: the scan's files and findings (a cache-record mismatch among them) and the
     outcomes of the shared checks."""
     files, findings = facts_from_target(target)
-    checks = examined.checks
+    checks = examined.checks or TargetChecks()
     sig = checks.signature
     signature = (
         SignatureFact(sig.state, (sig.result.signer,) if sig.result else (), sig.detail)

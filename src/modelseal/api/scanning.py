@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from modelseal import __version__
-from modelseal.api.checks import LockSource, SignatureCheck, TargetChecks, check_target, pinned, read_lockfile
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.config import Config
 from modelseal.core.cpus import usable_cpus
@@ -25,7 +24,7 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.integrity import AUTO_DIGEST_BYTES
+from modelseal.integrity import AUTO_DIGEST_BYTES, LOCKFILE
 from modelseal.parallel import Outcome, default_jobs, scan_each
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
@@ -36,6 +35,7 @@ from modelseal.sources.resolve import Resolved, resolve
 if TYPE_CHECKING:
     from concurrent.futures import Future
 
+    from modelseal.api.checks import LockSource, SignatureCheck, TargetChecks
     from modelseal.integrity.manifest import Manifest
 
 Progress = Callable[[str, int, int], None]
@@ -213,7 +213,8 @@ class Examined:
     """The files, each with its digest when the target was hashed whole."""
     manifest: Manifest | None
     """None when the target was not hashed whole (a large target scanned without digests)."""
-    checks: TargetChecks
+    checks: TargetChecks | None
+    """None when there was nothing to check: no lockfile, signature, cache snapshot or hub id."""
 
 
 @dataclass(frozen=True)
@@ -239,7 +240,7 @@ def examine(request: ScanRequest) -> Examination:
     run = _Run(
         ctx,
         request,
-        read_lockfile(request.lockfile, strict=request.strict_lockfile),
+        _lock_source(request.lockfile, request.strict_lockfile),
         _Counter(sum(len(r.artifact.files) for r in resolved), request.progress),
         1
         if request.dynamic
@@ -298,7 +299,8 @@ class _Run(NamedTuple):
 
     ctx: ScanContext
     request: ScanRequest
-    lock: LockSource
+    lock: LockSource | None
+    """None: no lockfile to consult (the checks module is then not even imported: scan start-up)."""
     counter: _Counter
     jobs: int
 
@@ -319,7 +321,10 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
     artifact, ctx, req = res.artifact, run.ctx, run.request
     total = sum(e.size for e in artifact.files)
     every = total <= AUTO_DIGEST_BYTES if req.digests is None else req.digests
-    whole = every or pinned(run.lock, res.lock_key) or req.signature is not None
+    pinned = (
+        run.lock is not None and run.lock.lock is not None and run.lock.lock.get(res.lock_key) is not None
+    )
+    whole = every or pinned or req.signature is not None
     hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
 
     def scan_one(entry: FileEntry) -> Outcome:
@@ -359,25 +364,43 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
         from modelseal.integrity.manifest import manifest_for
 
         manifest = manifest_for(hashed)
-        checks = check_target(
-            res, hashed, manifest, lockfile=run.lock, signature=req.signature, config=req.config
-        )
-    else:
-        from modelseal.api.checks import tier_of
-
-        checks = TargetChecks(tier=tier_of(res.model_id, req.config))
-    loose.extend(checks.findings)
-    tier = checks.tier.tier if checks.tier else None
+    checks = _checks(res, hashed, manifest, run)
+    if checks is not None:
+        loose.extend(checks.findings)
+    tier = checks.tier.tier if checks is not None and checks.tier else None
     report = TargetReport(
         artifact.source,
         str(artifact.root),
         tuple(reports),
         manifest.digest if manifest else None,
         tuple(loose),
-        checks.lock.report_state,
+        checks.lock.report_state if checks is not None else "",
         tier,
     )
     return report, Examined(res, hashed, manifest, checks)
+
+
+def _lock_source(path: Path | bool | None, strict: bool) -> LockSource | None:
+    """The lockfile to consult, read once; None when there is none."""
+    if path is False or (path in (None, True) and not Path(LOCKFILE).is_file()):
+        return None
+    from modelseal.api.checks import read_lockfile
+
+    return read_lockfile(path, strict=strict)
+
+
+def _checks(res: Resolved, hashed: Artifact, manifest: Manifest | None, run: _Run) -> TargetChecks | None:
+    """The shared checks of one target (:mod:`modelseal.api.checks`), on the scan's digests; the lock,
+    signature and cache checks need every file hashed (``manifest``)."""
+    req = run.request
+    if run.lock is None and req.signature is None and res.snapshot is None and not res.model_id:
+        return None
+    from modelseal.api.checks import LockSource, TargetChecks, check_target, tier_of
+
+    if manifest is None:
+        return TargetChecks(tier=tier_of(res.model_id, req.config))
+    lock = run.lock or LockSource(None)
+    return check_target(res, hashed, manifest, lockfile=lock, signature=req.signature, config=req.config)
 
 
 _THREADED_HASH_BYTES = 64 << 20

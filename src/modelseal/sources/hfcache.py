@@ -20,7 +20,7 @@ from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
 from modelseal.sources.hflayout import blobs_of, cache_repo_of, snapshot_identity
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
-from modelseal.sources.walk import walk
+from modelseal.sources.local import walk
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")

@@ -18,7 +18,7 @@ from typing import Any
 from modelseal.core.errors import SourceError
 from modelseal.sources import S3_SCHEME
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
-from modelseal.sources.walk import walk
+from modelseal.sources.local import walk
 
 
 def parse_s3(target: str) -> tuple[str, str]:
