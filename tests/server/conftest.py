@@ -108,7 +108,12 @@ def scan_report(root: Path, *, malicious: bool = True, hostile: bool = False) ->
         (root / "model.pkl").write_bytes(pickle.dumps(_RunsCommand(), protocol=4))
     if hostile:
         (root / f"{HOSTILE[1]}.pkl").write_bytes(hostile_pickle())
-        (root / "README.md").write_text(f"# Model card\n\n{HOSTILE[0]}\n")
+        card = (
+            "---\nbase_model:\n"
+            + "".join(f"- '{h}'\n" for h in HOSTILE)
+            + f"---\n# Model card\n\n{HOSTILE[0]}\n"
+        )
+        (root / "README.md").write_text(card)
     result = scan([root], digests=True)
     return dict(json.loads(get_writer("json", ReportOptions()).render(result)))
 

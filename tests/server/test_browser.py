@@ -77,6 +77,12 @@ def test_review_flow_in_the_browser(
     answer = upload(base, "fraud-detection", __import__("json").dumps(report).encode(), token)
     digest = answer["models"][0]["digest"]
     assert answer["models"][0]["verdict"] == "block"
+    # and the BOM, whose base models come from the hostile model card
+    from modelseal.api import BomRequest, bom
+    from modelseal.reports import writer_for
+
+    document = writer_for("bom", "cyclonedx").render(bom(BomRequest(str(tmp_path / "credit-scorer"))).facts)
+    upload(base, "fraud-detection", document.encode(), token, kind="boms")
 
     # the reviewer sees it blocked in the portfolio
     _login(p, base, "rita", "correct horse battery")
@@ -92,6 +98,8 @@ def test_review_flow_in_the_browser(
     # hostile strings are text: visible verbatim, never markup, nothing ran
     text = p.inner_text("main")  # type: ignore[attr-defined]
     assert HOSTILE[0] in text and HOSTILE[1].strip() in text
+    lineage = p.inner_text("dl.facts")  # type: ignore[attr-defined]  # the card's base models, as text
+    assert HOSTILE[0] in lineage and HOSTILE[1] in lineage
     assert p.evaluate("window.__pwned === undefined")  # type: ignore[attr-defined]
     assert p.locator("main script").count() == 0  # type: ignore[attr-defined]
     p.hover("text=" + HOSTILE[1].split('"')[1])  # type: ignore[attr-defined]  # an injected onmouseover would fire

@@ -49,9 +49,12 @@ def _call(method: str, url: str, token: str, body: bytes | None = None) -> Any:
         raise RemoteError(f"{url}: cannot reach the registry ({exc})") from None
 
 
-def upload(server: str, project: str, document: bytes, token: str | None = None) -> dict[str, Any]:
-    """POST a scan report (JSON bytes) to ``project``; the registry's answer (models and verdicts)."""
-    url = f"{server.rstrip('/')}/api/v1/projects/{urllib.parse.quote(project, safe='')}/scans"
+def upload(
+    server: str, project: str, document: bytes, token: str | None = None, kind: str = "scans"
+) -> dict[str, Any]:
+    """POST a document (JSON bytes) to ``project``: a scan report (``scans``: the answer lists the models
+    and their verdicts), a CycloneDX BOM (``boms``) or an inventory (``inventories``)."""
+    url = f"{server.rstrip('/')}/api/v1/projects/{urllib.parse.quote(project, safe='')}/{kind}"
     answer: dict[str, Any] = _call("POST", url, token_from(token), document)
     return answer
 

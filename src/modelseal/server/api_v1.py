@@ -12,7 +12,7 @@ from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from modelseal.server.auth import Principal
+from modelseal.server.auth import Principal, csrf_ok
 from modelseal.server.deps import db, model_for, need, project_for, registry
 from modelseal.server.service import Registry, RegistryError
 from modelseal.store import repo
@@ -173,6 +173,8 @@ def bypass(
     """An emergency bypass: needs the bypass permission (never a token's), always audited."""
     if not who.can_bypass:
         raise HTTPException(403, "emergency bypass needs the bypass permission")
+    if not csrf_ok(who, request.headers.get("x-csrf-token", "")):  # a session's call from a page
+        raise HTTPException(403, "X-CSRF-Token header missing or wrong")
     model = model_for(session, who, model_id)
     registry(request).bypass(session, model, body.environment, body.reason, who.name, body.expires)
     return {"status": "bypassed"}

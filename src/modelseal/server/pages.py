@@ -7,6 +7,7 @@ inline script. Every form carries the session's CSRF token.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
@@ -182,16 +183,13 @@ def model_page(
 
 
 def _lineage(bom: dict[str, Any] | None) -> list[str]:
-    """Base models a CycloneDX BOM names (``modelCard.modelParameters.datasets`` aside, its pedigree)."""
-    if not bom:
-        return []
+    """The base models a ``modelseal bom`` BOM lists (from the model card), as ``org/name``."""
     names: list[str] = []
-    for component in bom.get("components", []) or []:
-        pedigree = component.get("pedigree", {}) if isinstance(component, dict) else {}
-        for ancestor in pedigree.get("ancestors", []) or []:
-            if isinstance(ancestor, dict):
-                names.append(str(ancestor.get("name", "")))
-    return [n for n in names if n]
+    for component in (bom or {}).get("components", []) or []:
+        if isinstance(component, dict) and str(component.get("bom-ref", "")).startswith("base-model-"):
+            group, name = component.get("group"), str(component.get("name", ""))
+            names.append(f"{group}/{name}" if group else name)
+    return names
 
 
 @router.get("/models/{model_id}/bom.json")
@@ -210,74 +208,81 @@ def _back(model: ModelVersion) -> RedirectResponse:
     return RedirectResponse(f"/models/{model.id}", status_code=303)
 
 
+def acting_on(permission: str) -> Callable[..., tuple[Principal, ModelVersion]]:
+    """A form's dependency: who submits it (with ``permission`` and the session's CSRF token) and the
+    model version it acts on."""
+
+    def check(
+        model_id: int,
+        csrf: str = Form(""),
+        who: Principal = Depends(need(permission)),
+        session: Session = Depends(db),
+    ) -> tuple[Principal, ModelVersion]:
+        form_guard(who, csrf)
+        return who, model_for(session, who, model_id)
+
+    return check
+
+
+Acting = tuple[Principal, ModelVersion]
+
+
 @router.post("/models/{model_id}/analysis")
 def analyse(
-    model_id: int,
     request: Request,
     rule_id: str = Form(...),
     file: str = Form(""),
     state: str = Form(...),
     justification: str = Form(""),
-    csrf: str = Form(""),
-    who: Principal = Depends(need("review")),
+    acting: Acting = Depends(acting_on("review")),
     session: Session = Depends(db),
 ) -> Response:
-    form_guard(who, csrf)
-    model = model_for(session, who, model_id)
+    who, model = acting
     registry(request).analyse(session, model, rule_id, file, state, justification, who.name)
     return _back(model)
 
 
 @router.post("/models/{model_id}/review")
 def review(
-    model_id: int,
     request: Request,
     environment: str = Form(...),
     decision: str = Form(...),
     justification: str = Form(""),
-    csrf: str = Form(""),
-    who: Principal = Depends(need("review")),
+    acting: Acting = Depends(acting_on("review")),
     session: Session = Depends(db),
 ) -> Response:
-    form_guard(who, csrf)
-    model = model_for(session, who, model_id)
+    who, model = acting
     registry(request).review(session, model, environment, decision, justification, who.name)
     return _back(model)
 
 
 @router.post("/models/{model_id}/waivers")
 def waive(
-    model_id: int,
     request: Request,
     rule: str = Form(...),
     expires: date = Form(...),
     justification: str = Form(""),
     environment: str = Form(""),
-    csrf: str = Form(""),
-    who: Principal = Depends(need("review")),
+    acting: Acting = Depends(acting_on("review")),
     session: Session = Depends(db),
 ) -> Response:
-    form_guard(who, csrf)
-    model = model_for(session, who, model_id)
+    who, model = acting
     registry(request).waive(session, model, rule, expires, justification, who.name, environment)
     return _back(model)
 
 
 @router.post("/models/{model_id}/bypass")
 def bypass(
-    model_id: int,
     request: Request,
     environment: str = Form(...),
     reason: str = Form(""),
     expires: date = Form(...),
-    csrf: str = Form(""),
-    who: Principal = Depends(need("read")),
+    acting: Acting = Depends(acting_on("read")),
     session: Session = Depends(db),
 ) -> Response:
-    form_guard(who, csrf)
+    who, model = acting
     if not who.can_bypass:
         raise HTTPException(403, "emergency bypass needs the bypass permission")
-    model = model_for(session, who, model_id)
     registry(request).bypass(session, model, environment, reason, who.name, expires)
     return _back(model)
 
