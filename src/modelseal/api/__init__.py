@@ -22,6 +22,7 @@ if TYPE_CHECKING:
         inspect,
         inspect_data,
     )
+    from modelseal.api.examination import Examination, Examined, ScanRequest, examine
     from modelseal.api.gating import GateBlocked, GateRequest, GateResult, gate
     from modelseal.api.integrity import (
         LockRequest,
@@ -45,10 +46,11 @@ if TYPE_CHECKING:
     from modelseal.api.provenance import BomRequest, BomResult, NamesRequest, NamesResult, bom, names
     from modelseal.api.registry import bootstrap_admin, create_token, migrate_database
     from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
-    from modelseal.api.scanning import Examination, ScanRequest, examine, scan, scan_file
+    from modelseal.api.scanning import scan, scan_file
 
 _MODULES = {
-    "scanning": ("Examination", "ScanRequest", "examine", "scan", "scan_file"),
+    "scanning": ("scan", "scan_file"),
+    "examination": ("Examination", "Examined", "ScanRequest", "examine"),
     "gating": ("GateBlocked", "GateRequest", "GateResult", "gate"),
     "integrity": (
         "LockRequest",
@@ -81,6 +83,7 @@ __all__ = [
     "BomRequest",
     "BomResult",
     "Examination",
+    "Examined",
     "GateBlocked",
     "GateRequest",
     "GateResult",

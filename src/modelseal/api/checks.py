@@ -97,7 +97,8 @@ class TargetChecks:
     lock: LockOutcome = NOT_LOCKED
     tier: PublisherTier | None = None
     findings: tuple[Finding, ...] = field(default=())
-    """The cache, signature and lock differences as findings, for reports and the policy."""
+    """The cache and lock differences as findings, for reports and the policy (the signature is a fact of
+    its own: the policy's signature check decides on it)."""
 
 
 def read_lockfile(path: Path | bool | None, *, strict: bool = True) -> LockSource:
@@ -136,8 +137,6 @@ def check_target(
         res, hashed, manifest, lockfile, lock_key or res.lock_key, sig.signer if sig else None
     )
     findings: list[Finding] = [*(cache.findings() if cache else ())]
-    if sig is not None and sig.result is not None:
-        findings.extend(sig.result.findings())
     if lock.check is not None:
         findings.extend(lock.check.findings())
     return TargetChecks(cache, sig, lock, tier_of(res.model_id, config), tuple(findings))

@@ -1,6 +1,6 @@
 """``gate``: gather every fact about one model, evaluate the policy, record the verdict.
 
-The facts come from one :func:`~modelseal.api.scanning.examine` of the model: the scan's findings and
+The facts come from one :func:`~modelseal.api.examination.examine` of the model: the scan's findings and
 digests, and on those digests the signature, the lock entry, the Hugging Face cache record and the
 publisher tier (:mod:`modelseal.api.checks`) — the same checks ``scan`` and ``verify`` run. A fact that
 cannot be obtained becomes an ``unavailable`` state the policy treats as a violation. Nothing is returned
@@ -14,7 +14,7 @@ from datetime import date
 from pathlib import Path
 
 from modelseal.api.checks import LOCKFILE, SignatureCheck, TargetChecks
-from modelseal.api.scanning import Examined, ScanRequest, examine
+from modelseal.api.examination import Examined, ScanRequest, examine
 from modelseal.audit.log import AuditLog, AuditLogError, default_log_path
 from modelseal.audit.verify import verify_log
 from modelseal.core.config import load_config

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from modelseal.api.checks import LOCKFILE, LockSource, read_lockfile, tier_of
-from modelseal.api.scanning import Examined, ScanRequest, examine
+from modelseal.api.examination import Examined, ScanRequest, examine
 from modelseal.core.config import Config, load_config
 from modelseal.core.errors import UsageError
 from modelseal.core.result import ScanResult

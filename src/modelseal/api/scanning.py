@@ -1,8 +1,9 @@
 """``scan``: source → artifact → scanners → findings, into a ScanResult.
 
-:func:`examine` is the composition every other one builds on: it resolves each target once, scans and
-hashes it once, and runs the shared checks (:mod:`modelseal.api.checks`) on those digests, returning what
-it learned beside the report, so that ``gate`` decides on exactly what ``scan`` reported.
+:func:`scan_targets` is the composition every other one builds on (through
+:func:`~modelseal.api.examination.examine`): it resolves each target once, scans and hashes it once, and
+runs the shared checks (:mod:`modelseal.api.checks`) on those digests, returning what it learned beside
+the report, so that ``gate`` decides on exactly what ``scan`` reported.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import posixpath
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
@@ -180,75 +180,48 @@ def _resolution_findings(artifact: Artifact) -> list[Finding]:
     return out
 
 
-@dataclass(frozen=True)
-class ScanRequest:
-    """One scan: what to scan and how."""
-
-    targets: tuple[str, ...]
-    """Paths, ``hf://org/name@rev`` or ``s3://bucket/prefix``, resolved once each."""
-    config: Config = field(default_factory=Config)
-    digests: bool | None = True
-    """True: hash every file; False: only those with findings; None: every file up to
-    :data:`~modelseal.integrity.AUTO_DIGEST_BYTES` per target. A lock entry for a target hashes it whole."""
-    lockfile: Path | bool | None = None
-    """None: ``modelseal.lock`` in the working folder when present; False: none."""
-    strict_lockfile: bool = True
-    """A malformed lockfile is an error (True) or an ``unavailable`` lock state (False, the gate)."""
-    signature: SignatureCheck | None = None
-    """Also check each target's signature (on the scan's digests) before its lock entry."""
-    offline: bool = False
-    cache_dir: Path | None = None
-    dynamic: bool = False
-    weight_statistics: bool = False
-    jobs: int | None = None
-    progress: Progress | None = field(default=None, compare=False)
+Scanned = tuple[Resolved, Artifact, "Manifest | None", "TargetChecks | None"]
+"""One target as the scan left it (resolution, hashed files, manifest, checks); ``examine`` makes each an
+:class:`~modelseal.api.examination.Examined`. A tuple here so that ``scan``'s module defines no record
+of its own: ``modelseal scan``'s start-up is a budget."""
 
 
-@dataclass(frozen=True)
-class Examined:
-    """One target as the scan left it: its resolution, its hashed files and the shared checks."""
-
-    resolved: Resolved
-    artifact: Artifact
-    """The files, each with its digest when the target was hashed whole."""
-    manifest: Manifest | None
-    """None when the target was not hashed whole (a large target scanned without digests)."""
-    checks: TargetChecks | None
-    """None when there was nothing to check: no lockfile, signature, cache snapshot or hub id."""
-
-
-@dataclass(frozen=True)
-class Examination:
-    """A scan's report and what it learned about each target, in the same order."""
-
-    result: ScanResult
-    targets: tuple[Examined, ...]
-
-
-def examine(request: ScanRequest) -> Examination:
-    """Resolve each target once, scan and hash it once, check it once. Raises
-    :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved."""
+def scan_targets(
+    targets: Sequence[str],
+    config: Config,
+    *,
+    digests: bool | None = True,
+    lockfile: Path | bool | None = None,
+    strict_lockfile: bool = True,
+    signature: SignatureCheck | None = None,
+    offline: bool = False,
+    cache_dir: Path | None = None,
+    dynamic: bool = False,
+    weight_statistics: bool = False,
+    jobs: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[ScanResult, list[Scanned]]:
+    """Resolve each target once, scan and hash it once, check it once (the fields of
+    :class:`~modelseal.api.examination.ScanRequest`). Raises :class:`~modelseal.core.errors.SourceError`
+    when a target cannot be resolved."""
     started = time.monotonic()
-    config = request.config
-    ctx = ScanContext(
-        config.limits, dispatch, _allowlist(config), weight_statistics=request.weight_statistics
-    )
+    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=weight_statistics)
     resolved = [
-        resolve(t, max_files=config.limits.max_files, offline=request.offline, cache_dir=request.cache_dir)
-        for t in request.targets
+        resolve(t, max_files=config.limits.max_files, offline=offline, cache_dir=cache_dir) for t in targets
     ]
     run = _Run(
         ctx,
-        request,
-        _lock_source(request.lockfile, request.strict_lockfile),
-        _Counter(sum(len(r.artifact.files) for r in resolved), request.progress),
-        1
-        if request.dynamic
-        else (request.jobs or default_jobs()),  # sandbox runs are not forked from workers
+        config,
+        digests,
+        signature,
+        dynamic,
+        _lock_source(lockfile, strict_lockfile),
+        _Counter(sum(len(r.artifact.files) for r in resolved), progress),
+        1 if dynamic else (jobs or default_jobs()),  # sandbox runs are not forked from workers
     )
     done = [_scan_target(res, run) for res in resolved]
     result = ScanResult(tuple(report for report, _ in done), __version__, time.monotonic() - started)
-    return Examination(result, tuple(examined for _, examined in done))
+    return result, [scanned for _, scanned in done]
 
 
 def scan(
@@ -280,8 +253,8 @@ def scan(
     """
     if isinstance(targets, (str, os.PathLike)):
         targets = [targets]
-    request = ScanRequest(
-        tuple(os.fspath(t) for t in targets),
+    result, _ = scan_targets(
+        [os.fspath(t) for t in targets],
         config or Config(),
         digests=digests,
         lockfile=lockfile,
@@ -291,14 +264,17 @@ def scan(
         jobs=jobs,
         progress=progress,
     )
-    return examine(request).result
+    return result
 
 
 class _Run(NamedTuple):
     """What every target of one scan shares."""
 
     ctx: ScanContext
-    request: ScanRequest
+    config: Config
+    digests: bool | None
+    signature: SignatureCheck | None
+    dynamic: bool
     lock: LockSource | None
     """None: no lockfile to consult (the checks module is then not even imported: scan start-up)."""
     counter: _Counter
@@ -315,22 +291,22 @@ class _Counter:
             self.progress(path, self.done, self.total)
 
 
-def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
+def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     """Scan each file (hashing all of them on threads meanwhile when asked), then the checks over the
     whole artifact, then the shared checks on the digests."""
-    artifact, ctx, req = res.artifact, run.ctx, run.request
+    artifact, ctx = res.artifact, run.ctx
     total = sum(e.size for e in artifact.files)
-    every = total <= AUTO_DIGEST_BYTES if req.digests is None else req.digests
+    every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
     pinned = (
         run.lock is not None and run.lock.lock is not None and run.lock.lock.get(res.lock_key) is not None
     )
-    whole = every or pinned or req.signature is not None
+    whole = every or pinned or run.signature is not None
     hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
         fmt, findings, digest = scan_file(entry, ctx, digest=hashing.beside)
-        if req.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
+        if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
             findings.extend(dynamic_scan(entry.path))
@@ -345,7 +321,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
     for finding in run_artifact_scanners(artifact, ctx, formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
     if res.model_id:
-        loose.extend(_name_findings(res.model_id, req.config))
+        loose.extend(_name_findings(res.model_id, run.config))
     entries, reports = [], []
     for i, (e, fmt, findings, seconds, digest) in enumerate(scanned):
         found = tuple(f.with_file(e.relpath) for f in (*findings, *by_file.get(e.relpath, [])))
@@ -377,7 +353,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Examined]:
         checks.lock.report_state if checks is not None else "",
         tier,
     )
-    return report, Examined(res, hashed, manifest, checks)
+    return report, (res, hashed, manifest, checks)
 
 
 def _lock_source(path: Path | bool | None, strict: bool) -> LockSource | None:
@@ -392,15 +368,14 @@ def _lock_source(path: Path | bool | None, strict: bool) -> LockSource | None:
 def _checks(res: Resolved, hashed: Artifact, manifest: Manifest | None, run: _Run) -> TargetChecks | None:
     """The shared checks of one target (:mod:`modelseal.api.checks`), on the scan's digests; the lock,
     signature and cache checks need every file hashed (``manifest``)."""
-    req = run.request
-    if run.lock is None and req.signature is None and res.snapshot is None and not res.model_id:
+    if run.lock is None and run.signature is None and res.snapshot is None and not res.model_id:
         return None
     from modelseal.api.checks import LockSource, TargetChecks, check_target, tier_of
 
     if manifest is None:
-        return TargetChecks(tier=tier_of(res.model_id, req.config))
+        return TargetChecks(tier=tier_of(res.model_id, run.config))
     lock = run.lock or LockSource(None)
-    return check_target(res, hashed, manifest, lockfile=lock, signature=req.signature, config=req.config)
+    return check_target(res, hashed, manifest, lockfile=lock, signature=run.signature, config=run.config)
 
 
 _THREADED_HASH_BYTES = 64 << 20
@@ -450,4 +425,4 @@ def _name_findings(model_id: str, config: Config) -> list[Finding]:
     return list(check_model_id(model_id, settings.internal, settings.catalogue()))
 
 
-__all__ = ["Examination", "Examined", "ScanRequest", "examine", "scan", "scan_file"]
+__all__ = ["Scanned", "scan", "scan_file", "scan_targets"]

@@ -18,12 +18,29 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.sources.hflayout import blobs_of, cache_repo_of, snapshot_identity
+from modelseal.sources.hflayout import blobs_of, cache_repo_of, snapshot_parts
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.local import walk
 
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _SHA1 = re.compile(r"[0-9a-f]{40}")
+
+
+@dataclass(frozen=True)
+class SnapshotIdentity:
+    """What a snapshot folder's place in the cache says about it."""
+
+    model_id: str
+    """``org/name`` (or ``name`` for the hub's un-namespaced models)."""
+    commit: str
+    repo: Path
+    """The ``models--org--name`` folder."""
+
+
+def snapshot_identity(path: Path) -> SnapshotIdentity | None:
+    """Who a snapshot folder (or a file in it) belongs to; None for a path laid out otherwise."""
+    found = snapshot_parts(path)
+    return SnapshotIdentity(*found) if found else None
 
 
 class CacheSnapshotSource(Source):

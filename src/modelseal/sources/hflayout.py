@@ -8,7 +8,6 @@ which asks whether it lies in a cache, stays cheap.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from pathlib import Path
 
 from modelseal.core.errors import SourceError
@@ -25,20 +24,11 @@ def containing_repo(root: Path) -> Path | None:
     return None
 
 
-@dataclass(frozen=True)
-class SnapshotIdentity:
-    """What a snapshot folder's place in the cache says about it."""
-
-    model_id: str
-    """``org/name`` (or ``name`` for the hub's un-namespaced models)."""
-    commit: str
-    repo: Path
-    """The ``models--org--name`` folder."""
-
-
-def snapshot_identity(path: Path) -> SnapshotIdentity | None:
-    """Who a ``.../models--org--name/snapshots/<commit>`` folder (or a file in it) belongs to; None for a
-    path laid out otherwise."""
+def snapshot_parts(path: Path) -> tuple[str, str, Path] | None:
+    """(hub id, commit, ``models--org--name`` folder) of a ``.../models--org--name/snapshots/<commit>``
+    folder or a file in it; None for a path laid out otherwise. A tuple, not a record: every local target
+    is asked, and ``modelseal scan``'s start-up is a budget (``hfcache.snapshot_identity`` gives the
+    record)."""
     real = path.resolve() if path.exists() else path
     parts = real.parts
     for i in range(len(parts) - 2):
@@ -46,7 +36,7 @@ def snapshot_identity(path: Path) -> SnapshotIdentity | None:
         if repo.startswith("models--") and snapshots == "snapshots":
             org_name = [p for p in repo[len("models--") :].split("--", 1) if p]
             if org_name:
-                return SnapshotIdentity("/".join(org_name), commit, Path(*parts[: i + 1]))
+                return "/".join(org_name), commit, Path(*parts[: i + 1])
     return None
 
 

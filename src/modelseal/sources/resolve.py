@@ -20,9 +20,9 @@ def source_for(target: str) -> Source:
             return source
     if "://" in target:
         raise SourceError(f"{target}: unknown scheme; modelseal reads {', '.join(SOURCES)} and local paths")
-    from modelseal.sources.hflayout import snapshot_identity
+    from modelseal.sources.hflayout import snapshot_parts
 
-    if snapshot_identity(Path(target)) is not None:
+    if snapshot_parts(Path(target)) is not None:
         from modelseal.sources.hfcache import CacheSnapshotSource
 
         return CacheSnapshotSource()
