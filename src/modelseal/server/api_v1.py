@@ -184,5 +184,7 @@ def bypass(
 def audit_verify(request: Request, who: Principal = Depends(need("read"))) -> dict[str, Any]:
     from modelseal.api.audit import AuditVerifyRequest, verify
 
-    result = verify(AuditVerifyRequest(registry(request).audit_log))
+    reg = registry(request)
+    with reg.audit_locked():
+        result = verify(AuditVerifyRequest(reg.audit_log))
     return json.loads(result.to_json())  # type: ignore[no-any-return]

@@ -328,10 +328,12 @@ def waivers(
 def audit_page(request: Request, who: Principal = Depends(need("read"))) -> HTMLResponse:
     from modelseal.api.audit import AuditLogError, AuditVerifyRequest, contents, verify
 
-    path = registry(request).audit_log
+    reg = registry(request)
+    path = reg.audit_log
     entries: list[Any] = []
     try:
-        result = verify(AuditVerifyRequest(path))
+        with reg.audit_locked():
+            result = verify(AuditVerifyRequest(path))
         ok, problems = result.ok, [p.message for p in result.verification.problems]
         import json
 

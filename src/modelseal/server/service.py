@@ -7,8 +7,10 @@ back. Verdicts come from :func:`modelseal.api.registry.decide`, the gate's own p
 
 from __future__ import annotations
 
+import fcntl
 import threading
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -62,6 +64,7 @@ class Registry:
         self.sessions: sessionmaker[Session] = sessions(self.engine)
         self.policy = registry.load_policy(settings.policy)
         self.audit_log = settings.audit_path()
+        self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         self.webhook = Webhook(settings.webhook_url, settings.webhook_secret)
         self._audit_lock = threading.Lock()
         registry.check_report({})  # build the schema validator now, not in the first upload
@@ -69,13 +72,24 @@ class Registry:
     def session(self) -> Session:
         return self.sessions()
 
+    @contextmanager
+    def audit_locked(self) -> Iterator[None]:
+        """The audit log to ourselves: one thread of this process, and one process of the service
+        (``serve --workers``: a lock file beside the log), so that no append or check sees another's half."""
+        with self._audit_lock, open(self.audit_log.with_name(self.audit_log.name + ".lock"), "a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(lock, fcntl.LOCK_UN)
+
     # -- audit ---------------------------------------------------------------------------------------
 
     def commit(self, session: Session, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
         """Flush the rows, append the audit entries, then commit; a failed append rolls back."""
         session.flush()
         if events:
-            with self._audit_lock:
+            with self.audit_locked():
                 try:
                     registry.record_events(self.audit_log, events)
                 except Exception as exc:
