@@ -44,6 +44,7 @@ if TYPE_CHECKING:
         reverify,
     )
     from modelseal.api.provenance import BomRequest, BomResult, NamesRequest, NamesResult, bom, names
+    from modelseal.api.registry import bootstrap_admin, create_token, migrate_database
     from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
     from modelseal.api.scanning import scan, scan_file
 
@@ -73,6 +74,7 @@ _MODULES = {
     ),
     "behavior": ("InspectDataRequest", "InspectRequest", "InspectResult", "inspect", "inspect_data"),
     "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
+    "registry": ("bootstrap_admin", "create_token", "migrate_database"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -104,12 +106,15 @@ __all__ = [
     "VerifyRequest",
     "VerifyResult",
     "bom",
+    "bootstrap_admin",
+    "create_token",
     "examine",
     "gate",
     "inspect",
     "inspect_data",
     "inventory",
     "lock",
+    "migrate_database",
     "names",
     "reverify",
     "sandbox",

@@ -30,6 +30,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "sandbox": ("sandbox",),
     "advisories": ("advisories",),
     "runtime": ("diff-behavior", "sanitize", "monitor", "canary"),
+    "server": ("serve", "admin", "upload"),
 }
 
 

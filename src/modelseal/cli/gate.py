@@ -86,8 +86,15 @@ def gate_command(
     sarif: Annotated[
         Path | None, typer.Option("--sarif", help="Also write the scan findings as SARIF.")
     ] = None,
+    server: Annotated[
+        str | None,
+        typer.Option("--server", help="Ask this registry instead (MODEL: a path, or its sha256: digest)."),
+    ] = None,
+    token: Annotated[str | None, typer.Option("--token", help="API token; default: MODELSEAL_TOKEN.")] = None,
 ) -> None:
     """Decide whether models may be deployed to an environment: exit 0 allow, 1 block, 3 review."""
+    if server is not None:
+        raise typer.Exit(_remote_gate(models, env, server, token, output_format))
     from modelseal.api.gating import Bypass, GateBlocked, GateRequest, gate, load_gate_policy
     from modelseal.reports import writer_for
     from modelseal.reports.gate import GateVerdict
@@ -147,6 +154,33 @@ def gate_command(
 
 
 _VERDICT_EXIT = {"allow": EXIT_OK, "review": EXIT_REVIEW, "block": EXIT_BLOCK}
+
+
+def _remote_gate(models: list[str], env: str, server: str, token: str | None, output_format: str) -> int:
+    """``gate --server``: the registry's verdict for each model's manifest digest (hashed here unless the
+    digest itself is given)."""
+    from modelseal.api import scan
+    from modelseal.api.remote import gate as remote_gate
+
+    codes: list[int] = []
+    answers = []
+    try:
+        for model in models:
+            digest = model
+            if not model.startswith("sha256:"):
+                digest = scan([model], digests=True).targets[0].manifest_digest or ""
+            answer = remote_gate(server, digest, env, token)
+            answers.append(answer)
+            codes.append(_VERDICT_EXIT[answer["verdict"]])
+            if output_format != "json":
+                typer.echo(f"{answer['verdict'].upper()} {model} ({env}, {digest})")
+                for reason in answer["reasons"]:
+                    typer.echo(f"  {reason['outcome']}: {reason['rule']}: {reason['message']}")
+    except ModelsealError as exc:
+        raise _error(exc) from None
+    if output_format == "json":
+        typer.echo(json.dumps(answers, indent=2))
+    return max(codes, key=lambda c: _RANK[c])
 
 
 def _write_sarif(path: Path, scans: list[ScanResult]) -> None:

@@ -152,6 +152,9 @@ def build_parser(prog: str = "modelseal scan") -> argparse.ArgumentParser:
         action="store_true",
         help="Stream every tensor for statistics (NaN/Inf, outliers): reads all weights.",
     )
+    add("--upload", metavar="URL", help="Also upload the JSON report to this registry (modelseal serve).")
+    add("--project", help="The registry project for --upload.")
+    add("--token", help="API token for --upload (default: MODELSEAL_TOKEN).")
     return parser
 
 
@@ -160,8 +163,15 @@ def main(argv: list[str], prog: str = "modelseal scan") -> int:
     try:
         args = build_parser(prog).parse_args(argv)
         threshold = Severity.parse(args.fail_on)
+        if args.upload and not args.project:
+            _say("usage: --upload needs --project")
+            return EXIT_USAGE
+        if args.upload and args.digests is None:
+            args.digests = True  # the registry knows a model by its manifest digest
         result = _run(args)
         _emit(result, args.fmt, args.output, threshold)
+        if args.upload:
+            _upload(result, args.upload, args.project, args.token)
     except _Exit as done:
         return done.code
     if result.fails(threshold):
@@ -267,6 +277,22 @@ def _emit(result: ScanResult, fmt: str, output: Path | None, fail_on: Severity) 
         f"{result.file_count} files, {len(result.findings)} findings"
         f"{f' (worst: {worst.label})' if worst is not None else ''}; report written to {output}"
     )
+
+
+def _upload(result: ScanResult, server: str, project: str, token: str | None) -> None:
+    """``--upload``: send the JSON report to the registry (imported only when asked for)."""
+    from modelseal.api.remote import upload
+    from modelseal.core.errors import ModelsealError
+    from modelseal.reports import ReportOptions, get_writer
+
+    try:
+        answer = upload(server, project, get_writer("json", ReportOptions()).render(result).encode(), token)
+    except ModelsealError as exc:
+        _say(f"error: {exc}")
+        _say(f"hint: {exc.diagnostics()}")
+        raise _Exit(EXIT_ERROR) from None
+    for model in answer.get("models", []):
+        _say(f"uploaded to {project}: {model['digest']} {model['name']} verdict {model['verdict']}")
 
 
 def register(app: typer.Typer) -> None:

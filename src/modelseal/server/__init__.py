@@ -1,0 +1,1 @@
+"""The registry service and dashboard (extra ``server``): a FastAPI shell over :mod:`modelseal.api`."""

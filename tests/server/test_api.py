@@ -1,0 +1,114 @@
+"""The REST API on both databases: uploads, the gate, size and schema limits, tokens."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from modelseal.api import create_token
+from modelseal.server.settings import ServerSettings
+from tests.server.conftest import admin_login, scan_report
+
+
+def _token(settings: ServerSettings, project: str, role: str = "uploader") -> dict[str, str]:
+    return {"Authorization": f"Bearer {create_token(project, role, settings.database_url)}"}
+
+
+def test_upload_then_gate_blocks_a_high_finding(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    report = scan_report(tmp_path / "fraud-model")
+    headers = _token(settings, "fraud")
+    response = client.post("/api/v1/projects/fraud/scans", json=report, headers=headers)
+    assert response.status_code == 201, response.text
+    digest = report["targets"][0]["manifest_digest"]
+    assert response.json()["models"][0]["digest"] == digest
+    gate = client.get("/api/v1/gate", params={"digest": digest, "env": "staging"}, headers=headers)
+    assert gate.status_code == 200
+    body = gate.json()
+    assert body["verdict"] == "block"
+    assert any(r["rule"] == "staging-high-findings" for r in body["reasons"])
+
+
+def test_clean_model_is_allowed_in_dev(client: TestClient, settings: ServerSettings, tmp_path: Path) -> None:
+    report = scan_report(tmp_path / "clean", malicious=False)
+    headers = _token(settings, "p")
+    assert client.post("/api/v1/projects/p/scans", json=report, headers=headers).status_code == 201
+    digest = report["targets"][0]["manifest_digest"]
+    assert (
+        client.get("/api/v1/gate", params={"digest": digest, "env": "dev"}, headers=headers).json()["verdict"]
+        == "allow"
+    )
+
+
+def test_invalid_report_names_the_field(client: TestClient, settings: ServerSettings, tmp_path: Path) -> None:
+    report = scan_report(tmp_path / "m")
+    report["findings"][0]["severity"] = 7
+    response = client.post("/api/v1/projects/p/scans", json=report, headers=_token(settings, "p"))
+    assert response.status_code == 422
+    assert response.json()["field"] == "$.findings[0].severity"
+    assert "Traceback" not in response.text
+
+
+def test_too_large_upload_is_413(settings: ServerSettings, tmp_path: Path) -> None:
+    from modelseal.server.app import create_app
+
+    small = ServerSettings(
+        database_url=settings.database_url,
+        audit_log=settings.audit_log,
+        background=False,
+        max_upload_bytes=1000,
+    )
+    with TestClient(create_app(small)) as c:
+        body = json.dumps(scan_report(tmp_path / "m"))
+        response = c.post("/api/v1/projects/p/scans", content=body, headers=_token(settings, "p"))
+    assert response.status_code == 413
+
+
+def test_an_upload_is_one_transaction(client: TestClient, settings: ServerSettings, tmp_path: Path) -> None:
+    """A report whose second target is unusable stores nothing of the first."""
+    one = scan_report(tmp_path / "a")
+    headers = _token(settings, "p")
+    one["targets"].append(dict(one["targets"][0], manifest_digest=None, target="b"))
+    response = client.post("/api/v1/projects/p/scans", json=one, headers=headers)
+    assert response.status_code == 422
+    assert response.json()["field"] == "$.targets[1].manifest_digest"
+    assert client.get("/api/v1/projects/p/models", headers=headers).json() == []
+
+
+def test_tokens_are_stored_hashed(client: TestClient, settings: ServerSettings) -> None:
+    token = create_token("p", "viewer", settings.database_url)
+    from sqlalchemy import select
+
+    from modelseal.store.models import ApiToken
+
+    with client.app.state.registry.session() as session:  # type: ignore[attr-defined]
+        stored = session.scalars(select(ApiToken)).all()
+    assert stored and all(token not in (t.token_hash, t.prefix) for t in stored)
+    assert (
+        client.get("/api/v1/projects/p/models", headers={"Authorization": "Bearer mst_wrong"}).status_code
+        == 401
+    )
+
+
+def test_bom_is_attached_by_its_manifest_digest(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    pytest.importorskip("cyclonedx")
+    from modelseal.api import BomRequest, bom
+    from modelseal.reports import writer_for
+
+    report = scan_report(tmp_path / "m")
+    headers = _token(settings, "p")
+    model = client.post("/api/v1/projects/p/scans", json=report, headers=headers).json()["models"][0]
+    document = json.loads(writer_for("bom", "cyclonedx").render(bom(BomRequest(str(tmp_path / "m"))).facts))
+    attached = client.post("/api/v1/projects/p/boms", json=document, headers=headers)
+    assert attached.status_code == 201, attached.text
+    assert attached.json()["digest"] == model["digest"]
+    admin_login(client)
+    assert client.get(f"/models/{model['id']}/bom.json").json()["bomFormat"] == "CycloneDX"
+    other = _token(settings, "q")
+    assert client.post("/api/v1/projects/q/boms", json=document, headers=other).status_code == 422
