@@ -264,9 +264,13 @@ def _emit(result: ScanResult, fmt: str, output: Path | None, fail_on: Severity) 
         raise _Exit(EXIT_ERROR) from None
     worst = result.max_severity()
     _say(
-        f"{result.file_count} files, {len(result.findings)} findings"
+        f"{_count(result.file_count, 'file')}, {_count(len(result.findings), 'finding')}"
         f"{f' (worst: {worst.label})' if worst is not None else ''}; report written to {output}"
     )
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def register(app: typer.Typer) -> None:
