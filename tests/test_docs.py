@@ -22,6 +22,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.cli.test_first_hour import import_path
+
 ROOT = Path(__file__).resolve().parents[1]
 DOCS = (ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")))
 
@@ -139,7 +141,7 @@ def _environment(tmp: Path) -> dict[str, str]:
         XDG_CONFIG_HOME=str(home / ".config"),
         HF_HUB_OFFLINE="1",
         NO_COLOR="1",
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), env.get("PYTHONPATH", "")]),
+        PYTHONPATH=import_path(),
     )
     env.pop("HF_HOME", None)
     env.pop("HF_HUB_CACHE", None)
