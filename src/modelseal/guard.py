@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
             sys.argv = list(args.target)
             runpy.run_path(args.target[0], run_name="__main__")
     except ModelBlocked as exc:
-        print(f"modelseal: {exc}", file=sys.stderr)
+        print(exc, file=sys.stderr)  # its message starts with "modelseal blocked"
         return 1
     return 0
 

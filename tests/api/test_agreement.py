@@ -120,13 +120,15 @@ def test_one_tier_honouring_replace_publishers(tmp_path: Path) -> None:
 
 def test_cache_record_is_checked_by_scan_gate_and_verify(tmp_path: Path) -> None:
     snapshot = _snapshot(tmp_path)
+    lockfile = tmp_path / "modelseal.lock"
+    assert run(["lock", str(snapshot), "--lockfile", str(lockfile)]) == 0
     blob = (snapshot / "config.json").resolve()
     blob.write_bytes(b'{"model_type": "evil"}')  # the blob no longer matches its name
     scanned = scanning.scan([snapshot]).targets[0]
     assert any(f.rule_id == "MS-HF-CACHE-MISMATCH" for f in scanned.findings)
     gated = _gate(str(snapshot), tmp_path)
     assert any(f.rule_id == "MS-HF-CACHE-MISMATCH" for f in gated.context.findings)
-    assert run(["verify", str(snapshot), "--locked"]) == 1  # the cache record fails, whatever the lock says
+    assert run(["verify", str(snapshot), "--locked", "--lockfile", str(lockfile)]) == 1  # cache and lock fail
 
 
 def test_bom_of_a_hub_reference_offline_matches_the_snapshot(

@@ -68,6 +68,10 @@ def test_lock_then_verify_locked(model: Path, tmp_path: Path) -> None:
 
 
 def test_unlocked_model_fails_locked_verification(model: Path, tmp_path: Path) -> None:
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "w.bin").write_bytes(b"\0")
+    assert run("lock", other, "--lockfile", tmp_path / "modelseal.lock").exit_code == 0
     res = run("verify", model, "--locked", "--lockfile", tmp_path / "modelseal.lock")
     assert res.exit_code == 1 and "no entry" in res.output
 

@@ -8,6 +8,7 @@ here, so they cannot disagree about the same model.
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -19,7 +20,7 @@ from modelseal.integrity import LOCKFILE as LOCKFILE  # the default, in the work
 
 if TYPE_CHECKING:
     from modelseal.core.config import Config
-    from modelseal.integrity.lockfile import LockCheck, Lockfile
+    from modelseal.integrity.lockfile import LockCheck, LockEntry, Lockfile
     from modelseal.integrity.manifest import Manifest
     from modelseal.integrity.signing import VerifyResult
     from modelseal.provenance.reputation import PublisherTier
@@ -68,6 +69,28 @@ class LockSource:
     path: Path | None
     lock: Lockfile | None = None
     error: ModelsealError | None = None
+
+    def find(self, key: str) -> tuple[str, LockEntry | None]:
+        """The entry of ``key`` and the key it is filed under: a local path by :func:`local_key`, or as
+        typed (lockfiles written before keys were normalised)."""
+        canonical = local_key(key, self.path or Path(LOCKFILE))
+        if self.lock is None:
+            return canonical, None
+        for k in dict.fromkeys((canonical, key)):
+            entry = self.lock.get(k)
+            if entry is not None:
+                return k, entry
+        return canonical, None
+
+
+def local_key(key: str, lockfile: Path) -> str:
+    """A local target's lock key: its path relative to the lockfile's folder, so that ``lock m1`` and
+    ``verify /abs/path/m1 --locked`` meet at one entry whatever folder each ran from. Hub and bucket keys
+    (``hf://org/name``, ``s3://...``) are kept as they are."""
+    if "://" in key:
+        return key
+    folder = os.path.abspath(lockfile.parent)
+    return Path(os.path.relpath(os.path.abspath(key), folder)).as_posix()
 
 
 @dataclass(frozen=True)
@@ -144,13 +167,14 @@ def check_target(
 
 def tier_of(model_id: str | None, config: Config | None) -> PublisherTier | None:
     """The publisher tier of a hub id, from the shipped table and the user's ``provenance`` settings
-    (``publishers``, ``replace_publishers``): the one place a tier is computed."""
-    if not model_id:
-        return None
+    (``publishers``, ``own_publishers``, ``replace_publishers``); of ``local_owner`` for a model without a hub
+    id: the one place a tier is computed."""
     from modelseal.core.config import Config
     from modelseal.provenance.config import ProvenanceConfig
 
-    return ProvenanceConfig.from_config(config or Config()).reputation().tier_of(model_id)
+    if not model_id and not (config and config.raw.get("provenance")):
+        return None  # no configuration to read: stay cheap
+    return ProvenanceConfig.from_config(config or Config()).tier_of(model_id)
 
 
 def _cache(res: Resolved, hashed: Artifact) -> CacheCheck | None:
@@ -208,7 +232,7 @@ def lock_outcome(
         return LockOutcome("unavailable", key, str(source.error))
     if source.lock is None:
         return LockOutcome("missing", key, f"no lockfile at {source.path}" if source.path else "no lockfile")
-    entry = source.lock.get(key)
+    key, entry = source.find(key)
     if entry is None:
         return LockOutcome("missing", key, f"no entry for {key} in {source.path}")
     from modelseal.integrity.lockfile import check_lock

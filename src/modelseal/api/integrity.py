@@ -15,10 +15,11 @@ from modelseal.api.checks import (
     SignatureCheck,
     SignatureOutcome,
     check_target,
+    local_key,
     read_lockfile,
 )
 from modelseal.core.differences import Difference
-from modelseal.core.errors import IntegrityError
+from modelseal.core.errors import ConfigError, IntegrityError, ModelsealError
 from modelseal.integrity.lockfile import lock_entry, read_lock, write_lock
 from modelseal.integrity.manifest import DEFAULT_IGNORE, Manifest, manifest_for
 from modelseal.integrity.oms import Serialization
@@ -141,6 +142,11 @@ def verify(req: VerifyRequest) -> VerifyResult:
 
     A bundle that does not verify at all raises its :class:`~modelseal.integrity.oms.SignatureError`; a
     malformed lockfile raises :class:`~modelseal.core.errors.ConfigError`."""
+    if req.locked and not req.lockfile.is_file():
+        raise ConfigError(
+            f"lockfile not found: {req.lockfile}",
+            hint=f"create it with `modelseal lock MODEL --lockfile {req.lockfile}` or name another one",
+        )
     t = req.where.resolve()
     manifest = manifest_for(t.artifact)
     hashed = t.artifact.with_digests(manifest.digests())
@@ -181,18 +187,26 @@ class LockResult:
 
 
 def lock(req: LockRequest) -> LockResult:
-    """Pin every file of each model; write the lockfile only when every model could be pinned."""
+    """Resolve and pin every model first; write the lockfile only when every model could be pinned, so a
+    failure leaves it as it was (the error says so). Local paths are keyed relative to the lockfile's
+    folder (:func:`~modelseal.api.checks.local_key`)."""
     current = read_lock(req.lockfile)
     done: list[Locked] = []
     for where in req.models:
-        t = where.resolve()
+        try:
+            t = where.resolve()
+        except ModelsealError as exc:
+            pinned = f"{len(done)} of {len(req.models)} targets were resolved"
+            message = f"{exc}; nothing written to {req.lockfile} ({pinned})"
+            raise IntegrityError(message, hint=exc.diagnostics()) from None
+        key = local_key(t.lock_key, req.lockfile)
         manifest = manifest_for(t.artifact, req.hash_type, ignore=(*DEFAULT_IGNORE, *req.ignore))
         if manifest.rejected:
             refused = tuple(Difference("rejected", r, why) for r, why in manifest.rejected)
-            done.append(Locked(where.model, t.lock_key, manifest, refused))
+            done.append(Locked(where.model, key, manifest, refused))
             return LockResult(tuple(done), False)
-        entry = lock_entry(t.lock_key, manifest, revision=t.revision, repo_uid=t.repo_uid, signer=req.signer)
+        entry = lock_entry(key, manifest, revision=t.revision, repo_uid=t.repo_uid, signer=req.signer)
         current = current.with_entry(entry)
-        done.append(Locked(where.model, t.lock_key, manifest))
+        done.append(Locked(where.model, key, manifest))
     write_lock(req.lockfile, current)
     return LockResult(tuple(done), True)

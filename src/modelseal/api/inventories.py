@@ -7,7 +7,7 @@ the one lockfile given.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from modelseal.advisories.recheck import NewlyAffected
@@ -19,7 +19,7 @@ from modelseal.core.errors import UsageError
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import ScanResult
 from modelseal.inventory.discover import discover
-from modelseal.inventory.model import Reference
+from modelseal.inventory.model import UNSAFE, Reference
 from modelseal.inventory.reverify import Reverification, default_state_path
 from modelseal.inventory.reverify import reverify as reverify_refs
 from modelseal.inventory.risk import CLASSES, RATINGS, Assessment, assess, load_usage_rules, usage_for
@@ -51,6 +51,8 @@ class InventoryResult:
     """An entry is rated ``fail_on`` or worse (or, with ``fail_on``, an advisory finding is high or worse)."""
     advisories: tuple[Finding, ...] = ()
     """Advisory findings: models listed by an advisory, vulnerable loader libraries, the cache's age."""
+    warnings: tuple[str, ...] = ()
+    """Paths left out, with why (a Hugging Face cache folder that does not exist yet)."""
 
 
 def check_usage(usage: Usage, fail_on: str = "") -> None:
@@ -73,7 +75,10 @@ def inventory(req: InventoryRequest) -> InventoryResult:
         return found.name if found else None
 
     rules = load_usage_rules(req.usage_rules) if req.usage_rules else ()
-    refs = discover(list(req.paths), include_default_cache=req.include_default_cache)
+    paths, warnings = present_paths(req.paths)
+    refs = [
+        flag_from_scan(r, config) for r in discover(paths, include_default_cache=req.include_default_cache)
+    ]
     assessed = tuple(assess(r, tier_name, usage_for(r, rules, req.default_usage)) for r in refs)
     advisories = inventory_findings(refs, req.paths, config)
     failed = False
@@ -81,7 +86,34 @@ def inventory(req: InventoryRequest) -> InventoryResult:
         floor = RATING_LABELS.index(req.fail_on)
         failed = any(RATING_LABELS.index(a.rating) <= floor for a in assessed)
         failed = failed or any(f.severity >= Severity.HIGH for f in advisories)
-    return InventoryResult(assessed, failed, advisories)
+    return InventoryResult(assessed, failed, advisories, warnings)
+
+
+def present_paths(paths: tuple[str, ...]) -> tuple[list[str], tuple[str, ...]]:
+    """The paths to walk, and a warning for each Hugging Face cache folder that does not exist (nothing
+    downloaded on this machine yet: an empty cache, not a mistake). Any other missing path stays an error."""
+    kept: list[str] = []
+    warnings: list[str] = []
+    for p in paths:
+        if not Path(p).exists() and Path(p).parts[-2:] == ("huggingface", "hub"):
+            warnings.append(f"{p}: no Hugging Face cache there (nothing downloaded yet); left out")
+        else:
+            kept.append(p)
+    return kept, tuple(warnings)
+
+
+def flag_from_scan(ref: Reference, config: Config) -> Reference:
+    """A torch file is pickle inside (a whole pickled model runs code on load, a state dict does not):
+    its ``unsafe-deserialisation`` flag comes from the static scan, as ``scan`` rates it (high or worse),
+    where pickle and joblib files carry it by their format alone."""
+    if ref.kind == "code" or "pytorch" not in ref.format.split("+") or UNSAFE in ref.flags:
+        return ref
+    from modelseal.api.scanning import scan
+
+    found = scan([ref.location], config, digests=False)
+    if any(f.severity >= Severity.HIGH for f in found.iter_findings()):
+        return replace(ref, flags=(*ref.flags, UNSAFE))
+    return ref
 
 
 @dataclass(frozen=True)
@@ -115,7 +147,8 @@ def reverify(req: ReverifyRequest) -> ReverifyResult:
     from modelseal.api.checks import lock_outcome
 
     config = load_config()
-    refs = discover(list(req.paths), include_default_cache=req.include_default_cache)
+    paths, _ = present_paths(req.paths)
+    refs = discover(paths, include_default_cache=req.include_default_cache)
     source: LockSource = read_lockfile(req.lockfile)
     examined: dict[str, Examined] = {}
     examined_findings: dict[str, list[Finding]] = {}
@@ -131,7 +164,7 @@ def reverify(req: ReverifyRequest) -> ReverifyResult:
         if source.lock is None or seen.manifest is None:
             return ()
         key = lock_key_of(ref)
-        if source.lock.get(key) is None:
+        if source.find(key)[1] is None:
             return ()
         outcome = lock_outcome(seen.resolved, seen.artifact, seen.manifest, source, key, signer=None)
         return tuple(str(d) for d in outcome.check.differences) if outcome.check else ()

@@ -301,9 +301,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     artifact, ctx = res.artifact, run.ctx
     total = sum(e.size for e in artifact.files)
     every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
-    pinned = (
-        run.lock is not None and run.lock.lock is not None and run.lock.lock.get(res.lock_key) is not None
-    )
+    pinned = run.lock is not None and run.lock.find(res.lock_key)[1] is not None
     whole = every or pinned or run.signature is not None
     hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
     if hashing.all:  # every byte is read anyway: weights made only of NaN/Inf are looked for too

@@ -67,7 +67,10 @@ def finding_lines(findings: Sequence[Finding]) -> list[str]:
 @app.command("sync")
 def sync_command(
     sources: Annotated[
-        list[str], typer.Argument(help="OSV feeds: http(s) URLs, JSON files, zips (PyPI/all.zip), folders.")
+        list[str],
+        typer.Argument(
+            metavar="FEED...", help="OSV feeds: http(s) URLs, JSON files, zips (PyPI/all.zip), folders."
+        ),
     ],
     cache: CacheOpt = None,
     allow_mass_withdrawal: Annotated[
@@ -94,7 +97,10 @@ def sync_command(
 @app.command("check")
 def check_command(
     targets: Annotated[
-        list[str] | None, typer.Argument(help="Models: folders, files, cache snapshots, hf://org/name@rev.")
+        list[str] | None,
+        typer.Argument(
+            metavar="[TARGET]...", help="Models: folders, files, cache snapshots, hf://org/name@rev."
+        ),
     ] = None,
     environment: Annotated[
         bool, typer.Option("--environment", help="Check the loader libraries installed here.")

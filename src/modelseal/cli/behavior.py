@@ -22,7 +22,10 @@ if TYPE_CHECKING:
 
 
 Model = Annotated[
-    Path, typer.Argument(help="TorchScript (.pt) or ONNX classifier; pickled checkpoints are refused.")
+    Path,
+    typer.Argument(
+        metavar="MODEL", help="TorchScript (.pt) or ONNX classifier; pickled checkpoints are refused."
+    ),
 ]
 Format = Annotated[str, typer.Option("--format", help="text or json.")]
 Threads = Annotated[int, typer.Option("--threads", min=1, help="CPU threads torch may use.")]

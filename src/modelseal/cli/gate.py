@@ -58,7 +58,9 @@ def _choose(document: str, name: str) -> None:
 
 
 def gate_command(
-    models: Annotated[list[str], typer.Argument(help="Model folder(s), file(s) or hf://org/name@rev.")],
+    models: Annotated[
+        list[str], typer.Argument(metavar="MODEL...", help="Model folder(s), file(s) or hf://org/name@rev.")
+    ],
     env: Annotated[
         str, typer.Option("--env", help="Environment named in the policy (dev, staging, prod...).")
     ],
@@ -199,7 +201,10 @@ def _write_sarif(path: Path, scans: list[ScanResult]) -> None:
 
 
 def inventory_command(
-    paths: Annotated[list[str], typer.Argument(help="Folders, files, Hugging Face caches, source trees.")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[PATH]...", help="Folders, files, Hugging Face caches, source trees."),
+    ] = None,
     hf_cache: Annotated[
         bool, typer.Option("--hf-cache", help="Also list the default Hugging Face cache.")
     ] = False,
@@ -218,11 +223,13 @@ def inventory_command(
     from modelseal.api.inventories import InventoryRequest, Usage, inventory
     from modelseal.reports import ReportOptions, writer_for
 
+    if not paths and not hf_cache:
+        raise _usage("give a PATH to list, --hf-cache, or both")
     try:
         _choose("inventory", output_format)
         result = inventory(
             InventoryRequest(
-                tuple(paths), hf_cache, usage, Usage(criticality, data_sensitivity, exposure), fail_on
+                tuple(paths or ()), hf_cache, usage, Usage(criticality, data_sensitivity, exposure), fail_on
             )
         )
     except UsageError as exc:
@@ -232,6 +239,8 @@ def inventory_command(
     writer_for("inventory", output_format, ReportOptions(width=200, color=sys.stdout.isatty())).write(
         result.assessments, sys.stdout
     )
+    for warning in result.warnings:
+        _err(f"warning: {warning}")
     for f in result.advisories:  # on stderr, so the table, JSON or CSV on stdout stays whole
         _err(f"{f.severity.label.upper()} {f.rule_id} [{f.file or '-'}]: {f.message}")
     if result.failed:
@@ -239,7 +248,10 @@ def inventory_command(
 
 
 def reverify_command(
-    paths: Annotated[list[str], typer.Argument(help="Where the models are (as for inventory).")],
+    paths: Annotated[
+        list[str] | None,
+        typer.Argument(metavar="[PATH]...", help="Where the models are (as for inventory)."),
+    ] = None,
     state: Annotated[Path | None, typer.Option("--state", help="State of the last run (JSON).")] = None,
     lockfile: Annotated[Path | None, typer.Option("--lockfile", help="Default: ./modelseal.lock.")] = None,
     hf_cache: Annotated[
@@ -251,9 +263,13 @@ def reverify_command(
     from modelseal.api.inventories import ReverifyRequest, reverify
     from modelseal.reports import writer_for
 
+    if not paths and not hf_cache:
+        raise _usage("give a PATH to re-verify, --hf-cache, or both")
     _choose("reverify", output_format)
     try:
-        result = reverify(ReverifyRequest(tuple(paths), state, lockfile or Path("modelseal.lock"), hf_cache))
+        result = reverify(
+            ReverifyRequest(tuple(paths or ()), state, lockfile or Path("modelseal.lock"), hf_cache)
+        )
     except ModelsealError as exc:
         raise _error(exc) from None
     writer_for("reverify", output_format).write(result.reverification, sys.stdout)
@@ -326,7 +342,7 @@ def audit_checkpoint(audit_log: AuditLogOpt = None) -> None:
 
 @audit_app.command("prove")
 def audit_prove(
-    index: Annotated[int, typer.Argument(help="Entry index.")],
+    index: Annotated[int, typer.Argument(metavar="INDEX", help="Entry index.")],
     audit_log: AuditLogOpt = None,
     old_size: Annotated[
         int | None, typer.Option("--from-size", help="Also prove consistency from this size.")

@@ -26,7 +26,7 @@ EXIT_DIFF = EXIT_FINDINGS
 def _err(message: str) -> None:
     from rich.console import Console
 
-    Console(stderr=True, highlight=False).print(message, markup=False)
+    Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
 
 
 def _fail(error: ModelsealError) -> typer.Exit:
@@ -44,7 +44,7 @@ def _report(title: str, differences: Sequence[Difference]) -> None:
         typer.echo(f"  {d.kind}: {d}")
 
 
-Model = Annotated[str, typer.Argument(help="Model folder, file or hf://org/name@rev.")]
+Model = Annotated[str, typer.Argument(metavar="MODEL", help="Model folder, file or hf://org/name@rev.")]
 HashType = Annotated[str, typer.Option("--hash", help="sha256 (default) or blake3.")]
 Ignore = Annotated[
     list[str], typer.Option("--ignore", help="Path (relative to the model) to leave out; repeatable.")
@@ -160,7 +160,10 @@ def verify(
 
 
 def lock(
-    models: Annotated[list[str], typer.Argument(help="Models to pin: folders, files or hf://org/name@rev.")],
+    models: Annotated[
+        list[str],
+        typer.Argument(metavar="MODEL...", help="Models to pin: folders, files or hf://org/name@rev."),
+    ],
     lockfile: LockPath = Path("modelseal.lock"),
     hash_type: HashType = "sha256",
     ignore: Ignore = [],  # noqa: B006

@@ -51,7 +51,8 @@ def bom(
     model: Annotated[
         str,
         typer.Argument(
-            help="Model folder or file, a cache snapshot, hf://org/name@rev or s3://bucket/prefix."
+            metavar="MODEL",
+            help="Model folder or file, a cache snapshot, hf://org/name@rev or s3://bucket/prefix.",
         ),
     ],
     format: Annotated[
@@ -88,11 +89,13 @@ def bom(
         except OSError as exc:
             raise _fail(f"{output}: cannot write: {exc.strerror}") from exc
     _report(result.facts.findings)
+    where = "stdout" if output is None else str(output)
+    typer.echo(f"wrote the {format.value} BOM of {model} to {where}", err=True)
     raise typer.Exit(EXIT_FINDINGS if result.facts.findings else EXIT_OK)
 
 
 def names(
-    ids: Annotated[list[str], typer.Argument(help="Hub ids to check (org/name).")],
+    ids: Annotated[list[str], typer.Argument(metavar="ID...", help="Hub ids to check (org/name).")],
     internal: Annotated[Path | None, typer.Option("--internal", help=_INTERNAL_HELP)] = None,
     config: Annotated[Path | None, typer.Option("--config", help=_CONFIG_HELP)] = None,
     format: Annotated[NamesFormat, typer.Option("--format", "-f", help="Report format.")] = NamesFormat.text,

@@ -36,8 +36,7 @@ def _errors_exit(fmt: str) -> Iterator[None]:
         typer.echo(f"error: {exc}; install the extra: pip install 'modelseal[runtime,behavior]'", err=True)
         raise typer.Exit(EXIT_ERROR) from None
     except ModelsealError as exc:
-        typer.echo(f"error: {exc}", err=True)
-        typer.echo(f"hint: {exc.diagnostics()}", err=True)
+        typer.echo(f"error: {exc.one_line()}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
 
 

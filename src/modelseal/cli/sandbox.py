@@ -76,7 +76,7 @@ def register(app: typer.Typer) -> None:
 
     @group.command("run")
     def run_cmd(
-        command: Annotated[list[str], typer.Argument(help="The command, after `--`.")],
+        command: Annotated[list[str], typer.Argument(metavar="COMMAND...", help="The command, after `--`.")],
         memory_mb: MemoryMb = 4096,
         cpu_seconds: CpuSeconds = 600,
         max_processes: Processes = 64,
@@ -113,7 +113,9 @@ def register(app: typer.Typer) -> None:
 
     @group.command("load")
     def load_cmd(
-        model: Annotated[Path, typer.Argument(help="Model file or folder to load inside the sandbox.")],
+        model: Annotated[
+            Path, typer.Argument(metavar="MODEL", help="Model file or folder to load inside the sandbox.")
+        ],
         loader: Annotated[
             str, typer.Option(help="auto, pickle, torch, joblib, numpy, keras, transformers.")
         ] = "auto",

@@ -274,7 +274,7 @@ def _emit(result: ScanResult, fmt: str, output: Path | None, fail_on: Severity) 
         raise _Exit(EXIT_ERROR) from None
     worst = result.max_severity()
     _say(
-        f"{result.file_count} files, {len(result.findings)} findings"
+        f"{_count(result.file_count, 'file')}, {_count(len(result.findings), 'finding')}"
         f"{f' (worst: {worst.label})' if worst is not None else ''}; report written to {output}"
     )
 
@@ -288,11 +288,14 @@ def _upload(result: ScanResult, server: str, project: str, token: str | None) ->
     try:
         answer = upload(server, project, get_writer("json", ReportOptions()).render(result).encode(), token)
     except ModelsealError as exc:
-        _say(f"error: {exc}")
-        _say(f"hint: {exc.diagnostics()}")
+        _say(f"error: {exc.one_line()}")
         raise _Exit(EXIT_ERROR) from None
     for model in answer.get("models", []):
         _say(f"uploaded to {project}: {model['digest']} {model['name']} verdict {model['verdict']}")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" if n == 1 else f"{n} {noun}s"
 
 
 def register(app: typer.Typer) -> None:

@@ -29,8 +29,7 @@ TokenOpt = Annotated[str | None, typer.Option("--token", help="API token; defaul
 
 
 def _fail(exc: ModelsealError) -> typer.Exit:
-    typer.echo(f"error: {exc}", err=True)
-    typer.echo(f"hint: {exc.diagnostics()}", err=True)
+    typer.echo(f"error: {exc.one_line()}", err=True)
     return typer.Exit(EXIT_ERROR)
 
 

@@ -25,7 +25,7 @@ class ModelsealError(Exception):
 
     def one_line(self) -> str:
         """The error and what to do next on one line, as every command prints it (stderr, no wrapping)."""
-        message, hint = str(self), self.diagnostics()
+        message, hint = " ".join(str(self).split()), self.diagnostics()
         return message if not hint or hint in message else f"{message} (hint: {hint})"
 
 

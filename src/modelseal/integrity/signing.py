@@ -83,7 +83,10 @@ def load_public_key(path: Path) -> PublicKeyTypes:
     try:
         key = serialization.load_pem_public_key(_read(path, "public key"))
     except (ValueError, TypeError) as exc:
-        raise SignatureError(f"{path}: not a PEM public key ({exc})") from None
+        raise IntegrityError(  # an unusable key stops the check (exit 2): it says nothing about the model
+            f"{path}: not a PEM public key ({exc})",
+            hint="give --public-key the signer's public key (BEGIN PUBLIC KEY), not its private key",
+        ) from None
     _check_key_type(key, str(path))
     return key
 

@@ -7,6 +7,7 @@ the scanners, which ``modelseal reverify`` runs over what the inventory found.
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -74,6 +75,27 @@ def _on_disk(
     return Reference(kind, location, model or location, loader, revision, flags, "+".join(formats), names)
 
 
+def plain_npz(path: Path) -> bool:
+    """An ``.npz`` whose arrays are all plain numbers: data, not a model (nothing in it unpickles). One
+    with an object array, or that cannot be read, stays listed (fail closed)."""
+    if path.suffix.lower() != ".npz":
+        return False
+    try:
+        with zipfile.ZipFile(path) as archive:
+            for member in archive.infolist():
+                with archive.open(member) as fh:
+                    header = fh.read(_NPY_HEADER_BYTES)
+                if not header.startswith(b"\x93NUMPY") or b"O'" in header:
+                    return False
+    except (OSError, zipfile.BadZipFile, RuntimeError, ValueError, NotImplementedError):
+        return False
+    return True
+
+
+_NPY_HEADER_BYTES = 4096
+"""Enough for the header of any ``.npy`` member (its dtype description)."""
+
+
 def _walk(root: Path) -> Iterator[tuple[Path, list[str], list[str]]]:
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if d not in SKIP_DIRS)
@@ -98,7 +120,8 @@ def folder_references(root: Path) -> list[Reference]:
             continue
         for name in weights:
             path = here / name
-            found.append(_on_disk("file", str(path), (name,)))
+            if not plain_npz(path):
+                found.append(_on_disk("file", str(path), (name,)))
         for name in filenames:
             if name.endswith(CODE_SUFFIXES):
                 found += references_in_file(here / name, str(here / name))
@@ -119,7 +142,7 @@ def discover(paths: list[str], *, include_default_cache: bool = False) -> list[R
         if target.is_file():
             if target.name.endswith(CODE_SUFFIXES):
                 found += references_in_file(target, str(target))
-            else:
+            elif not plain_npz(target):
                 found.append(_on_disk("file", str(target), (target.name,)))
         elif is_cache_root(target):
             found += cache_references(target)

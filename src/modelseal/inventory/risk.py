@@ -66,6 +66,11 @@ def publisher_of(ref: Reference) -> str:
     return ""
 
 
+def _bare_name(model: str) -> bool:
+    """A legacy un-namespaced hub id (``bert-base-uncased``), not a path or a computed source."""
+    return bool(model) and not model.startswith(("<", ".", "/", "~")) and not set("/\\:") & set(model)
+
+
 def usage_for(ref: Reference, rules: tuple[UsageRule, ...], default: Usage) -> Usage:
     """The first rule matching the model or the location wins; fields it leaves empty fall back."""
     for rule in rules:
@@ -82,7 +87,8 @@ def usage_for(ref: Reference, rules: tuple[UsageRule, ...], default: Usage) -> U
 def assess(ref: Reference, tier_of: Callable[[str], str | None], usage: Usage) -> Assessment:
     """``tier_of`` maps a hub id to its publisher's tier name (None: not known)."""
     publisher = publisher_of(ref)
-    tier = (tier_of(ref.model) if publisher else None) or "unknown"
+    hub_like = publisher or (ref.kind == "code" and _bare_name(ref.model))
+    tier = (tier_of(ref.model) if hub_like else None) or "unknown"
     likelihood = TIER_POINTS.get(tier, 3) + sum(FLAG_POINTS.get(f, 0) for f in set(ref.flags))
     impact = max(
         CLASSES[name].index(value) if value else 1

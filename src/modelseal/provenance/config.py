@@ -7,6 +7,8 @@ the shared loader in :mod:`modelseal.core.config`::
     replace_publishers = false                     # true: use only the tiers given here
     known_models = ["acme/fraud-detector"]         # genuine ids the look-alike check should know
     internal = ["acme/*", "fraud-detector"]        # names no public id may take
+    own_publishers = ["acme"]                      # the organisation's own: tier "organisation"
+    local_owner = "acme"                           # who publishes local models (paths, buckets)
 """
 
 from __future__ import annotations
@@ -20,9 +22,15 @@ from typing import Any
 from modelseal.core.config import Config, load_config
 from modelseal.core.errors import ConfigError
 from modelseal.provenance.names import Catalogue, InternalNames
-from modelseal.provenance.reputation import ReputationTable
+from modelseal.provenance.reputation import PublisherTier, ReputationTable
 
-_KEYS = frozenset({"publishers", "replace_publishers", "known_models", "internal"})
+_KEYS = frozenset(
+    {"publishers", "replace_publishers", "known_models", "internal", "own_publishers", "local_owner"}
+)
+OWN_TIER = 2
+"""An organisation's own publishers rank as an established organisation with governance (``organisation``):
+the default policy's prod minimum is ``individual``, so their signed, locked models pass without review.
+``publishers`` may still give them another tier."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +39,9 @@ class ProvenanceConfig:
     replace_publishers: bool = False
     known_models: tuple[str, ...] = ()
     internal: InternalNames = field(default_factory=InternalNames)
+    own_publishers: tuple[str, ...] = ()
+    local_owner: str | None = None
+    """The publisher of models with no hub id (local paths, buckets); None: they have no tier."""
 
     @classmethod
     def from_mapping(cls, data: Mapping[str, Any], origin: str = "configuration") -> ProvenanceConfig:
@@ -47,7 +58,11 @@ class ProvenanceConfig:
             raise ConfigError(f"{origin}: 'replace_publishers' must be true or false")
         known = _strings(data.get("known_models", []), "known_models", origin)
         internal = InternalNames.parse(_strings(data.get("internal", []), "internal", origin), origin)
-        config = cls(MappingProxyType(dict(publishers)), replace, known, internal)
+        own = _strings(data.get("own_publishers", []), "own_publishers", origin)
+        owner = data.get("local_owner")
+        if owner is not None and (not isinstance(owner, str) or not owner or "/" in owner):
+            raise ConfigError(f"{origin}: 'local_owner' must be an organisation name (no '/')")
+        config = cls(MappingProxyType(dict(publishers)), replace, known, internal, own, owner)
         config.reputation()  # validates the tiers now, with the origin in the message
         config.catalogue()
         return config
@@ -66,9 +81,23 @@ class ProvenanceConfig:
 
     def reputation(self) -> ReputationTable:
         try:
-            return ReputationTable.shipped().with_overrides(self.publishers, replace=self.replace_publishers)
+            own = {org: OWN_TIER for org in self.own_publishers}
+            return ReputationTable.shipped().with_overrides(
+                {**own, **self.publishers}, replace=self.replace_publishers
+            )
         except ConfigError as exc:
             raise ConfigError(f"provenance configuration: {exc}") from exc
+
+    def tier_of(self, model_id: str | None) -> PublisherTier | None:
+        """The tier of a hub id's publisher; of ``local_owner`` for a model without one."""
+        if model_id:
+            if "/" not in model_id:  # a legacy bare name: the hub redirects it to its organisation
+                org = self.catalogue().owner_of(model_id)
+                model_id = f"{org}/{model_id}" if org else model_id
+            return self.reputation().tier_of(model_id)
+        if self.local_owner is None:
+            return None
+        return self.reputation().tier_of(f"{self.local_owner}/local-model")
 
     def catalogue(self) -> Catalogue:
         return Catalogue.shipped().extended(self.known_models, self.reputation().organisations)

@@ -262,6 +262,11 @@ class Catalogue:
         names = self.names_by_org.get(hub_id.org.casefold(), ())
         return hub_id.name.casefold() in {n.casefold() for n in names}
 
+    def owner_of(self, name: str) -> str | None:
+        """The organisation a legacy bare name (``bert-base-uncased``) is redirected to, if listed."""
+        folded = name.casefold()
+        return next((org for org, n in self.all_names() if n.casefold() == folded), None)
+
     def all_names(self) -> Iterable[tuple[str, str]]:
         """(organisation as spelled on the hub, name) pairs."""
         for org, names in self.names_by_org.items():

@@ -22,7 +22,8 @@ def lockfile_verifier(lockfile: Path) -> LockVerifier:
     from modelseal.integrity.lockfile import read_lock
 
     lock = read_lock(lockfile)
-    roots = [(Path(e.source).resolve(), e) for e in lock.entries if "://" not in e.source]
+    # local entries are keyed relative to the lockfile's folder (``modelseal lock`` writes them so)
+    roots = [((lockfile.parent / e.source).resolve(), e) for e in lock.entries if "://" not in e.source]
 
     def check(target: Path) -> Sequence[Finding]:
         from modelseal.integrity.lockfile import check_lock
