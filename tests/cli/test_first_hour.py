@@ -226,3 +226,18 @@ def test_bom_says_what_it_wrote(m1: Path, tmp_path: Path) -> None:
     to_stdout = run("bom", "m1", cwd=tmp_path)
     assert json.loads(to_stdout.stdout)["bomFormat"] == "CycloneDX"
     assert to_stdout.stderr.strip() == "wrote the cyclonedx BOM of m1 to stdout"
+
+
+def test_a_corrupted_config_is_named_as_a_config_by_the_scan_reverify_runs(tmp_path: Path) -> None:
+    """Item 12: a corrupted config.json is a configuration problem, not a tokenizer one."""
+    from modelseal.api import scan
+
+    model = tmp_path / "m"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "bert",')
+    (model / "tokenizer_config.json").write_text("{oops")
+    rules = {(f.file, f.rule_id) for f in scan([model]).findings}
+    assert ("config.json", "MS-CONFIG-MALFORMED") in rules
+    assert ("tokenizer_config.json", "MS-TOKENIZER-MALFORMED") in rules
+    assert ("config.json", "MS-TOKENIZER-MALFORMED") not in rules
+    assert ("tokenizer_config.json", "MS-CONFIG-MALFORMED") not in rules

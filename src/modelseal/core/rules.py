@@ -609,9 +609,18 @@ RULES: dict[str, Rule] = _rules(
     ),
     Rule(
         "MS-TOKENIZER-MALFORMED",
-        "Unparseable tokenizer or config file",
+        "Unparseable tokenizer file",
         Severity.HIGH,
-        "A tokenizer or configuration JSON file cannot be parsed or exceeds the header limit.",
+        "A tokenizer JSON file (tokenizer.json, tokenizer_config.json, added_tokens.json) cannot be parsed or "
+        "exceeds the header limit.",
+        _REVIEW,
+    ),
+    Rule(
+        "MS-CONFIG-MALFORMED",
+        "Unparseable model configuration file",
+        Severity.HIGH,
+        "A model's configuration JSON (config.json, generation_config.json, chat_template.json...) cannot be "
+        "parsed or exceeds the header limit: the loaders would fail or read it differently.",
         _REVIEW,
     ),
     Rule(

@@ -17,6 +17,7 @@ from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.jinja_template import template_findings
 from modelseal.scanners.repofiles import read_json, read_text
+from modelseal.scanners.tokenizer import TOKENIZER_FILES
 
 TEMPLATE_FILES = ("chat_template.json",)
 MAX_REFERENCES = 50
@@ -119,8 +120,9 @@ class RepoScanner(ArtifactScanner):
                 if text is not None:
                     out.extend(f.with_file(entry.relpath) for f in template_findings(text))
             elif base.endswith("config.json") or base in TEMPLATE_FILES:
-                doc, problems = read_json(entry, ctx.limits)
-                out.extend(problems)
+                doc, problems = read_json(entry, ctx.limits, "MS-CONFIG-MALFORMED")
+                if base not in TOKENIZER_FILES:  # the tokenizer scanner reports its own files
+                    out.extend(problems)
                 if isinstance(doc, dict):
                     out.extend(_remote_code(doc, entry, files))
                     for label, source in _templates(doc):

@@ -42,9 +42,10 @@ def read_text(entry: FileEntry, limits: Limits, rule: str) -> tuple[str | None, 
         return None, [make_finding(rule, f"{entry.relpath} is not UTF-8 text: {exc}", file=entry.relpath)]
 
 
-def read_json(entry: FileEntry, limits: Limits) -> tuple[Any, list[Finding]]:
-    """The parsed JSON document, or ``None`` and a finding when it cannot be read or parsed."""
-    text, findings = read_text(entry, limits, "MS-TOKENIZER-MALFORMED")
+def read_json(entry: FileEntry, limits: Limits, rule: str) -> tuple[Any, list[Finding]]:
+    """The parsed JSON document, or ``None`` and a finding (``rule``: which kind of file it is) when it cannot
+    be read or parsed."""
+    text, findings = read_text(entry, limits, rule)
     if text is None:
         return None, findings
     try:
@@ -52,7 +53,7 @@ def read_json(entry: FileEntry, limits: Limits) -> tuple[Any, list[Finding]]:
     except (ValueError, RecursionError) as exc:
         return None, [
             make_finding(
-                "MS-TOKENIZER-MALFORMED",
+                rule,
                 f"{entry.relpath} is not valid JSON: {exc}"[:300],
                 file=entry.relpath,
             )

@@ -127,7 +127,7 @@ class TokenizerScanner(ArtifactScanner):
         for entry in artifact.files:
             if posixpath.basename(entry.relpath) not in TOKENIZER_FILES:
                 continue
-            doc, problems = read_json(entry, ctx.limits)
+            doc, problems = read_json(entry, ctx.limits, "MS-TOKENIZER-MALFORMED")
             out.extend(problems)
             if not isinstance(doc, dict):
                 continue

@@ -448,13 +448,14 @@ class WeightsScanner(ArtifactScanner):
         for entry in artifact.files:
             base = posixpath.basename(entry.relpath)
             if base == "config.json" and posixpath.dirname(entry.relpath) in shapes:
-                config, _ = read_json(entry, ctx.limits)  # parse problems are reported by the repo scanner
+                # parse problems are reported by the repo scanner
+                config, _ = read_json(entry, ctx.limits, "MS-CONFIG-MALFORMED")
                 if isinstance(config, dict):
                     out.extend(
                         architecture_findings(config, shapes[posixpath.dirname(entry.relpath)], entry.relpath)
                     )
             elif base.endswith(".safetensors.index.json"):
-                index, _ = read_json(entry, ctx.limits)
+                index, _ = read_json(entry, ctx.limits, "MS-CONFIG-MALFORMED")
                 if isinstance(index, dict):
                     out.extend(_index_findings(index, entry, headers))
         return out
