@@ -41,6 +41,16 @@ SKIP = {
     "modelseal advisories sync https://example.org/model-advisories.zip ./PyPI/all.zip": (
         "needs the network (an OSV feed URL): tests/advisories sync local feeds"
     ),
+    "modelseal serve": "a service that runs until stopped: tests/server start it and click through it",
+    "modelseal serve --init-admin": "as above (prints the admin password, then serves)",
+    "modelseal serve --database-url postgresql://user@db/modelseal --host 0.0.0.0 --port 8470": (
+        "a service on a PostgreSQL host: tests/server run every service test on a throw-away PostgreSQL"
+    ),
+    "modelseal scan ./model --upload http://registry:8470 --project fraud-detection": (
+        "needs a registry at registry:8470: tests/server/test_cli.py uploads to one on loopback"
+    ),
+    "modelseal upload report.json --server http://registry:8470 --project fraud-detection": "as above",
+    "modelseal gate ./model --env prod --server http://registry:8470": "as above",
 }
 STAND_IN = {
     "modelseal lock ./my-model hf://org/name@main": "modelseal lock ./my-model",
