@@ -280,6 +280,7 @@ def _xgboost(tmp: Path) -> Path:
     model = xgboost.XGBClassifier(n_estimators=2, max_depth=2).fit(x, y)
     joblib.dump(model, tmp / "xgb.joblib")
     model.save_model(tmp / "xgb.json")
+    model.save_model(tmp / "xgb.ubj")  # XGBoost's own binary format (UBJSON)
     return tmp
 
 

@@ -161,6 +161,10 @@ def test_content_matching_no_format_fails_closed(name: str, data: bytes, tmp_pat
         ("sample.wav", b"RIFF\x24\x00\x00\x00WAVEfmt " + bytes(32)),
         ("spiece.model", b"\x0a\x09\x0a\x05<unk>\x15\x00\x00\x00\x00\x0a\x08\x0a\x03<s>\x15\x00\x00\x00\x00"),
         ("variables/variables.data-00000-of-00001", bytes(range(7, 256)) * 8),
+        (
+            "xgb.ubj",
+            b"{L" + (7).to_bytes(8, "big") + b"learner{L" + (10).to_bytes(8, "big") + b"attributes{}}}",
+        ),
     ],
 )
 def test_inert_content_passes(name: str, data: bytes, tmp_path: Path) -> None:

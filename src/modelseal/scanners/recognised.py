@@ -67,6 +67,24 @@ def _msgpack_map(head: bytes) -> bool:
     return len(head) > key and (0xA0 <= head[key] <= 0xBF or head[key] in (0xD9, 0xDA, 0xDB))
 
 
+_UBJSON_LENGTHS = {b"i": 1, b"U": 1, b"I": 2, b"l": 4, b"L": 8}
+
+
+def _ubjson_object(head: bytes) -> bool:
+    """A UBJSON object whose first key is a printable name (XGBoost's ``.ubj`` models: trees as numbers)."""
+    size = _UBJSON_LENGTHS.get(head[1:2])
+    if head[:1] != b"{" or size is None or len(head) < 2 + size:
+        return False
+    length = int.from_bytes(head[2 : 2 + size], "big", signed=True)
+    key = head[2 + size : 2 + size + length]
+    return (
+        0 < length <= 256
+        and len(key) == min(length, len(head) - 2 - size)
+        and key.isascii()
+        and key.decode("ascii").isprintable()
+    )
+
+
 # (format, signature): binary formats whose loaders read data, never code.
 INERT: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("image/png", lambda h: h[:8] == b"\x89PNG\r\n\x1a\n"),
@@ -91,6 +109,7 @@ INERT: tuple[tuple[str, Callable[[bytes], bool]], ...] = (
     ("ggml", lambda h: h[:4] in (b"lmgg", b"fmgg", b"tjgg", b"algg")),
     ("sentencepiece", _sentencepiece),
     ("msgpack", _msgpack_map),
+    ("ubjson", _ubjson_object),
 )
 
 # Raw tensor bytes have no signature; they are recognised only under the names of the formats that
