@@ -285,6 +285,15 @@ class _Run(NamedTuple):
     """No network: the hub's own file records are not fetched for the advisory checks."""
 
 
+def _advisories_apply(res: Resolved, run: _Run) -> bool:
+    """Whether the advisory checks have anything to look at: a configured or synced cache, or a revision
+    resolved online through the hub. Decided without importing them (``modelseal scan``'s start-up)."""
+    from modelseal.advisories import default_cache_path
+
+    hub_online = bool(res.model_id and res.revision and res.repo_uid) and not run.offline
+    return hub_online or "advisories" in run.config.raw or default_cache_path().is_file()
+
+
 class _Counter:
     def __init__(self, total: int, progress: Progress | None) -> None:
         self.total, self.done, self.progress = total, 0, progress
@@ -347,9 +356,10 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     checks = _checks(res, hashed, manifest, run)
     if checks is not None:
         loose.extend(checks.findings)
-    from modelseal.api.advisories import target_findings
+    if _advisories_apply(res, run):
+        from modelseal.api.advisories import target_findings
 
-    loose.extend(target_findings(res, hashed, manifest, run.config, offline=run.offline))
+        loose.extend(target_findings(res, hashed, manifest, run.config, offline=run.offline))
     tier = checks.tier.tier if checks is not None and checks.tier else None
     report = TargetReport(
         artifact.source,
