@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
+from modelseal.cli.errors import error_exit
 from modelseal.core.errors import ModelsealError
 
 if TYPE_CHECKING:
@@ -34,11 +35,6 @@ CacheOpt = Annotated[
 ConfigOpt = Annotated[
     Path | None, typer.Option("--config", help="Configuration file (default: found from here upwards).")
 ]
-
-
-def _error(exc: ModelsealError) -> typer.Exit:
-    typer.echo(f"error: {exc.one_line()}", err=True)
-    return typer.Exit(EXIT_ERROR)
 
 
 def _status_document(status: CacheStatus | None) -> dict[str, Any] | None:
@@ -86,7 +82,7 @@ def sync_command(
     try:
         report = sync(SyncRequest(tuple(sources), cache, allow_mass_withdrawal, load_config(config)))
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     typer.echo(
         f"synced {report.read} records from {len(report.sources)} source(s): {report.added} added, "
         f"{report.updated} updated ({report.withdrawn} withdrawn); {report.active} active advisories, "
@@ -154,7 +150,7 @@ def check_command(
     try:
         result = check(request)
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     if output_format == "json":
         doc = {
             "cache": _status_document(result.status),
@@ -187,7 +183,7 @@ def status_command(cache: CacheOpt = None, config: ConfigOpt = None) -> None:
     try:
         opened = AdvisorySettings.from_config(load_config(config), cache).open()
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     if opened is None:
         typer.echo("no advisory cache yet: run `modelseal advisories sync SOURCE...`", err=True)
         raise typer.Exit(EXIT_ERROR)

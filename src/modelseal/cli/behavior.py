@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from modelseal.cli import EXIT_FINDINGS, EXIT_OK
+from modelseal.cli.errors import errors_exit
 
 if TYPE_CHECKING:
     from modelseal.api.behavior import InspectResult
@@ -46,7 +47,7 @@ def _open(model: Path, threads: int, fmt: str) -> None:
     """Check options and refuse a model that is not TorchScript or ONNX before torch is imported (at once)."""
     from modelseal.api.behavior import check_model
 
-    with _errors_exit():
+    with errors_exit():
         check_model(model)
     _prepare(threads, fmt)
 
@@ -76,18 +77,6 @@ def _progress(what: str) -> Iterator[Progress]:
         yield advance
 
 
-@contextmanager
-def _errors_exit() -> Iterator[None]:
-    """A model or sample file that cannot be inspected is an error (exit 2), never a pass."""
-    from modelseal.core.errors import ModelsealError
-
-    try:
-        yield
-    except ModelsealError as exc:
-        typer.echo(f"error: {exc.one_line()}", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
-
-
 def _emit(fmt: str, payload: dict[str, Any], lines: list[str]) -> None:
     if fmt == "json":
         typer.echo(json.dumps(payload, indent=2))
@@ -112,7 +101,7 @@ def inspect(
     from modelseal.api.behavior import InspectRequest
     from modelseal.api.behavior import inspect as run_inspect
 
-    with _errors_exit(), _progress(f"{model}: searching for a trigger") as progress:
+    with errors_exit(), _progress(f"{model}: searching for a trigger") as progress:
         result = run_inspect(InspectRequest(model, data, out, progress))
     _render(fmt, result)
 
@@ -131,7 +120,7 @@ def inspect_data(
     from modelseal.api.behavior import InspectDataRequest
     from modelseal.api.behavior import inspect_data as run_inspect_data
 
-    with _errors_exit(), _progress(f"{data}: trigger inversion") as progress:
+    with errors_exit(), _progress(f"{data}: trigger inversion") as progress:
         result = run_inspect_data(InspectDataRequest(model, data, clean, progress))
     _render(fmt, result)
 

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
+from modelseal.cli.errors import error_exit
 from modelseal.core.errors import ModelsealError, UsageError
 
 if TYPE_CHECKING:
@@ -36,12 +37,6 @@ def _err(message: str) -> None:
     from rich.console import Console
 
     Console(stderr=True, highlight=False, soft_wrap=True).print(message, markup=False)
-
-
-def _error(exc: ModelsealError) -> typer.Exit:
-    """The error and what to do next, on stderr; exit 2."""
-    _err(f"error: {exc.one_line()}")
-    return typer.Exit(EXIT_ERROR)
 
 
 def _usage(message: str) -> typer.Exit:
@@ -147,7 +142,7 @@ def gate_command(
             if output_format == "text":  # each verdict as soon as it is recorded
                 writer.write([verdict], sys.stdout)
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     if output_format == "json":
         writer.write(verdicts, sys.stdout)
     if sarif is not None:
@@ -179,7 +174,7 @@ def _remote_gate(models: list[str], env: str, server: str, token: str | None, ou
                 for reason in answer["reasons"]:
                     typer.echo(f"  {reason['outcome']}: {reason['rule']}: {reason['message']}")
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     if output_format == "json":
         typer.echo(json.dumps(answers, indent=2))
     return max(codes, key=lambda c: _RANK[c])
@@ -235,7 +230,7 @@ def inventory_command(
     except UsageError as exc:
         raise _usage(str(exc)) from None
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     writer_for("inventory", output_format, ReportOptions(width=200, color=sys.stdout.isatty())).write(
         result.assessments, sys.stdout
     )
@@ -271,7 +266,7 @@ def reverify_command(
             ReverifyRequest(tuple(paths or ()), state, lockfile or Path("modelseal.lock"), hf_cache)
         )
     except ModelsealError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     writer_for("reverify", output_format).write(result.reverification, sys.stdout)
     for hit in result.newly_affected:  # on stderr, so JSON on stdout stays whole
         _err(f"NEWLY AFFECTED {hit.location}: {hit.advisory} ({hit.rule}) {hit.file or 'manifest'}")
@@ -356,7 +351,7 @@ def audit_prove(
     except ValueError as exc:
         raise _usage(str(exc)) from None
     except AuditLogError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
     typer.echo(json.dumps(doc, indent=2))
 
 
@@ -366,7 +361,7 @@ def _read(audit_log: Path | None) -> LogContents:
     try:
         return contents(audit_log)
     except AuditLogError as exc:
-        raise _error(exc) from None
+        raise error_exit(exc) from None
 
 
 def register(app: typer.Typer) -> None:

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK
+from modelseal.cli.errors import errors_exit
 
 if TYPE_CHECKING:
     from modelseal.api.runtime import RuntimeResult
@@ -26,17 +27,14 @@ Format = Annotated[str, typer.Option("--format", help="text or json.")]
 @contextmanager
 def _errors_exit(fmt: str) -> Iterator[None]:
     """Refused input and unusable models or files are errors (exit 2), never a pass."""
-    from modelseal.core.errors import ModelsealError
 
     if fmt not in ("text", "json"):
         raise typer.BadParameter(f"--format must be text or json, not {fmt!r}")
     try:
-        yield
+        with errors_exit():
+            yield
     except ImportError as exc:
         typer.echo(f"error: {exc}; install the extra: pip install 'modelseal[runtime,behavior]'", err=True)
-        raise typer.Exit(EXIT_ERROR) from None
-    except ModelsealError as exc:
-        typer.echo(f"error: {exc.one_line()}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
 
 

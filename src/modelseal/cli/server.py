@@ -14,6 +14,7 @@ from typing import Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_USAGE
+from modelseal.cli.errors import error_exit
 from modelseal.core.errors import ModelsealError
 
 ROLES = ("viewer", "uploader", "reviewer", "admin")
@@ -26,11 +27,6 @@ DatabaseOpt = Annotated[
 ServerOpt = Annotated[str, typer.Option("--server", help="The registry's base URL (http://host:port).")]
 ProjectOpt = Annotated[str, typer.Option("--project", help="The registry project.")]
 TokenOpt = Annotated[str | None, typer.Option("--token", help="API token; default: MODELSEAL_TOKEN.")]
-
-
-def _fail(exc: ModelsealError) -> typer.Exit:
-    typer.echo(f"error: {exc.one_line()}", err=True)
-    return typer.Exit(EXIT_ERROR)
 
 
 def serve_command(
@@ -75,7 +71,7 @@ def serve_command(
     try:
         password = bootstrap_admin(url, audit_log, reset=init_admin)
     except ModelsealError as exc:
-        raise _fail(exc) from None
+        raise error_exit(exc) from None
     if password is not None:
         typer.echo(f"admin user 'admin', one-time password: {password}", err=True)
 
@@ -126,7 +122,7 @@ def upload_command(
         typer.echo(f"error: cannot read {report}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
     except ModelsealError as exc:
-        raise _fail(exc) from None
+        raise error_exit(exc) from None
     print_upload(answer)
 
 
