@@ -9,6 +9,7 @@ Exit codes are shared by every command (:mod:`modelseal.cli`).
 
 from __future__ import annotations
 
+import gc
 import os
 import sys
 from importlib import import_module
@@ -85,6 +86,11 @@ def console() -> None:
     teardown once its output is flushed (as mypy does): freeing every module and object costs about as much
     as scanning a small file, and a finished scan holds nothing that needs closing."""
     args = sys.argv[1:]
+    if args[:1] == ["scan"]:
+        # Start-up creates tens of thousands of long-lived objects (modules, classes, functions) and no
+        # garbage cycles; with the default threshold the collector walks them again and again (~5 % of a
+        # small scan's instructions). A larger young generation, as mypy uses, still bounds memory.
+        gc.set_threshold(50_000, 20, 20)
     code = run(args)
     if args[:1] != ["scan"]:
         sys.exit(code)
