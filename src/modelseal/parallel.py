@@ -42,7 +42,10 @@ class Executor(Protocol):
     """Whether every outcome carries the file's digest (the caller then hashes nothing itself)."""
 
     def outcomes(
-        self, files: Sequence[FileEntry], scan_one: Callable[[FileEntry], Outcome], tick: Callable[[str], None]
+        self,
+        files: Sequence[FileEntry],
+        scan_one: Callable[[FileEntry], Outcome],
+        tick: Callable[[str], None],
     ) -> list[Outcome]:
         """Each file's outcome, in file order; ``tick(relpath)`` after each."""
 
@@ -56,7 +59,10 @@ class LocalPool:
         self.jobs = jobs
 
     def outcomes(
-        self, files: Sequence[FileEntry], scan_one: Callable[[FileEntry], Outcome], tick: Callable[[str], None]
+        self,
+        files: Sequence[FileEntry],
+        scan_one: Callable[[FileEntry], Outcome],
+        tick: Callable[[str], None],
     ) -> list[Outcome]:
         return scan_each(files, scan_one, tick, self.jobs)
 

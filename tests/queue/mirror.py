@@ -26,7 +26,8 @@ def malicious_pickle(tag: int) -> bytes:
 
 def safetensors_bytes(seed: int, floats: int = 256) -> bytes:
     data = struct.pack(f"<{floats}f", *(float((seed * 31 + i) % 97) / 7 for i in range(floats)))
-    header = json.dumps({"w": {"dtype": "F32", "shape": [floats], "data_offsets": [0, len(data)]}}).encode()
+    tensors = {"w": {"dtype": "F32", "shape": [floats], "data_offsets": [0, len(data)]}}
+    header = json.dumps({"__metadata__": {"seed": str(seed)}, **tensors}).encode()
     header += b" " * (-len(header) % 8)
     return struct.pack("<Q", len(header)) + header + data
 
@@ -90,11 +91,14 @@ def add_snapshot(mirror: Mirror, store: _Store, model: str, files: dict[str, tup
     return snapshot
 
 
-def build_mirror(root: Path, snapshots: int, *, shared: float = 0.7, malicious: int = 2, seed: int = 7) -> Mirror:
+def build_mirror(
+    root: Path, snapshots: int, *, shared: float = 0.7, malicious: int = 2, seed: int = 7, salt: int = 0
+) -> Mirror:
     """``snapshots`` model repos of three files each (weights in a mixed format, config, a pickle),
-    about ``shared`` of the file references pointing at contents other repos hold too."""
+    about ``shared`` of the file references pointing at contents other repos hold too. Mirrors built with
+    different ``salt`` share no content."""
     rng = random.Random(seed)
-    mirror = Mirror(root / "mirror")
+    mirror = Mirror(root / f"mirror{salt}")
     store = _Store(root / "store")
     pool = max(4, snapshots // 20)  # base models the forks share
     bad = set(rng.sample(range(snapshots), min(malicious, snapshots)))
@@ -109,11 +113,11 @@ def build_mirror(root: Path, snapshots: int, *, shared: float = 0.7, malicious: 
             ]
         ):
             base = rng.randrange(pool) if rng.random() < shared else 10_000_000 + i
-            files[name] = (make(base * 3 + slot), lfs)
+            files[name] = (make(base * 3 + slot + salt * 100_000_000), lfs)
         if i in bad:
             files["training_args.bin"] = (malicious_pickle(i), True)
-            mirror.malicious.append(f"org{i % 50}/model-{i}")
+            mirror.malicious.append(f"org{i % 50}/model-{i}-{salt}")
         contents.update(content for content, _ in files.values())
-        add_snapshot(mirror, store, f"org{i % 50}/model-{i}", files)
+        add_snapshot(mirror, store, f"org{i % 50}/model-{i}-{salt}", files)
     mirror.distinct = len(contents)
     return mirror

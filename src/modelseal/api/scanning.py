@@ -257,7 +257,8 @@ def scan(
     the sandbox and adds what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor
     for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
     folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`); ``executor`` scans them
-    elsewhere instead (:class:`~modelseal.queue.executor.QueueExecutor`: workers on a PostgreSQL queue). Raises
+    elsewhere instead (:class:`~modelseal.queue.executor.QueueExecutor`: workers on a PostgreSQL queue).
+    Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """

@@ -103,7 +103,7 @@ def sweep(request: SweepRequest) -> SweepStarted:
             conn, record, [(i.model_id, i.commit, str(snapshot)) for i, snapshot, _ in snapshots]
         )
     jobs = [blob_job(key, priority, blob_payload(e, c, key, config, digest)) for key, (e, c) in new.items()]
-    for version, (identity, snapshot, keys) in zip(ids, snapshots, strict=True):
+    for version, (_, snapshot, keys) in zip(ids, snapshots, strict=True):
         payload = {
             "version": version,
             "snapshot": str(snapshot),

@@ -79,8 +79,9 @@ def sweep_command(
     with errors_exit():
         started = sweep(SweepRequest(mirror, queue, priority, load_config(config)))
         typer.echo(
-            f"sweep {started.sweep}: {started.versions} model versions, {started.blobs_total} distinct files, "
-            f"{started.blobs_enqueued} to scan ({started.bytes_enqueued:,} of {started.bytes_total:,} bytes)",
+            f"sweep {started.sweep}: {started.versions} model versions, "
+            f"{started.blobs_total} distinct files, {started.blobs_enqueued} to scan "
+            f"({started.bytes_enqueued:,} of {started.bytes_total:,} bytes)",
             err=True,
         )
         if not wait:

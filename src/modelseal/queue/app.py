@@ -9,24 +9,32 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from modelseal.core.findings import Severity
+from modelseal.core.result import TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.parallel import encode_outcome
 from modelseal.queue import PRIORITIES
+from modelseal.queue.codec import encode_target
 from modelseal.queue.db import connect, conninfo
 from modelseal.queue.results import finish_version, recent_mirrors, record_verdict, verdicts, version_pending
 
 if TYPE_CHECKING:
     from procrastinate import App, JobContext
 
-    from modelseal.queue.slots import Slots
+    from modelseal.queue.results import Conn
+
+from modelseal.queue.slots import SlotFailure, Slots
 
 QUEUE = "modelseal"
 BLOB_TASK = "modelseal.scan_blob"
 VERSION_TASK = "modelseal.assemble_version"
 REVERIFY_TASK = "modelseal.reverify"
+ASSEMBLY_SECONDS = 120.0
+"""At least this long for assembling a version (it reads only metadata, but a cold process imports)."""
 
 
 @dataclass(frozen=True)
@@ -90,9 +98,16 @@ def version_job(priority: int, payload: dict[str, Any], delay: float = 0.0) -> A
     )
 
 
+_RAISE_PRIORITY = (
+    "UPDATE procrastinate_jobs SET priority = %(priority)s"
+    " WHERE queueing_lock = %(lock)s AND status = 'todo' AND priority < %(priority)s"
+)
+
+
 async def defer(app: App, jobs: Sequence[Any]) -> int:
-    """Defer ``jobs`` in batches; one whose queueing lock is taken (already waiting) is skipped. How many
-    were deferred."""
+    """Defer ``jobs`` in batches. One whose queueing lock is taken (the same content already waiting) is
+    not deferred again, but the waiting job is raised to its priority: a CI request never waits behind the
+    background re-verification that happened to ask first. How many were deferred."""
     from procrastinate.exceptions import AlreadyEnqueued
 
     deferred = 0
@@ -107,7 +122,9 @@ async def defer(app: App, jobs: Sequence[Any]) -> int:
                     await app.job_manager.defer_job_async(job)
                     deferred += 1
                 except AlreadyEnqueued:
-                    pass
+                    await app.connector.execute_query_async(
+                        _RAISE_PRIORITY, priority=job.priority, lock=job.queueing_lock
+                    )
     return deferred
 
 
@@ -115,6 +132,16 @@ def failed_outcome(reason: str) -> list[Any]:
     """The recorded outcome of a content no attempt could scan: fail closed."""
     finding = make_finding("MS-SCANNER-ERROR", f"not scanned: {reason}")
     return encode_outcome(("unscanned", [finding], 0.0, None, ()))
+
+
+def attempt_of(context: JobContext) -> int:
+    return (context.job.attempts if context.job else 0) + 1
+
+
+def unassembled(snapshot: str, reason: str) -> list[Any]:
+    """The report of a version no attempt could assemble: one finding saying why (fail closed)."""
+    finding = make_finding("MS-SCANNER-ERROR", f"the model version could not be assembled: {reason}")
+    return encode_target(TargetReport(snapshot, snapshot, (), None, (finding,)))
 
 
 def record_failure(url: str, payload: dict[str, Any], reason: str, attempts: int) -> None:
@@ -136,34 +163,33 @@ def register_tasks(
     settings: WorkerSettings,
     slots: Slots,
     reverify: Callable[[str, str, dict[str, Any]], None],
+    connection: Callable[[], AbstractContextManager[Conn]],
 ) -> None:
     """What this worker runs: every scan and assembly in ``slots``; ``reverify(url, mirror, config)``
-    sweeps a mirror again."""
+    sweeps a mirror again; ``connection()`` lends one of the worker's pooled database connections."""
     from procrastinate import RetryStrategy
 
     retry = RetryStrategy(max_attempts=max(0, settings.attempts - 1), exponential_wait=settings.backoff)
 
     @app.task(name=BLOB_TASK, queue=QUEUE, pass_context=True, retry=retry)
     async def scan_blob(context: JobContext, **payload: Any) -> None:
-        attempt = (context.job.attempts if context.job else 0) + 1
+        attempt = attempt_of(context)
 
         def known() -> bool:
-            with connect(url) as conn:
+            with connection() as conn:
                 return bool(verdicts(conn, [payload["key"]]))
 
         if await asyncio.to_thread(known):  # another job judged these bytes meanwhile
             return
-        from modelseal.queue.slots import SlotFailure
-
         try:
-            outcome = await slots.call("scan", payload)
+            outcome = await slots.call("scan", payload, settings.job_timeout)
         except SlotFailure as exc:
             if attempt >= settings.attempts:
                 await asyncio.to_thread(record_failure, url, payload, f"{exc} (attempt {attempt})", attempt)
             raise
 
         def record() -> None:
-            with connect(url) as conn:
+            with connection() as conn:
                 record_verdict(
                     conn,
                     payload["key"],
@@ -175,12 +201,12 @@ def register_tasks(
 
         await asyncio.to_thread(record)
 
-    @app.task(name=VERSION_TASK, queue=QUEUE, retry=retry)
-    async def assemble_version(**payload: Any) -> None:
+    @app.task(name=VERSION_TASK, queue=QUEUE, pass_context=True, retry=retry)
+    async def assemble_version(context: JobContext, **payload: Any) -> None:
         version = int(payload["version"])
 
         def look() -> dict[str, list[Any]] | None:
-            with connect(url) as conn:
+            with connection() as conn:
                 return (
                     verdicts(conn, list(set(payload["files"].values())))
                     if version_pending(conn, version)
@@ -193,11 +219,17 @@ def register_tasks(
         if len(found) < len(set(payload["files"].values())):  # its contents are not all judged yet: later
             await defer(app, [version_job(int(payload["priority"]), payload, delay=settings.poll)])
             return
-        report, worst = await slots.call("assemble", {**payload, "verdicts": found})
         failed = any(outcome[0] == "unscanned" for outcome in found.values())
+        try:
+            timeout = max(settings.job_timeout, ASSEMBLY_SECONDS)  # metadata only, but cold imports
+            report, worst = await slots.call("assemble", {**payload, "verdicts": found}, timeout)
+        except SlotFailure as exc:
+            if attempt_of(context) < settings.attempts:
+                raise
+            report, worst, failed = unassembled(payload["snapshot"], str(exc)), int(Severity.HIGH), True
 
         def store() -> None:
-            with connect(url) as conn:
+            with connection() as conn:
                 finish_version(conn, version, report, worst, failed)
 
         await asyncio.to_thread(store)
@@ -209,7 +241,7 @@ def register_tasks(
         only contents judged under old ones are scanned again; the rest is assembled from verdicts."""
 
         def mirrors() -> list[tuple[str, dict[str, Any]]]:
-            with connect(url) as conn:
+            with connection() as conn:
                 return recent_mirrors(conn, settings.reverify_days)
 
         for mirror, config in await asyncio.to_thread(mirrors):

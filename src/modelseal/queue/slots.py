@@ -81,22 +81,20 @@ class _Slot:
 class Slots:
     """``concurrency`` slots; a job waits for a free one, and a dead slot is replaced before reuse."""
 
-    def __init__(
-        self, concurrency: int, handler: Handler, *, timeout: float, memory_mb: int, preload: list[str]
-    ) -> None:
+    def __init__(self, concurrency: int, handler: Handler, *, memory_mb: int, preload: list[str]) -> None:
         self.context = multiprocessing.get_context("forkserver")
         self.context.set_forkserver_preload(preload)
-        self.handler, self.timeout, self.memory = handler, timeout, memory_mb << 20
+        self.handler, self.memory = handler, memory_mb << 20
         self.free: asyncio.Queue[_Slot | None] = asyncio.Queue()
         for _ in range(concurrency):
             self.free.put_nowait(None)  # started on first use
 
-    async def call(self, kind: str, payload: dict[str, Any]) -> Any:
+    async def call(self, kind: str, payload: dict[str, Any], timeout: float) -> Any:
         slot = await self.free.get()
         try:
             if slot is None or not slot.alive:
                 slot = await asyncio.to_thread(_Slot, self.context, self.handler, self.memory)
-            return await asyncio.to_thread(slot.call, kind, payload, self.timeout)
+            return await asyncio.to_thread(slot.call, kind, payload, timeout)
         finally:
             self.free.put_nowait(slot if slot is not None and slot.alive else None)
 

@@ -11,6 +11,7 @@ used up their attempts.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import datetime
 import logging
 import signal
@@ -25,7 +26,7 @@ from modelseal.queue.app import (
     record_failure,
     register_tasks,
 )
-from modelseal.queue.db import FEATURE, prepare
+from modelseal.queue.db import FEATURE, conninfo, prepare
 from modelseal.queue.slots import Handler, Slots
 
 log = logging.getLogger("modelseal.worker")
@@ -67,7 +68,6 @@ async def _serve(
     slots = Slots(
         settings.concurrency,
         handler,
-        timeout=settings.job_timeout,
         memory_mb=settings.memory_mb,
         preload=preload,
     )
@@ -77,7 +77,8 @@ async def _serve(
             try:
                 await asyncio.to_thread(prepare, url)
                 app = build_app(url)
-                register_tasks(app, url, settings, slots, reverify)
+                pool = _pool(url, settings.concurrency + 2)
+                register_tasks(app, url, settings, slots, reverify, pool.connection)
                 async with app.open_async():
                     worker = Worker(
                         app,
@@ -95,19 +96,34 @@ async def _serve(
                     finally:
                         recovery.cancel()
                         current.clear()
+                        pool.close()
                 wait = 0.5
             except Exception as exc:  # the database went away or refused us: try again, a little later
                 log.warning(
                     "queue unavailable (%s: %s); reconnecting in %.1f s", type(exc).__name__, exc, wait
                 )
             if not stopping.is_set():
-                try:
+                with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(stopping.wait(), wait)
-                except TimeoutError:
-                    pass
                 wait = min(wait * 2, 30.0)
     finally:
         slots.close()
+
+
+def _pool(url: str, size: int) -> Any:
+    """The worker's own connections (verdicts, reports), checked before each use: a database restart
+    costs a reconnect, not a failed job."""
+    from psycopg.rows import dict_row
+    from psycopg_pool import ConnectionPool
+
+    return ConnectionPool(
+        conninfo(url),
+        min_size=1,
+        max_size=size,
+        kwargs={"autocommit": True, "row_factory": dict_row},
+        check=ConnectionPool.check_connection,
+        open=True,
+    )
 
 
 async def _recover(app: object, url: str, settings: WorkerSettings) -> None:
@@ -128,7 +144,7 @@ async def _recover(app: object, url: str, settings: WorkerSettings) -> None:
             attempt = job.attempts + 1
             try:
                 if job.task_name == BLOB_TASK and attempt >= settings.attempts:
-                    reason = f"the worker scanning it stopped without answering (killed or crashed), {attempt} times"
+                    reason = f"its worker stopped without answering (killed or crashed), {attempt} times"
                     await asyncio.to_thread(record_failure, url, dict(job.task_kwargs), reason, attempt)
                     await manager.finish_job(job, status=Status.FAILED, delete_job=False)
                 else:
