@@ -74,7 +74,8 @@ def sweep(request: SweepRequest) -> SweepStarted:
     priority = PRIORITIES[request.priority]
     prepare(request.queue)
     config, digest = request.config, config_digest(request.config.raw)
-    snapshots, contents = [], {}
+    snapshots = []
+    contents: dict[str, tuple[FileEntry, str]] = {}
     bytes_total = 0
     for identity in mirror_snapshots(request.mirror):
         snapshot = identity.repo / "snapshots" / identity.commit
@@ -192,3 +193,17 @@ def run_in_slot(kind: str, payload: dict[str, Any]) -> Any:
     )
     worst = result.max_severity()
     return [encode_target(result.targets[0]), None if worst is None else int(worst)]
+
+
+__all__ = [
+    "SweepRequest",
+    "SweepStarted",
+    "WorkerRequest",
+    "WorkerSettings",
+    "queue_executor",
+    "run_in_slot",
+    "sweep",
+    "sweep_progress",
+    "sweep_report",
+    "work",
+]

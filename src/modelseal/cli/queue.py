@@ -23,6 +23,8 @@ from modelseal.core.findings import Severity
 from modelseal.reports import FORMATS
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from modelseal.queue.results import SweepProgress
 
 QueueOpt = Annotated[str, typer.Option("--queue", help="The queue's PostgreSQL URL (postgresql://...).")]
@@ -36,7 +38,7 @@ def worker_command(
     memory_mb: Annotated[
         int, typer.Option("--memory-mb", min=0, help="Address space of each scan process (0: no limit).")
     ] = 8192,
-    backoff: Annotated[float, typer.Option("--backoff", help="Retry n waits backoff**n seconds.")] = 2.0,
+    backoff: Annotated[int, typer.Option("--backoff", min=1, help="Retry n waits backoff**n seconds.")] = 2,
     heartbeat: Annotated[float, typer.Option("--heartbeat", help="Seconds between heartbeats.")] = 5.0,
     stalled_after: Annotated[
         float,
@@ -118,7 +120,7 @@ def _line(state: SweepProgress) -> str:
     )
 
 
-def _view(state: SweepProgress) -> object:
+def _view(state: SweepProgress) -> Table:
     from rich.progress_bar import ProgressBar
     from rich.table import Table
 

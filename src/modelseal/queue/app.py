@@ -44,8 +44,8 @@ class WorkerSettings:
     concurrency: int = 1
     attempts: int = 3
     """Tries per content before its verdict is recorded failed (crash, hang, kill)."""
-    backoff: float = 2.0
-    """Retry *n* waits ``backoff ** n`` seconds (hub rate limits, a restarting database)."""
+    backoff: int = 2
+    """Retry *n* waits ``backoff ** n`` whole seconds (hub rate limits, a restarting database)."""
     job_timeout: float = 600.0
     memory_mb: int = 8192
     """Address-space limit of each scanning process; 0: none."""
@@ -172,7 +172,7 @@ def register_tasks(
     retry = RetryStrategy(max_attempts=max(0, settings.attempts - 1), exponential_wait=settings.backoff)
 
     @app.task(name=BLOB_TASK, queue=QUEUE, pass_context=True, retry=retry)
-    async def scan_blob(context: JobContext, **payload: Any) -> None:
+    async def scan_blob(context: JobContext, /, **payload: Any) -> None:
         attempt = attempt_of(context)
 
         def known() -> bool:
@@ -202,7 +202,7 @@ def register_tasks(
         await asyncio.to_thread(record)
 
     @app.task(name=VERSION_TASK, queue=QUEUE, pass_context=True, retry=retry)
-    async def assemble_version(context: JobContext, **payload: Any) -> None:
+    async def assemble_version(context: JobContext, /, **payload: Any) -> None:
         version = int(payload["version"])
 
         def look() -> dict[str, list[Any]] | None:

@@ -99,7 +99,7 @@ class KnownVerdicts:
         scan_one: Callable[[FileEntry], Outcome],
         tick: Callable[[str], None],
     ) -> list[Outcome]:
-        out = []
+        out: list[Outcome] = []
         for e in files:
             known = self.found.get(self.keys.get(e.relpath, ""))
             if known is None:

@@ -60,7 +60,7 @@ async def _serve(
     def stop() -> None:
         stopping.set()
         for worker in current:
-            worker.stop()
+            worker.stop()  # type: ignore[no-untyped-call]
 
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
@@ -92,7 +92,7 @@ async def _serve(
                     current[:] = [worker]
                     recovery = asyncio.create_task(_recover(app, url, settings))
                     try:
-                        await worker.run()
+                        await worker.run()  # type: ignore[no-untyped-call]
                     finally:
                         recovery.cancel()
                         current.clear()
