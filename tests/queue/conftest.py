@@ -22,7 +22,7 @@ pytest.importorskip("psycopg")
 from tests.server.pg import Server, create_database, pg_bin, postgres_server
 
 ROOT = Path(__file__).resolve().parents[2]
-FAST = ["--poll", "0.2", "--heartbeat", "0.5", "--stalled-after", "2", "--backoff", "1"]
+FAST = ["--keep-jobs", "--poll", "0.2", "--heartbeat", "0.5", "--stalled-after", "2", "--backoff", "1"]
 """Worker timings that keep each test to seconds (defaults are minutes-scale for real deployments)."""
 
 

@@ -45,13 +45,24 @@ def worker_command(
         typer.Option("--stalled-after", help="Seconds of silence after which a worker is presumed dead."),
     ] = 30.0,
     poll: Annotated[float, typer.Option("--poll", help="Seconds between looks for new jobs.")] = 1.0,
+    keep_jobs: Annotated[
+        bool, typer.Option("--keep-jobs", help="Keep finished jobs in the queue's tables (audit, tests).")
+    ] = False,
 ) -> None:
     """Run a queue worker until stopped (SIGTERM finishes the running jobs first)."""
     from modelseal.api.sweeping import WorkerRequest, WorkerSettings, work
 
     logging.basicConfig(level=logging.WARNING, format="modelseal worker: %(message)s")
     settings = WorkerSettings(
-        concurrency, attempts, backoff, job_timeout, memory_mb, heartbeat, stalled_after, poll
+        concurrency,
+        attempts,
+        backoff,
+        job_timeout,
+        memory_mb,
+        heartbeat,
+        stalled_after,
+        poll,
+        keep_jobs=keep_jobs,
     )
     with errors_exit():
         work(WorkerRequest(queue, settings))

@@ -55,6 +55,9 @@ class WorkerSettings:
     poll: float = 1.0
     reverify_cron: str = "0 3 * * *"
     reverify_days: int = 30
+    keep_jobs: bool = False
+    """Keep finished jobs (and their events) in procrastinate's tables; by default a successful job is
+    deleted, its verdict being the record (millions of versions would otherwise fill the database)."""
 
 
 def build_app(url: str) -> App:

@@ -87,7 +87,7 @@ async def _serve(
                         fetch_job_polling_interval=settings.poll,
                         update_heartbeat_interval=settings.heartbeat,
                         stalled_worker_timeout=settings.stalled_after,
-                        delete_jobs="never",
+                        delete_jobs="never" if settings.keep_jobs else "successful",
                     )
                     current[:] = [worker]
                     recovery = asyncio.create_task(_recover(app, url, settings))
