@@ -197,7 +197,23 @@ def main() -> None:
             f"{saved_bytes:,} of {state.bytes_total:,} bytes not read again "
             f"({saved_bytes / max(state.bytes_total, 1):.0%})"
         )
+    print(f"sha256 on one core: {hashing_rate():.2f} GB/s (what hashing real weights costs a worker)")
     print(f"load average after: {os.getloadavg()}")
+
+
+def hashing_rate() -> float:
+    """GB/s of SHA-256 over 256 MiB in memory, best of 3: the per-byte cost of a worker's digest."""
+    import hashlib
+
+    data = os.urandom(1 << 20) * 256
+    best = min(_timed(lambda: hashlib.sha256(data).digest()) for _ in range(3))
+    return len(data) / best / 1e9
+
+
+def _timed(work: Callable[[], object]) -> float:
+    began = time.perf_counter()
+    work()
+    return time.perf_counter() - began
 
 
 if __name__ == "__main__":

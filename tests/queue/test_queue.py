@@ -4,7 +4,9 @@ file, a database restart, the report and exit codes. Malicious files carry a har
 from __future__ import annotations
 
 import json
+import os
 import pickle
+import signal
 import subprocess
 from pathlib import Path
 
@@ -120,6 +122,18 @@ def test_killed_worker_job_is_retried_by_another_and_recorded_once(
     )
     assert job == [{"status": "succeeded", "attempts": 2}]  # two runs: the killed one, the retry
     assert sweep_progress(queue_url, started.sweep).failed == 0
+
+
+def test_sigterm_lets_the_running_scan_finish(tmp_path: Path, queue_url: str, workers: Workers) -> None:
+    mirror = mirror_with(tmp_path, slow_pickle(SLOW_INTS), others=0)
+    sweep(SweepRequest(mirror.root, queue_url))
+    worker = workers.start("--concurrency", "1")
+    doing = "SELECT id FROM procrastinate_jobs WHERE status = 'doing' AND args->>'relpath' = 'model.bin'"
+    wait_until(lambda: query(queue_url, doing), what="the slow scan to start")
+    os.killpg(worker.pid, signal.SIGTERM)  # as a service manager stops the whole group
+    assert worker.wait(60) == 0
+    rows = query(queue_url, "SELECT status, attempts FROM blob_verdicts WHERE outcome->>0 = 'pickle'")
+    assert rows == [{"status": "done", "attempts": 1}]
 
 
 def test_poison_file_is_failed_after_its_attempts_and_the_sweep_goes_on(

@@ -77,8 +77,7 @@ def sweep(request: SweepRequest) -> SweepStarted:
     snapshots = []
     contents: dict[str, tuple[FileEntry, str]] = {}
     bytes_total = 0
-    for identity in mirror_snapshots(request.mirror):
-        snapshot = identity.repo / "snapshots" / identity.commit
+    for snapshot, identity in mirror_snapshots(request.mirror):
         files = resolve(str(snapshot), max_files=config.limits.max_files, offline=True).artifact.files
         keys = {}
         for entry in files:

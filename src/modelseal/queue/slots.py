@@ -29,8 +29,8 @@ class SlotFailure(Exception):
 def _serve(conn: Connection, handler: Handler, memory_bytes: int) -> None:
     if memory_bytes:
         resource.setrlimit(resource.RLIMIT_AS, (memory_bytes, memory_bytes))
-    signal.signal(signal.SIGINT, signal.SIG_IGN)  # the worker decides when to stop
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    for sig in (signal.SIGINT, signal.SIGTERM):  # a stop sent to the whole group: the scan finishes first
+        signal.signal(sig, signal.SIG_IGN)
     while True:
         try:
             kind, payload = json.loads(conn.recv_bytes())

@@ -18,7 +18,13 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.sources.hflayout import blobs_of, cache_repo_of, is_cache_root, snapshot_parts
+from modelseal.sources.hflayout import (
+    blobs_of,
+    cache_repo_of,
+    is_cache_root,
+    model_snapshots,
+    snapshot_parts,
+)
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.local import walk
 
@@ -192,22 +198,19 @@ def default_cache() -> Path | None:
     return path if path.is_dir() else None
 
 
-def mirror_snapshots(mirror: Path) -> list[SnapshotIdentity]:
-    """Every model snapshot of a folder laid out like the cache (a hub mirror), in a stable order; read from
-    the layout alone (no huggingface_hub), so that a mirror of millions of snapshots is listed cheaply."""
+def mirror_snapshots(mirror: Path) -> list[tuple[Path, SnapshotIdentity]]:
+    """Every model snapshot (folder, identity) of a folder laid out like the cache (a hub mirror), in a
+    stable order; read from the layout alone (no huggingface_hub), so that millions are listed cheaply."""
     if not is_cache_root(mirror):
         raise SourceError(
             f"{mirror}: not laid out like a Hugging Face cache",
             hint="expected models--org--name folders, each with blobs/ and snapshots/<commit>/",
         )
     found = []
-    for repo in sorted(mirror.iterdir()):
-        if not repo.name.startswith("models--") or not (repo / "snapshots").is_dir():
-            continue
-        for snapshot in sorted((repo / "snapshots").iterdir()):
-            identity = snapshot_identity(snapshot)
-            if identity is not None and snapshot.is_dir():
-                found.append(identity)
+    for snapshot in model_snapshots(mirror):
+        identity = snapshot_identity(snapshot)
+        if identity is not None:
+            found.append((snapshot, identity))
     return found
 
 
