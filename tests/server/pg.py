@@ -60,11 +60,8 @@ def postgres_server(durable: bool = False) -> Iterator[Server]:
     if os.geteuid() == 0:
         as_postgres = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres")
-    subprocess.run(
-        [*as_postgres, str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"],
-        check=True,
-        capture_output=True,
-    )
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
+    subprocess.run([*as_postgres, *initdb], check=True, capture_output=True)
     options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off"
