@@ -165,6 +165,7 @@ def test_postgres_restart_mid_sweep_loses_and_duplicates_nothing(
     started = sweep(SweepRequest(mirror.root, queue_url))
     workers.start("--concurrency", "2")
     wait_until(lambda: sweep_progress(queue_url, started.sweep).done >= 3, what="some progress")
+    assert sweep_progress(queue_url, started.sweep).done < 40  # the restart lands in the middle
     pg_server.stop()
     pg_server.start()
     wait_until(lambda: done(queue_url, started.sweep), seconds=90, what="the sweep after the restart")
