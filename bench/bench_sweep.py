@@ -124,8 +124,8 @@ def database_size(url: str, state: SweepProgress) -> None:
         rows = {t: one(f"SELECT count(*) FROM {t}") for t in tables}
     print(f"database after 2 sweeps of {state.total} versions (1 worker):")
     for table in tables:
-        per = sizes[table] / max(rows[table], 1)
-        print(f"  {table:<22} {rows[table]:>8} rows {sizes[table]:>12,} bytes  {per:8.0f} bytes/row")
+        per = f"{sizes[table] / rows[table]:8.0f} bytes/row" if rows[table] else "(jobs deleted on success)"
+        print(f"  {table:<22} {rows[table]:>8} rows {sizes[table]:>12,} bytes  {per}")
 
 
 def local_baseline(snapshots: list[Path]) -> tuple[float, int]:
