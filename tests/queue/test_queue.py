@@ -207,6 +207,16 @@ def test_scan_queue_reports_like_a_local_scan(tmp_path: Path, queue_url: str, wo
     assert rules(queued.stdout) == rules(local.stdout)
 
 
+def test_errors_exit_2_with_one_line(tmp_path: Path) -> None:
+    unreachable = "postgresql://nobody@127.0.0.1:1/none"
+    not_a_mirror = run_cli("sweep", str(tmp_path), "--queue", unreachable)
+    assert not_a_mirror.returncode == 2 and "not laid out like a Hugging Face cache" in not_a_mirror.stderr
+    mirror = build_mirror(tmp_path, 1, malicious=0)
+    down = run_cli("sweep", str(mirror.root), "--queue", unreachable)
+    assert down.returncode == 2 and "cannot reach the queue's database" in down.stderr, down.stderr
+    assert "Traceback" not in down.stderr
+
+
 def test_scan_and_import_stay_free_of_the_queue_libraries(tmp_path: Path) -> None:
     (tmp_path / "w.json").write_text("{}")
     code = (

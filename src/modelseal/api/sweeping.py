@@ -72,12 +72,13 @@ def sweep(request: SweepRequest) -> SweepStarted:
 
         raise ConfigError(f"priority {request.priority!r}: expected one of {', '.join(PRIORITIES)}")
     priority = PRIORITIES[request.priority]
+    listed = mirror_snapshots(request.mirror)
     prepare(request.queue)
     config, digest = request.config, config_digest(request.config.raw)
     snapshots = []
     contents: dict[str, tuple[FileEntry, str]] = {}
     bytes_total = 0
-    for snapshot, identity in mirror_snapshots(request.mirror):
+    for snapshot, identity in listed:
         files = resolve(str(snapshot), max_files=config.limits.max_files, offline=True).artifact.files
         keys = {}
         for entry in files:

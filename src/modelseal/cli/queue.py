@@ -27,7 +27,14 @@ if TYPE_CHECKING:
 
     from modelseal.queue.results import SweepProgress
 
-QueueOpt = Annotated[str, typer.Option("--queue", help="The queue's PostgreSQL URL (postgresql://...).")]
+QueueOpt = Annotated[
+    str,
+    typer.Option(
+        "--queue",
+        envvar="MODELSEAL_DATABASE_URL",
+        help="The queue's PostgreSQL URL (default: the registry's, MODELSEAL_DATABASE_URL).",
+    ),
+]
 
 
 def worker_command(

@@ -11,15 +11,16 @@ if TYPE_CHECKING:
 
 _SETUP_LOCK = 0x6D73_7173  # "msqs": one process at a time creates the schema
 FEATURE = "the job queue (--queue)"
+_HINT = "check --queue (postgresql://user@host/database) and that the PostgreSQL server is up"
 
 
 def conninfo(url: str) -> str:
     """A libpq URL from the registry's spelling (``postgresql+psycopg://``) or a plain one."""
     scheme, sep, rest = url.partition("://")
     if not sep or not scheme.startswith(("postgresql", "postgres")):
-        from modelseal.core.errors import ConfigError
+        from modelseal.core.errors import SourceError
 
-        raise ConfigError(f"--queue {url!r}: expected a postgresql:// URL")
+        raise SourceError(f"--queue {url!r}: expected a postgresql:// URL", hint=_HINT)
     return f"postgresql://{rest}"
 
 
@@ -28,7 +29,12 @@ def connect(url: str) -> psycopg.Connection[dict[str, object]]:
     import psycopg
     from psycopg.rows import dict_row
 
-    return psycopg.connect(conninfo(url), autocommit=True, row_factory=dict_row)
+    try:
+        return psycopg.connect(conninfo(url), autocommit=True, row_factory=dict_row)
+    except psycopg.OperationalError as exc:
+        from modelseal.core.errors import SourceError
+
+        raise SourceError(f"cannot reach the queue's database: {exc}", hint=_HINT) from None
 
 
 def prepare(url: str) -> None:
