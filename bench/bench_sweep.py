@@ -37,6 +37,8 @@ if TYPE_CHECKING:
     from modelseal.queue.results import SweepProgress
 
 ROOT = Path(__file__).resolve().parents[1]
+ENQUEUE: list[float] = []
+"""Seconds each sweep spent listing, keying and enqueueing (part of its wall time)."""
 
 
 def spread(values: list[float]) -> str:
@@ -70,6 +72,7 @@ def timed_sweep(url: str, mirror: Path) -> tuple[float, SweepProgress]:
 
     began = time.perf_counter()
     started = sweep(SweepRequest(mirror, url))
+    ENQUEUE.append(started.seconds)
     while not (state := sweep_progress(url, started.sweep)).finished:
         time.sleep(0.1)
     return time.perf_counter() - began, state
@@ -199,6 +202,7 @@ def main() -> None:
             f"{saved_bytes:,} of {state.bytes_total:,} bytes not read again "
             f"({saved_bytes / max(state.bytes_total, 1):.0%})"
         )
+    print(f"enqueue (list, key, defer) per sweep, seconds: {spread(ENQUEUE)}")
     print(f"sha256 on one core: {hashing_rate():.2f} GB/s (what hashing real weights costs a worker)")
     print(f"load average after: {os.getloadavg()}")
 
