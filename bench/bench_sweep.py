@@ -66,13 +66,14 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
             os.killpg(proc.pid, signal.SIGKILL)
 
 
-def timed_sweep(url: str, mirror: Path) -> tuple[float, SweepProgress]:
+def timed_sweep(url: str, mirror: Path, record: bool = True) -> tuple[float, SweepProgress]:
     """Seconds from the sweep's start (listing, keying, enqueueing) to its last version assembled."""
     from modelseal.api.sweeping import SweepRequest, sweep, sweep_progress
 
     began = time.perf_counter()
     started = sweep(SweepRequest(mirror, url))
-    ENQUEUE.append(started.seconds)
+    if record:
+        ENQUEUE.append(started.seconds)
     while not (state := sweep_progress(url, started.sweep)).finished:
         time.sleep(0.1)
     return time.perf_counter() - began, state
@@ -93,7 +94,7 @@ def one_count(
     procs = start_workers(url, workers)
     try:
         warm = build_mirror(tmp / f"warm-{workers}-{round_}", 2 * workers, malicious=0, salt=900 + round_)
-        timed_sweep(url, warm.root)  # workers registered, scanning processes started, caches warm
+        timed_sweep(url, warm.root, record=False)  # workers registered, scan processes started, warm
 
         def registered() -> bool:
             with psycopg.connect(url) as conn:
