@@ -34,6 +34,12 @@ Outcome = tuple[str, list[Finding], float, str | None, tuple[str, ...]]
 hashed it, and the globals its pickles import."""
 
 
+ScanOne = Callable[[FileEntry], Outcome]
+"""Scanning one file in this process (what the local pool runs; the queue's workers build their own)."""
+Tick = Callable[[str], None]
+"""Called with a file's relpath once its outcome is in."""
+
+
 class Executor(Protocol):
     """Where the files of a target get scanned: this machine's processes (:class:`LocalPool`, the default)
     or workers elsewhere (:class:`modelseal.queue.executor.QueueExecutor`, on PostgreSQL)."""
@@ -41,12 +47,7 @@ class Executor(Protocol):
     provides_digests: bool
     """Whether every outcome carries the file's digest (the caller then hashes nothing itself)."""
 
-    def outcomes(
-        self,
-        files: Sequence[FileEntry],
-        scan_one: Callable[[FileEntry], Outcome],
-        tick: Callable[[str], None],
-    ) -> list[Outcome]:
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
         """Each file's outcome, in file order; ``tick(relpath)`` after each."""
 
 
@@ -58,12 +59,7 @@ class LocalPool:
     def __init__(self, jobs: int) -> None:
         self.jobs = jobs
 
-    def outcomes(
-        self,
-        files: Sequence[FileEntry],
-        scan_one: Callable[[FileEntry], Outcome],
-        tick: Callable[[str], None],
-    ) -> list[Outcome]:
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
         return scan_each(files, scan_one, tick, self.jobs)
 
 

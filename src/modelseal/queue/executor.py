@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from modelseal.core.artifact import FileEntry
 from modelseal.core.config import Config
 from modelseal.core.rules import make_finding
-from modelseal.parallel import Outcome, decode_outcome
+from modelseal.parallel import Outcome, ScanOne, Tick, decode_outcome
 from modelseal.queue import PRIORITIES
 from modelseal.queue.keys import config_digest, content_of, verdict_key
 from modelseal.queue.results import verdicts
@@ -45,12 +45,7 @@ class QueueExecutor:
         self.url, self.config, self.priority, self.poll = url, config, priority, poll
         self.digest = config_digest(config.raw)
 
-    def outcomes(
-        self,
-        files: Sequence[FileEntry],
-        scan_one: Callable[[FileEntry], Outcome],
-        tick: Callable[[str], None],
-    ) -> list[Outcome]:
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
         from modelseal.queue.app import blob_job, build_app, defer
         from modelseal.queue.db import connect, prepare
 
@@ -93,12 +88,7 @@ class KnownVerdicts:
     def __init__(self, keys: Mapping[str, str], found: Mapping[str, list[Any]]) -> None:
         self.keys, self.found = keys, found
 
-    def outcomes(
-        self,
-        files: Sequence[FileEntry],
-        scan_one: Callable[[FileEntry], Outcome],
-        tick: Callable[[str], None],
-    ) -> list[Outcome]:
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
         out: list[Outcome] = []
         for e in files:
             known = self.found.get(self.keys.get(e.relpath, ""))
