@@ -215,6 +215,8 @@ def test_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     down = run_cli("sweep", str(mirror.root), "--queue", unreachable)
     assert down.returncode == 2 and "cannot reach the queue's database" in down.stderr, down.stderr
     assert "Traceback" not in down.stderr
+    dynamic = run_cli("scan", "--queue", unreachable, "--dynamic", str(mirror.snapshots[0]))
+    assert dynamic.returncode == 4 and "--dynamic and --weights" in dynamic.stderr
 
 
 def test_scan_and_import_stay_free_of_the_queue_libraries(tmp_path: Path) -> None:

@@ -171,6 +171,9 @@ def main(argv: list[str], prog: str = "modelseal scan") -> int:
         if args.upload and not args.project:
             _say("usage: --upload needs --project")
             return EXIT_USAGE
+        if args.queue and (args.dynamic or args.weights):
+            _say("usage: --dynamic and --weights run in this process; the queue's workers do not run them")
+            return EXIT_USAGE
         if args.upload and args.digests is None:
             args.digests = True  # the registry knows a model by its manifest digest
         result = _run(args)
