@@ -51,6 +51,15 @@ SKIP = {
     ),
     "modelseal upload report.json --server http://registry:8470 --project fraud-detection": "as above",
     "modelseal gate ./model --env prod --server http://registry:8470": "as above",
+    "modelseal worker --queue postgresql://db/modelseal --concurrency 4": (
+        "a worker on a PostgreSQL host, until stopped: tests/queue run workers on a throw-away PostgreSQL"
+    ),
+    "modelseal sweep /srv/hf-mirror --queue postgresql://db/modelseal --wait --format json -o sweep.json": (
+        "needs a PostgreSQL host and a mirror: tests/queue sweep generated mirrors"
+    ),
+    "modelseal scan --queue postgresql://db/modelseal ./my-model": (
+        "needs a PostgreSQL host with workers: tests/queue compare it with a local scan"
+    ),
 }
 STAND_IN = {
     "modelseal lock ./my-model hf://org/name@main": "modelseal lock ./my-model",

@@ -18,6 +18,7 @@ import select
 import sys
 import threading
 from collections.abc import Callable, Sequence
+from typing import Any, Protocol
 
 from modelseal.core.artifact import FileEntry
 from modelseal.core.cpus import usable_cpus
@@ -31,6 +32,35 @@ MAX_JOBS = 8
 Outcome = tuple[str, list[Finding], float, str | None, tuple[str, ...]]
 """What scanning one file gives: its format, its findings, the seconds it took, its digest when the scan
 hashed it, and the globals its pickles import."""
+
+
+ScanOne = Callable[[FileEntry], Outcome]
+"""Scanning one file in this process (what the local pool runs; the queue's workers build their own)."""
+Tick = Callable[[str], None]
+"""Called with a file's relpath once its outcome is in."""
+
+
+class Executor(Protocol):
+    """Where the files of a target get scanned: this machine's processes (:class:`LocalPool`, the default)
+    or workers elsewhere (:class:`modelseal.queue.executor.QueueExecutor`, on PostgreSQL)."""
+
+    provides_digests: bool
+    """Whether every outcome carries the file's digest (the caller then hashes nothing itself)."""
+
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
+        """Each file's outcome, in file order; ``tick(relpath)`` after each."""
+
+
+class LocalPool:
+    """Scan in processes forked from this one (:func:`scan_each`): nothing to set up."""
+
+    provides_digests = False
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+
+    def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
+        return scan_each(files, scan_one, tick, self.jobs)
 
 
 def default_jobs() -> int:
@@ -148,7 +178,8 @@ def _lost() -> Outcome:
     return "unscanned", [finding], 0.0, None, ()
 
 
-def _encode(index: int, outcome: Outcome) -> str:
+def encode_outcome(outcome: Outcome) -> list[Any]:
+    """An outcome as JSON values (worker pipes, the queue's verdict table): never pickle."""
     fmt, findings, seconds, digest, imports = outcome
     rows = [
         [
@@ -164,13 +195,23 @@ def _encode(index: int, outcome: Outcome) -> str:
         ]
         for f in findings
     ]
-    return json.dumps([index, fmt, seconds, digest, rows, imports])
+    return [fmt, seconds, digest, rows, list(imports)]
 
 
-def _decode(line: bytes) -> tuple[int, Outcome]:
-    index, fmt, seconds, digest, rows, imports = json.loads(line)
+def decode_outcome(values: list[Any]) -> Outcome:
+    """The inverse of :func:`encode_outcome`."""
+    fmt, seconds, digest, rows, imports = values
     findings = [
         Finding(rule, Severity(sev), msg, file, Location(member, offset, tensor), evidence, remediation)
         for rule, sev, msg, file, member, offset, tensor, evidence, remediation in rows
     ]
-    return index, (fmt, findings, seconds, digest, tuple(imports))
+    return fmt, findings, seconds, digest, tuple(imports)
+
+
+def _encode(index: int, outcome: Outcome) -> str:
+    return json.dumps([index, *encode_outcome(outcome)])
+
+
+def _decode(line: bytes) -> tuple[int, Outcome]:
+    index, *values = json.loads(line)
+    return index, decode_outcome(values)

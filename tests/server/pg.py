@@ -30,9 +30,27 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+class Server:
+    """A running throw-away server: its URL without a database name, and a way to restart it."""
+
+    def __init__(self, bin_dir: Path, root: Path, options: str, as_postgres: list[str]) -> None:
+        self.bin_dir, self.root, self.options, self.as_postgres = bin_dir, root, options, as_postgres
+        self.url = ""
+
+    def ctl(self, *args: str) -> None:
+        cmd = [str(self.bin_dir / "pg_ctl"), "-D", str(self.root / "data"), *args]
+        subprocess.run([*self.as_postgres, *cmd], check=True, capture_output=True)
+
+    def start(self) -> None:
+        self.ctl("-o", self.options, "-l", str(self.root / "log"), "-w", "start")
+
+    def stop(self) -> None:
+        self.ctl("-m", "immediate", "stop")
+
+
 @contextmanager
-def throwaway_postgres(durable: bool = False) -> Iterator[str]:
-    """A running server; its URL without a database name. ``durable`` keeps fsync on (the bench)."""
+def postgres_server(durable: bool = False) -> Iterator[Server]:
+    """A running server. ``durable`` keeps fsync on (the bench)."""
     bin_dir = pg_bin()
     if bin_dir is None:
         raise RuntimeError("PostgreSQL is not installed (apt-get install postgresql)")
@@ -42,20 +60,26 @@ def throwaway_postgres(durable: bool = False) -> Iterator[str]:
     if os.geteuid() == 0:
         as_postgres = ["runuser", "-u", "postgres", "--"]
         shutil.chown(root, "postgres")
-
-    def run(*cmd: str) -> None:
-        subprocess.run([*as_postgres, *cmd], check=True, capture_output=True)
-
-    run(str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync")
+    initdb = [str(bin_dir / "initdb"), "-D", str(data), "-U", "postgres", "-A", "trust", "--no-sync"]
+    subprocess.run([*as_postgres, *initdb], check=True, capture_output=True)
     options = f"-h 127.0.0.1 -p {port} -k {root} -c max_connections=200"
     if not durable:
         options += " -c fsync=off -c synchronous_commit=off"
-    run(str(bin_dir / "pg_ctl"), "-D", str(data), "-o", options, "-l", str(root / "log"), "-w", "start")
+    server = Server(bin_dir, root, options, as_postgres)
+    server.url = f"postgresql://postgres@127.0.0.1:{port}"
+    server.start()
     try:
-        yield f"postgresql://postgres@127.0.0.1:{port}"
+        yield server
     finally:
-        run(str(bin_dir / "pg_ctl"), "-D", str(data), "-m", "immediate", "stop")
+        server.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@contextmanager
+def throwaway_postgres(durable: bool = False) -> Iterator[str]:
+    """A running server; its URL without a database name. ``durable`` keeps fsync on (the bench)."""
+    with postgres_server(durable) as server:
+        yield server.url
 
 
 def create_database(admin_url: str, name: str) -> str:

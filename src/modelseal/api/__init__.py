@@ -47,6 +47,7 @@ if TYPE_CHECKING:
     from modelseal.api.registry import bootstrap_admin, create_token, migrate_database
     from modelseal.api.sandboxing import SandboxRequest, SandboxResult, sandbox
     from modelseal.api.scanning import scan, scan_file
+    from modelseal.api.sweeping import SweepRequest, SweepStarted, WorkerRequest, sweep, work
 
 _MODULES = {
     "scanning": ("scan", "scan_file"),
@@ -75,6 +76,7 @@ _MODULES = {
     "behavior": ("InspectDataRequest", "InspectRequest", "InspectResult", "inspect", "inspect_data"),
     "sandboxing": ("SandboxRequest", "SandboxResult", "sandbox"),
     "registry": ("bootstrap_admin", "create_token", "migrate_database"),
+    "sweeping": ("SweepRequest", "SweepStarted", "WorkerRequest", "sweep", "work"),
 }
 _HOME = {name: module for module, names in _MODULES.items() for name in names}
 
@@ -103,8 +105,11 @@ __all__ = [
     "ScanRequest",
     "SignRequest",
     "SignResult",
+    "SweepRequest",
+    "SweepStarted",
     "VerifyRequest",
     "VerifyResult",
+    "WorkerRequest",
     "bom",
     "bootstrap_admin",
     "create_token",
@@ -121,7 +126,9 @@ __all__ = [
     "scan",
     "scan_file",
     "sign",
+    "sweep",
     "verify",
+    "work",
 ]
 
 

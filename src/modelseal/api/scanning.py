@@ -26,7 +26,7 @@ from modelseal.core.result import FileReport, ScanResult, TargetReport
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.integrity import AUTO_DIGEST_BYTES, LOCKFILE
-from modelseal.parallel import Outcome, default_jobs, scan_each
+from modelseal.parallel import Executor, LocalPool, Outcome, default_jobs
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
@@ -61,6 +61,11 @@ _CODE_CAPABLE = ("pickle", "pytorch", "joblib", "npy-object", "torchscript")
 
 def _allowlist(config: Config) -> Allowlist:
     return Allowlist(extra=config.allow, waivers=dict(config.waive), origin=config.origin)
+
+
+def context_for(config: Config, *, weight_statistics: bool = False) -> ScanContext:
+    """What every file of a scan under ``config`` is scanned with (a queue worker builds the same)."""
+    return ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=weight_statistics)
 
 
 SMALL_FILE_BYTES = 1 << 20
@@ -201,12 +206,13 @@ def scan_targets(
     weight_statistics: bool = False,
     jobs: int | None = None,
     progress: Progress | None = None,
+    executor: Executor | None = None,
 ) -> tuple[ScanResult, list[Scanned]]:
     """Resolve each target once, scan and hash it once, check it once (the fields of
     :class:`~modelseal.api.examination.ScanRequest`). Raises :class:`~modelseal.core.errors.SourceError`
     when a target cannot be resolved."""
     started = time.monotonic()
-    ctx = ScanContext(config.limits, dispatch, _allowlist(config), weight_statistics=weight_statistics)
+    ctx = context_for(config, weight_statistics=weight_statistics)
     resolved = [
         resolve(t, max_files=config.limits.max_files, offline=offline, cache_dir=cache_dir) for t in targets
     ]
@@ -218,7 +224,7 @@ def scan_targets(
         dynamic,
         _lock_source(lockfile, strict_lockfile),
         _Counter(sum(len(r.artifact.files) for r in resolved), progress),
-        1 if dynamic else (jobs or default_jobs()),  # sandbox runs are not forked from workers
+        executor or LocalPool(1 if dynamic else (jobs or default_jobs())),  # sandbox runs are not forked
         offline,
     )
     done = [_scan_target(res, run) for res in resolved]
@@ -237,6 +243,7 @@ def scan(
     dynamic: bool = False,
     weight_statistics: bool = False,
     jobs: int | None = None,
+    executor: Executor | None = None,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
@@ -249,7 +256,9 @@ def scan(
     against the cache's blob names. ``dynamic`` also loads each file that can run code inside
     the sandbox and adds what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor
     for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
-    folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
+    folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`); ``executor`` scans them
+    elsewhere instead (:class:`~modelseal.queue.executor.QueueExecutor`: workers on a PostgreSQL queue).
+    Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -265,6 +274,7 @@ def scan(
         weight_statistics=weight_statistics,
         jobs=jobs,
         progress=progress,
+        executor=executor,
     )
     return result
 
@@ -280,7 +290,7 @@ class _Run(NamedTuple):
     lock: LockSource | None
     """None: no lockfile to consult (the checks module is then not even imported: scan start-up)."""
     counter: _Counter
-    jobs: int
+    executor: Executor
     offline: bool
     """No network: the hub's own file records are not fetched for the advisory checks."""
 
@@ -312,7 +322,8 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     every = total <= AUTO_DIGEST_BYTES if run.digests is None else run.digests
     pinned = run.lock is not None and run.lock.find(res.lock_key)[1] is not None
     whole = every or pinned or run.signature is not None
-    hashing = _Hashing(artifact.files, whole, threaded=total > _THREADED_HASH_BYTES)
+    threaded = total > _THREADED_HASH_BYTES and not run.executor.provides_digests
+    hashing = _Hashing(artifact.files, whole, threaded=threaded)
     if hashing.all:  # every byte is read anyway: weights made only of NaN/Inf are looked for too
         ctx = replace(ctx, nonfinite_check=True)
 
@@ -325,7 +336,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
             findings.extend(dynamic_scan(entry.path))
         return fmt, findings, time.monotonic() - t0, digest, imports
 
-    outcomes = scan_each(artifact.files, scan_one, run.counter.tick, run.jobs)
+    outcomes = run.executor.outcomes(artifact.files, scan_one, run.counter.tick)
     scanned = [(e, *outcome) for e, outcome in zip(artifact.files, outcomes, strict=True)]
     paths = {e.relpath for e in artifact.files}
     by_file: dict[str, list[Finding]] = {}
@@ -442,4 +453,4 @@ def _name_findings(model_id: str, config: Config) -> list[Finding]:
     return list(check_model_id(model_id, settings.internal, settings.catalogue()))
 
 
-__all__ = ["Scanned", "scan", "scan_file", "scan_targets"]
+__all__ = ["Scanned", "context_for", "scan", "scan_file", "scan_targets"]

@@ -32,6 +32,7 @@ AREAS: dict[str, tuple[str, ...]] = {
     "advisories": ("advisories",),
     "runtime": ("diff-behavior", "sanitize", "monitor", "canary"),
     "server": ("serve", "admin", "upload"),
+    "queue": ("worker", "sweep"),
 }
 
 

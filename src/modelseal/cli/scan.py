@@ -152,6 +152,11 @@ def build_parser(prog: str = "modelseal scan") -> argparse.ArgumentParser:
         action="store_true",
         help="Stream every tensor for statistics (NaN/Inf, outliers): reads all weights.",
     )
+    add(
+        "--queue",
+        metavar="URL",
+        help="Have the workers of this PostgreSQL job queue scan the files (modelseal worker; extra queue).",
+    )
     add("--upload", metavar="URL", help="Also upload the JSON report to this registry (modelseal serve).")
     add("--project", help="The registry project for --upload.")
     add("--token", help="API token for --upload (default: MODELSEAL_TOKEN).")
@@ -165,6 +170,9 @@ def main(argv: list[str], prog: str = "modelseal scan") -> int:
         threshold = Severity.parse(args.fail_on)
         if args.upload and not args.project:
             _say("usage: --upload needs --project")
+            return EXIT_USAGE
+        if args.queue and (args.dynamic or args.weights):
+            _say("usage: --dynamic and --weights run in this process; the queue's workers do not run them")
             return EXIT_USAGE
         if args.upload and args.digests is None:
             args.digests = True  # the registry knows a model by its manifest digest
@@ -232,9 +240,15 @@ def _run(args: argparse.Namespace) -> ScanResult:
 
     bar = _ProgressBar(sys.stderr.isatty())
     try:
+        config = load_config(args.config)
+        executor = None
+        if args.queue:
+            from modelseal.api.sweeping import queue_executor
+
+            executor = queue_executor(args.queue, config)
         return api_scan(
             args.paths,
-            load_config(args.config),
+            config,
             digests=args.digests,
             progress=bar,
             lockfile=args.lockfile,
@@ -242,6 +256,7 @@ def _run(args: argparse.Namespace) -> ScanResult:
             offline=args.offline,
             weight_statistics=args.weights,
             jobs=args.jobs,
+            executor=executor,
         )
     except ModelsealError as exc:
         _say(f"error: {exc.one_line()}")

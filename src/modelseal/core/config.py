@@ -37,6 +37,11 @@ class Config:
     """The whole ``[tool.modelseal]`` table, for other stages (policy, reputation) to read their parts."""
 
 
+def config_from_table(table: dict[str, Any], origin: str) -> Config:
+    """The settings of a ``[tool.modelseal]`` table (``Config.raw`` of another process, a queue job's)."""
+    return _from_table(table, origin)
+
+
 def _from_table(table: dict[str, Any], origin: str) -> Config:
     allow = table.get("allow", [])
     if not isinstance(allow, list) or not all(isinstance(a, str) for a in allow):

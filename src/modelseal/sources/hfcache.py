@@ -18,7 +18,13 @@ from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
 from modelseal.core.rules import make_finding
-from modelseal.sources.hflayout import blobs_of, cache_repo_of, snapshot_parts
+from modelseal.sources.hflayout import (
+    blobs_of,
+    cache_repo_of,
+    is_cache_root,
+    model_snapshots,
+    snapshot_parts,
+)
 from modelseal.sources.interface import Resolved, ResolveOptions, Source
 from modelseal.sources.local import walk
 
@@ -190,3 +196,30 @@ def default_cache() -> Path | None:
         raise SourceError("--hf-cache needs pip install 'modelseal[hf]'") from None
     path = Path(HF_HUB_CACHE)
     return path if path.is_dir() else None
+
+
+def mirror_snapshots(mirror: Path) -> list[tuple[Path, SnapshotIdentity]]:
+    """Every model snapshot (folder, identity) of a folder laid out like the cache (a hub mirror), in a
+    stable order; read from the layout alone (no huggingface_hub), so that millions are listed cheaply."""
+    if not is_cache_root(mirror):
+        raise SourceError(
+            f"{mirror}: not laid out like a Hugging Face cache",
+            hint="expected models--org--name folders, each with blobs/ and snapshots/<commit>/",
+        )
+    found = []
+    for snapshot in model_snapshots(mirror):
+        identity = snapshot_identity(snapshot)
+        if identity is not None:
+            found.append((snapshot, identity))
+    return found
+
+
+def content_name(path: Path) -> str | None:
+    """The digest the cache names a snapshot file's content by (``sha256:<hex>`` for LFS blobs,
+    ``git:<sha1>`` for the others); None for a plain file or a blob not named by a digest."""
+    if not path.is_symlink():
+        return None
+    name = path.resolve().name
+    if _SHA256.fullmatch(name):
+        return f"sha256:{name}"
+    return f"git:{name}" if _SHA1.fullmatch(name) else None

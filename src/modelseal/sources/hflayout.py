@@ -64,6 +64,18 @@ def is_cache_root(path: Path) -> bool:
         return False
 
 
+def model_snapshots(root: Path) -> list[Path]:
+    """Every snapshot folder of every model repo under a cache root (or a mirror laid out like one), in a
+    stable order."""
+    return [
+        snapshot
+        for repo in sorted(root.iterdir())
+        if repo.name.startswith("models--") and (repo / "snapshots").is_dir()
+        for snapshot in sorted((repo / "snapshots").iterdir())
+        if snapshot.is_dir()
+    ]
+
+
 def is_repo_folder(name: str) -> bool:
     """Whether a folder name is one of the cache's repo folders (not to be walked as a plain model)."""
     return name.startswith(REPO_PREFIXES)

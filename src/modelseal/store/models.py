@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -181,3 +192,58 @@ class Inventory(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     document: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class BlobVerdict(Base):
+    """One file content's scan outcome under one scanner version and configuration (queue workers,
+    :mod:`modelseal.queue`): the key is a digest of all three, so identical bytes are scanned once."""
+
+    __tablename__ = "blob_verdicts"
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    content: Mapped[str] = mapped_column(String(80))
+    """The digest the mirror names the content by (``sha256:<hex>`` or ``git:<sha1>``)."""
+    scanner_version: Mapped[str] = mapped_column(String(64))
+    config_digest: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16))
+    """``done``, or ``failed`` when every attempt crashed, hung or was killed (``reason`` says how)."""
+    outcome: Mapped[list[Any]] = mapped_column()
+    """The file's outcome as JSON (:func:`modelseal.parallel.encode_outcome`)."""
+    reason: Mapped[str] = mapped_column(Text, default="")
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Sweep(Base):
+    """One ``modelseal sweep`` of a mirror: every snapshot in it is one model version to judge."""
+
+    __tablename__ = "sweeps"
+    id: Mapped[str] = mapped_column(String(36), primary_key=True)
+    mirror: Mapped[str] = mapped_column(Text)
+    priority: Mapped[int] = mapped_column(Integer)
+    config: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    blobs_total: Mapped[int] = mapped_column(Integer, default=0)
+    """Distinct contents the sweep needed; those already judged were not enqueued again."""
+    blobs_enqueued: Mapped[int] = mapped_column(Integer, default=0)
+    bytes_total: Mapped[int] = mapped_column(BigInteger, default=0)
+    """Bytes over every file of every snapshot (what scanning without dedup would read)."""
+    bytes_enqueued: Mapped[int] = mapped_column(BigInteger, default=0)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class SweepVersion(Base):
+    """One snapshot of a sweep: pending until a worker assembled its report from its files' verdicts."""
+
+    __tablename__ = "sweep_versions"
+    __table_args__ = (UniqueConstraint("sweep_id", "model", "revision"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    sweep_id: Mapped[str] = mapped_column(ForeignKey("sweeps.id"), index=True)
+    model: Mapped[str] = mapped_column(Text)
+    revision: Mapped[str] = mapped_column(String(64))
+    snapshot: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    worst: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    """The worst finding's severity (an int of :class:`~modelseal.core.findings.Severity`); None: none."""
+    failed: Mapped[bool] = mapped_column(Boolean, default=False)
+    """A file of it could not be scanned (its verdict is ``failed``)."""
+    report: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)

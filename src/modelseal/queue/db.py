@@ -1,0 +1,59 @@
+"""The queue's database: procrastinate's schema and the results tables (the registry's Alembic chain)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from modelseal.core.extras import require
+
+if TYPE_CHECKING:
+    import psycopg
+
+_SETUP_LOCK = 0x6D73_7173  # "msqs": one process at a time creates the schema
+FEATURE = "the job queue (--queue)"
+_HINT = "check --queue (postgresql://user@host/database) and that the PostgreSQL server is up"
+
+
+def conninfo(url: str) -> str:
+    """A libpq URL from the registry's spelling (``postgresql+psycopg://``) or a plain one."""
+    scheme, sep, rest = url.partition("://")
+    if not sep or not scheme.startswith(("postgresql", "postgres")):
+        from modelseal.core.errors import SourceError
+
+        raise SourceError(f"--queue {url!r}: expected a postgresql:// URL", hint=_HINT)
+    return f"postgresql://{rest}"
+
+
+def connect(url: str) -> psycopg.Connection[dict[str, object]]:
+    require("queue", "psycopg", feature=FEATURE)
+    import psycopg
+    from psycopg.rows import dict_row
+
+    try:
+        return psycopg.connect(conninfo(url), autocommit=True, row_factory=dict_row)
+    except psycopg.OperationalError as exc:
+        from modelseal.core.errors import SourceError
+
+        raise SourceError(f"cannot reach the queue's database: {exc}", hint=_HINT) from None
+
+
+def prepare(url: str) -> None:
+    """Create procrastinate's schema and bring the results tables up to date (idempotent, serialised)."""
+    require("queue", "procrastinate", "psycopg", "sqlalchemy", "alembic", feature=FEATURE)
+    from procrastinate.schema import SchemaManager
+
+    from modelseal.store.db import make_engine, migrate
+
+    with connect(url) as conn:
+        conn.execute("SELECT pg_advisory_lock(%s)", (_SETUP_LOCK,))
+        try:
+            present = conn.execute("SELECT to_regclass('procrastinate_jobs') AS t").fetchone()
+            if present is None or present["t"] is None:
+                conn.execute(SchemaManager.get_schema())  # type: ignore[arg-type]
+            engine = make_engine(url)
+            try:
+                migrate(engine)
+            finally:
+                engine.dispose()
+        finally:
+            conn.execute("SELECT pg_advisory_unlock(%s)", (_SETUP_LOCK,))
