@@ -50,7 +50,9 @@ def test_shards_equal_hashlib_of_each_slice(files: dict[Path, bytes], shard: int
 def test_prefix_hashes_a_git_blob(files: dict[Path, bytes]) -> None:
     path, data = next((p, d) for p, d in files.items() if len(d) == BUFFER + 1)
     header = b"blob %d\0" % len(data)
-    assert hash_range(path, algorithm="sha1", prefix=header) == f"sha1:{hashlib.sha1(header + data).hexdigest()}"
+    assert (
+        hash_range(path, algorithm="sha1", prefix=header) == f"sha1:{hashlib.sha1(header + data).hexdigest()}"
+    )
 
 
 def test_blake3_threaded_equals_blake3_of_the_bytes(
@@ -78,5 +80,7 @@ def test_sign_files_and_shards_over_the_shared_hasher(tmp_path: Path) -> None:
     files = statement_for(artifact, Serialization("files")).digests()
     assert files == {"w.bin": f"sha256:{hashlib.sha256(data).hexdigest()}"}
     shards = statement_for(artifact, Serialization("shards", shard_size=BUFFER)).digests()
-    assert shards[f"w.bin:{BUFFER}:{2 * BUFFER}"].endswith(hashlib.sha256(data[BUFFER : 2 * BUFFER]).hexdigest())
+    assert shards[f"w.bin:{BUFFER}:{2 * BUFFER}"].endswith(
+        hashlib.sha256(data[BUFFER : 2 * BUFFER]).hexdigest()
+    )
     assert len(shards) == 3

@@ -40,6 +40,8 @@ SETTLE_NS = 2_000_000_000
 """A file whose mtime or ctime is this recent is not cached: 2 s covers the coarsest timestamps (FAT)."""
 
 _log = logging.getLogger(__name__)
+_UNUSABLE = ("not a database", "malformed", "no such column", "has no column")
+"""What makes an existing file worth replacing: not SQLite, damaged, or another layout."""
 _HEX = re.compile(r"[0-9a-f]{16,128}")
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS digests (
@@ -111,7 +113,7 @@ class DigestCache:
                 return db
             except sqlite3.DatabaseError as exc:
                 _log.debug("digest cache %s unusable (%s)", self.path, exc)
-                if attempt == 1 and ("not a database" in str(exc) or "malformed" in str(exc)):
+                if attempt == 1 and any(w in str(exc) for w in _UNUSABLE):
                     _remove(self.path)
                     continue
                 return None
