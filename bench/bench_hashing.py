@@ -122,7 +122,11 @@ def contenders(folder: Path, work: Path, key: Path) -> list[tuple[str, list[str]
             [_peer("model_signing"), "sign", "key", "--private_key", str(key), str(folder), *peer_sig],
             None,
         ),
-        ("modelseal lock (start-up: one tiny file)", [*lock[:-3], str(work / "tiny"), *lock[-2:]], env),
+        (
+            "modelseal lock (start-up: one tiny file)",
+            [*lock[:-3], str(work / "tiny"), "--lockfile", str(work / "tiny.lock"), *nocache],
+            env,
+        ),
         ("modelseal lock (first, empty cache)", lock, cached),
         ("modelseal lock (second, unchanged)", lock, cached),
         (
@@ -145,7 +149,8 @@ def contenders(folder: Path, work: Path, key: Path) -> list[tuple[str, list[str]
 
 
 def _peer(name: str) -> str:
-    found = shutil.which(name) or shutil.which(name, path=str(Path(sys.executable).parent))
+    # beside this interpreter first: a version manager's shim on PATH would add its own start-up
+    found = shutil.which(name, path=str(Path(sys.executable).parent)) or shutil.which(name)
     if not found:
         sys.exit(f"{name} not found: pip install model-signing (the peer this bench compares with)")
     return found
