@@ -149,8 +149,10 @@ class DigestCache:
                 if isinstance(row[3], str) and _HEX.fullmatch(row[3]):
                     found[i] = row[3]
                     hits.append((now, key.dev, key.ino, what))
-            if hits:
-                db.executemany("UPDATE digests SET used=? WHERE dev=? AND ino=? AND what=?", hits)
+            if hits:  # one transaction: in autocommit mode each row would be a commit of its own
+                with db:
+                    db.execute("BEGIN")
+                    db.executemany("UPDATE digests SET used=? WHERE dev=? AND ino=? AND what=?", hits)
         except sqlite3.Error as exc:
             _log.debug("digest cache %s read failed (%s)", self.path, exc)
 
