@@ -185,7 +185,7 @@ def sweep(seconds_gib: float) -> int:
 
     cores = len(os.sched_getaffinity(0))
     with tempfile.TemporaryDirectory(prefix="modelseal-sweep-") as tmp:
-        path = Path(tmp) / "f"
+        path = Path(tmp) / BIG
         size = int(seconds_gib * GiB)
         make_folder(Path(tmp), size)
         warm([path])
