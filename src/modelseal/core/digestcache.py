@@ -103,6 +103,7 @@ class DigestCache:
         import sqlite3  # here: a scan that never consults the cache does not pay for the import
 
         for attempt in (1, 2):
+            db = None
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
                 db = sqlite3.connect(self.path, timeout=5.0, isolation_level=None, check_same_thread=False)
@@ -112,6 +113,8 @@ class DigestCache:
                 self._db = db
                 return db
             except sqlite3.DatabaseError as exc:
+                if db is not None:
+                    db.close()
                 _log.debug("digest cache %s unusable (%s)", self.path, exc)
                 if attempt == 1 and any(w in str(exc) for w in _UNUSABLE):
                     _remove(self.path)
