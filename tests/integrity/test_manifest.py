@@ -5,6 +5,7 @@ from pathlib import Path
 
 import pytest
 
+from modelseal.core import hashing as h
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.errors import ModelsealError
 from modelseal.integrity import manifest as m
@@ -12,13 +13,13 @@ from modelseal.sources.local import resolve_local
 
 
 def test_hash_file_matches_hashlib_across_buffer_boundaries(tmp_path: Path) -> None:
-    data = bytes(range(256)) * (m.BUFFER // 256 * 3 + 7)  # several buffers and a tail
+    data = bytes(range(256)) * (h.BUFFER // 256 * 3 + 7)  # several buffers and a tail
     p = tmp_path / "w.bin"
     p.write_bytes(data)
-    assert m.hash_file(p) == "sha256:" + hashlib.sha256(data).hexdigest()
+    assert h.hash_file(p) == "sha256:" + hashlib.sha256(data).hexdigest()
     assert (
-        m.hash_range(p, 1000, m.BUFFER + 5)
-        == "sha256:" + hashlib.sha256(data[1000 : m.BUFFER + 5]).hexdigest()
+        h.hash_range(p, 1000, h.BUFFER + 5)
+        == "sha256:" + hashlib.sha256(data[1000 : h.BUFFER + 5]).hexdigest()
     )
 
 
@@ -26,22 +27,22 @@ def test_blake3_option(tmp_path: Path) -> None:
     blake3 = pytest.importorskip("blake3")
     p = tmp_path / "w.bin"
     p.write_bytes(b"x" * 100_000)
-    assert m.hash_file(p, "blake3") == "blake3:" + blake3.blake3(b"x" * 100_000).hexdigest()
+    assert h.hash_file(p, "blake3") == "blake3:" + blake3.blake3(b"x" * 100_000).hexdigest()
 
 
 def test_unknown_algorithm_is_an_error(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"")
     with pytest.raises(ModelsealError, match="unknown hash algorithm"):
-        m.hash_file(p, "md99")
+        h.hash_file(p, "md99")
 
 
 def test_shards_cover_the_file_exactly(tmp_path: Path) -> None:
     p = tmp_path / "w.bin"
     p.write_bytes(b"a" * 2500)
-    ranges = m.shard_ranges(p, 2500, 1000)
+    ranges = h.shard_ranges(p, 2500, 1000)
     assert [(r.start, r.end) for r in ranges] == [(0, 1000), (1000, 2000), (2000, 2500)]
-    assert m.shard_ranges(p, 0, 1000) == []
+    assert h.shard_ranges(p, 0, 1000) == []
 
 
 def test_parallel_hashing_equals_sequential(tmp_path: Path) -> None:
@@ -50,16 +51,16 @@ def test_parallel_hashing_equals_sequential(tmp_path: Path) -> None:
         p = tmp_path / f"f{i}"
         p.write_bytes(bytes([i]) * (i * 70_000 + 1))
         paths.append(p)
-    ranges = [m.Range(p, 0, None, p.stat().st_size) for p in paths]
-    assert m.hash_ranges(ranges, workers=4) == [m.hash_file(p) for p in paths]
-    assert m.hash_ranges(ranges, workers=1) == [m.hash_file(p) for p in paths]
+    ranges = [h.Range(p, 0, None, p.stat().st_size) for p in paths]
+    assert h.hash_ranges(ranges, workers=4) == [h.hash_file(p) for p in paths]
+    assert h.hash_ranges(ranges, workers=1) == [h.hash_file(p) for p in paths]
 
 
 def test_range_past_end_of_a_shrunk_file_fails_closed(tmp_path: Path) -> None:
     p = tmp_path / "f"
     p.write_bytes(b"abc")
     with pytest.raises(ModelsealError, match="shrank"):
-        m.hash_range(p, 0, 10)
+        h.hash_range(p, 0, 10)
 
 
 def test_manifest_lists_ignored_paths_and_hashes_gitattributes(model: Path) -> None:

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from modelseal.integrity import manifest as manifest_module
+from modelseal.core import hashing
+from modelseal.core.digestcache import FileKey
 from modelseal.integrity.manifest import manifest_for
 from modelseal.integrity.oms import Serialization, statement_for
 from modelseal.sources.local import resolve_local
@@ -24,13 +25,13 @@ def test_statement_reuses_a_manifest_that_ignored_other_files(
     expected = statement_for(artifact, serialization)
 
     hashed: list[str] = []
-    real = manifest_module.hash_range
+    real = hashing._digest
 
-    def counting(path: Path, *args: object, **kwargs: object) -> str:
+    def counting(path: Path, *args: object, **kwargs: object) -> tuple[str, FileKey | None]:
         hashed.append(Path(path).name)
         return real(path, *args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(manifest_module, "hash_range", counting)
+    monkeypatch.setattr(hashing, "_digest", counting)
     statement = statement_for(artifact, serialization, manifest=manifest)
 
     assert statement == expected

@@ -118,7 +118,7 @@ def test_drift_after_locking_blocks(tmp_path: Path, monkeypatch: pytest.MonkeyPa
 
 
 def test_waiver_in_policy_file(tmp_path: Path) -> None:
-    from modelseal.integrity.manifest import hash_file
+    from modelseal.core.hashing import hash_file
 
     model = bad_model(tmp_path / "bad")
     digest = hash_file(model / "model.pkl")

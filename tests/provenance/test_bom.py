@@ -19,7 +19,8 @@ from typer.testing import CliRunner
 
 from modelseal.api.provenance import facts_of as collect
 from modelseal.cli.provenance import register
-from modelseal.integrity.manifest import hash_file, manifest_digest
+from modelseal.core.hashing import hash_file
+from modelseal.integrity.manifest import manifest_digest
 from modelseal.reports.cyclonedx import cyclonedx_json
 from modelseal.reports.spdx import spdx_json
 from tests.provenance.conftest import COMMIT, safetensors_bytes, write_model

@@ -19,6 +19,7 @@ from modelseal.api.checks import (
     read_lockfile,
 )
 from modelseal.core.differences import Difference
+from modelseal.core.digestcache import DigestCache, default_cache
 from modelseal.core.errors import ConfigError, IntegrityError, ModelsealError
 from modelseal.integrity.lockfile import lock_entry, read_lock, write_lock
 from modelseal.integrity.manifest import DEFAULT_IGNORE, Manifest, manifest_for
@@ -31,6 +32,11 @@ from modelseal.sources.resolve import Resolved, resolve
 
 GIT_PATHS = (".git", ".gitattributes", ".github", ".gitignore")
 """What ``--ignore-git`` leaves out, as the OpenSSF tool does."""
+
+
+def _cache(wanted: bool) -> DigestCache | None:
+    """The user's digest cache when ``wanted`` and not turned off by ``MODELSEAL_NO_DIGEST_CACHE``."""
+    return default_cache() if wanted else None
 
 
 @dataclass(frozen=True)
@@ -60,6 +66,8 @@ class SignRequest:
     ignore: tuple[str, ...] = ()
     ignore_git: bool = False
     password: bytes | None = None
+    digest_cache: bool = True
+    """Take the digests of unchanged files from the user's digest cache (and store new ones)."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +92,7 @@ def sign(req: SignRequest) -> SignResult:
         certificate=req.certificate,
         chain=list(req.chain),
         password=req.password,
+        cache=_cache(req.digest_cache),
     )
     text = bundle.to_json()
     try:
@@ -103,6 +112,9 @@ class VerifyRequest:
     lockfile: Path = Path(LOCKFILE)
     entry: str | None = None
     """The lock entry to compare with (a mirror check); None: the model's own."""
+    trust_digest_cache: bool = False
+    """Take digests of files unchanged since they were cached instead of reading them: off by default, since
+    verifying is reading what is there now."""
 
 
 @dataclass(frozen=True)
@@ -148,7 +160,7 @@ def verify(req: VerifyRequest) -> VerifyResult:
             hint=f"create it with `modelseal lock MODEL --lockfile {req.lockfile}` or name another one",
         )
     t = req.where.resolve()
-    manifest = manifest_for(t.artifact)
+    manifest = manifest_for(t.artifact, cache=_cache(req.trust_digest_cache))
     hashed = t.artifact.with_digests(manifest.digests())
     source = read_lockfile(req.lockfile if req.locked else False)
     checks = check_target(t, hashed, manifest, lockfile=source, lock_key=req.entry, signature=req.signature)
@@ -167,6 +179,8 @@ class LockRequest:
     hash_type: str = "sha256"
     ignore: tuple[str, ...] = ()
     signer: str | None = None
+    digest_cache: bool = True
+    """As :attr:`SignRequest.digest_cache`."""
 
 
 @dataclass(frozen=True)
@@ -200,7 +214,8 @@ def lock(req: LockRequest) -> LockResult:
             message = f"{exc}; nothing written to {req.lockfile} ({pinned})"
             raise IntegrityError(message, hint=exc.diagnostics()) from None
         key = local_key(t.lock_key, req.lockfile)
-        manifest = manifest_for(t.artifact, req.hash_type, ignore=(*DEFAULT_IGNORE, *req.ignore))
+        ignore = (*DEFAULT_IGNORE, *req.ignore)
+        manifest = manifest_for(t.artifact, req.hash_type, ignore=ignore, cache=_cache(req.digest_cache))
         if manifest.rejected:
             refused = tuple(Difference("rejected", r, why) for r, why in manifest.rejected)
             done.append(Locked(where.model, key, manifest, refused))

@@ -102,7 +102,7 @@ def scan_file(
     findings.extend(_extension_mismatch(entry.relpath, outcome.format))
     found = None
     if digest:
-        from modelseal.integrity.manifest import hash_bytes
+        from modelseal.core.hashing import hash_bytes
 
         found = _hash(entry.path) if data is None else hash_bytes(data)
     return outcome.format, findings, found, tuple(ctx.budget.imports)
@@ -435,11 +435,13 @@ class _Hashing:
 
 
 def _hash(path: Path) -> str | None:
-    """A file's digest; None when it cannot be read (the manifest then lists it as rejected)."""
-    from modelseal.integrity.manifest import hash_file
+    """A file's digest (from the digest cache when it vouches for it); None when it cannot be read (the
+    manifest then lists it as rejected)."""
+    from modelseal.core.digestcache import default_cache
+    from modelseal.core.hashing import hash_file
 
     try:
-        return hash_file(path)
+        return hash_file(path, cache=default_cache())
     except OSError:
         return None
 

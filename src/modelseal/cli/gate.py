@@ -15,6 +15,7 @@ import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_NOTHING, EXIT_OK, EXIT_USAGE
 from modelseal.cli.errors import error_exit
+from modelseal.cli.options import NoDigestCache, digest_cache_off
 from modelseal.core.errors import ModelsealError, UsageError
 
 if TYPE_CHECKING:
@@ -88,8 +89,10 @@ def gate_command(
         typer.Option("--server", help="Ask this registry instead (MODEL: a path, or its sha256: digest)."),
     ] = None,
     token: Annotated[str | None, typer.Option("--token", help="API token; default: MODELSEAL_TOKEN.")] = None,
+    no_digest_cache: NoDigestCache = False,
 ) -> None:
     """Decide whether models may be deployed to an environment: exit 0 allow, 1 block, 3 review."""
+    digest_cache_off(no_digest_cache)
     if server is not None:
         raise typer.Exit(_remote_gate(models, env, server, token, output_format))
     from modelseal.api.gating import Bypass, GateBlocked, GateRequest, gate, load_gate_policy
@@ -253,8 +256,10 @@ def reverify_command(
         bool, typer.Option("--hf-cache", help="Include the default Hugging Face cache.")
     ] = False,
     output_format: Annotated[str, typer.Option("--format", help="text or json.")] = "text",
+    no_digest_cache: NoDigestCache = False,
 ) -> None:
     """Re-scan and re-check the inventory; exit 1 on new findings, drifted files or lock differences."""
+    digest_cache_off(no_digest_cache)
     from modelseal.api.inventories import ReverifyRequest, reverify
     from modelseal.reports import writer_for
 

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from modelseal.cli import EXIT_ERROR, EXIT_FINDINGS, EXIT_OK, EXIT_USAGE
-from modelseal.cli.options import CacheDir, Offline
+from modelseal.cli.options import CacheDir, NoDigestCache, Offline
 from modelseal.core.errors import ModelsealError
 
 if TYPE_CHECKING:
@@ -77,6 +77,7 @@ def sign(
     ] = None,
     offline: Offline = False,
     cache_dir: CacheDir = None,
+    no_digest_cache: NoDigestCache = False,
 ) -> None:
     """Sign every file of a model (OpenSSF model signing v1.0 format)."""
     from modelseal.api.integrity import SignRequest, Where
@@ -96,6 +97,7 @@ def sign(
                 tuple(ignore),
                 ignore_git,
                 os.environ.get(password_env, "").encode() if password_env else None,
+                digest_cache=not no_digest_cache,
             )
         )
     except ModelsealError as exc:
@@ -124,6 +126,13 @@ def verify(
     ] = None,
     offline: Offline = False,
     cache_dir: CacheDir = None,
+    trust_digest_cache: Annotated[
+        bool,
+        typer.Option(
+            "--trust-digest-cache",
+            help="Take digests of files unchanged since lock/sign/scan cached them instead of reading them.",
+        ),
+    ] = False,
 ) -> None:
     """Verify a model against its signature and/or its lockfile entry; exit 1 naming each difference.
 
@@ -139,7 +148,8 @@ def verify(
     if signature is not None:
         check = SignatureCheck(signature, public_key, tuple(anchors), identity, trust_root, issuer)
     try:
-        result = do_verify(VerifyRequest(Where(model, offline, cache_dir), check, locked, lockfile, entry))
+        where = Where(model, offline, cache_dir)
+        result = do_verify(VerifyRequest(where, check, locked, lockfile, entry, trust_digest_cache))
     except ModelsealError as exc:
         raise _fail(exc) from None
     if result.cache is not None:
@@ -172,6 +182,7 @@ def lock(
     ] = None,
     offline: Offline = False,
     cache_dir: CacheDir = None,
+    no_digest_cache: NoDigestCache = False,
 ) -> None:
     """Add or update lockfile entries: per-file digests, manifest digest, revision, expected signer."""
     from modelseal.api.integrity import LockRequest, Where
@@ -179,7 +190,8 @@ def lock(
 
     wheres = tuple(Where(m, offline, cache_dir) for m in models)
     try:
-        result = do_lock(LockRequest(wheres, lockfile, hash_type, tuple(ignore), signer))
+        request = LockRequest(wheres, lockfile, hash_type, tuple(ignore), signer, not no_digest_cache)
+        result = do_lock(request)
     except ModelsealError as exc:
         raise _fail(exc) from None
     for done in result.locked:

@@ -134,6 +134,12 @@ def build_parser(prog: str = "modelseal scan") -> argparse.ArgumentParser:
         "--no-digests hashes only files with findings (stable SARIF fingerprints). A lockfile entry for "
         "the target makes every file hashed.",
     )
+    add(
+        "--no-digest-cache",
+        action="store_true",
+        help="Read every file to hash it: neither use nor fill the digest cache of unchanged files "
+        "(also MODELSEAL_NO_DIGEST_CACHE=1).",
+    )
     add("--lockfile", type=Path, help="Lockfile to compare with (default: ./modelseal.lock when present).")
     add(
         "--dynamic",
@@ -239,6 +245,8 @@ def _run(args: argparse.Namespace) -> ScanResult:
     from modelseal.core.errors import ModelsealError
 
     bar = _ProgressBar(sys.stderr.isatty())
+    if args.no_digest_cache:
+        os.environ["MODELSEAL_NO_DIGEST_CACHE"] = "1"  # core.digestcache.ENV_OFF, read in every worker
     try:
         config = load_config(args.config)
         executor = None

@@ -19,14 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.core.artifact import Artifact
+from modelseal.core.digestcache import DigestCache
 from modelseal.core.errors import IntegrityError
+from modelseal.core.hashing import hash_ranges, shard_ranges
 from modelseal.integrity.manifest import (
     DEFAULT_IGNORE,
     Manifest,
-    hash_ranges,
     is_ignored,
     manifest_for,
-    shard_ranges,
     with_digests_of,
 )
 
@@ -226,22 +226,25 @@ def statement_for(
     *,
     manifest: Manifest | None = None,
     workers: int | None = None,
+    cache: DigestCache | None = None,
 ) -> Statement:
-    """The statement of a local model. ``files`` reuses the digests of ``manifest`` (and of the artifact)."""
+    """The statement of a local model. ``files`` reuses the digests of ``manifest`` (and of the artifact),
+    both methods those ``cache`` vouches for."""
     ignore = serialization.ignore_paths
     kept = [e for e in artifact.files if not is_ignored(e.relpath, ignore)]
     algorithm = serialization.resource_algorithm
     resources: list[Resource] = []
     if serialization.method == "files":
         hashed = with_digests_of(artifact, manifest, serialization.hash_type)
-        digests = manifest_for(hashed, serialization.hash_type, ignore=ignore, workers=workers).digests()
+        done = manifest_for(hashed, serialization.hash_type, ignore=ignore, workers=workers, cache=cache)
+        digests = done.digests()
         for e in kept:
             resources.append(
                 Resource(_oms_name(artifact, e.relpath), algorithm, digests[e.relpath].split(":", 1)[1])
             )
     else:
         ranges = [(e, r) for e in kept for r in shard_ranges(e.path, e.size, serialization.shard_size)]
-        found = hash_ranges([r for _, r in ranges], serialization.hash_type, workers)
+        found = hash_ranges([r for _, r in ranges], serialization.hash_type, workers, cache=cache)
         for (e, r), digest in zip(ranges, found, strict=True):
             name = f"{_oms_name(artifact, e.relpath)}:{r.start}:{r.end}"
             resources.append(Resource(name, algorithm, digest.split(":", 1)[1]))

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.differences import Difference, diff_digests
+from modelseal.core.digestcache import DigestCache
 from modelseal.core.errors import IntegrityError
 from modelseal.core.extras import require
 from modelseal.core.findings import Finding
@@ -137,8 +138,10 @@ def sign(
     chain: Sequence[Path] = (),
     password: bytes | None = None,
     manifest: Manifest | None = None,
+    cache: DigestCache | None = None,
 ) -> Bundle:
-    """A bundle over the artifact's statement. With ``certificate`` the bundle carries it and ``chain``."""
+    """A bundle over the artifact's statement. With ``certificate`` the bundle carries it and ``chain``;
+    ``cache`` supplies the digests of unchanged files."""
     _require_cryptography()
     from cryptography.hazmat.primitives import serialization as ser
 
@@ -155,7 +158,7 @@ def sign(
             raise SignatureError(f"{certificate}: the certificate's public key does not match {private_key}")
         raw = [{"rawBytes": base64.b64encode(c.public_bytes(ser.Encoding.DER)).decode()} for c in certs]
         material = {"x509CertificateChain": {"certificates": raw}, "tlogEntries": []}
-    statement = statement_for(artifact, ser_, manifest=manifest)
+    statement = statement_for(artifact, ser_, manifest=manifest, cache=cache)
     payload = statement.to_payload()
     return Bundle(payload, _sign_bytes(key, pae(PAYLOAD_TYPE, payload)), material)
 

@@ -26,8 +26,8 @@ def lockfile_verifier(lockfile: Path) -> LockVerifier:
     roots = [((lockfile.parent / e.source).resolve(), e) for e in lock.entries if "://" not in e.source]
 
     def check(target: Path) -> Sequence[Finding]:
+        from modelseal.core.hashing import hash_file
         from modelseal.integrity.lockfile import check_lock
-        from modelseal.integrity.manifest import hash_file
         from modelseal.sources.resolve import resolve
 
         real = target.resolve()

@@ -8,7 +8,6 @@ for the others. So a changed blob no longer matches its name. Nothing here impor
 
 from __future__ import annotations
 
-import hashlib
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +16,7 @@ from pathlib import Path
 from modelseal.core.differences import Difference
 from modelseal.core.errors import SourceError
 from modelseal.core.findings import Finding
+from modelseal.core.hashing import hash_range
 from modelseal.core.rules import make_finding
 from modelseal.sources.hflayout import (
     blobs_of,
@@ -93,15 +93,6 @@ class CacheCheck:
         )
 
 
-def _file_hash(path: Path, algorithm: str, prefix: bytes = b"") -> str:
-    """Hex digest of ``prefix`` + the file, streamed (sources do not depend on integrity's hashing)."""
-    digest = hashlib.new(algorithm, prefix)
-    with path.open("rb") as fh:
-        while chunk := fh.read(1 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
-
-
 def verify_snapshot(
     snapshot: Path, *, digests: Mapping[str, str | None] | None = None, workers: int | None = None
 ) -> CacheCheck:
@@ -139,7 +130,7 @@ def verify_snapshot(
     from concurrent.futures import ThreadPoolExecutor
 
     with ThreadPoolExecutor(max_workers=workers or 4) as pool:
-        found = list(pool.map(lambda item: _file_hash(item[1], item[3], item[4]), to_hash))
+        found = list(pool.map(lambda t: hash_range(t[1], algorithm=t[3], prefix=t[4]).split(":")[1], to_hash))
     for (rel, _, name, algorithm, _), hexdigest in zip(to_hash, found, strict=True):
         if hexdigest != name:
             shown = f"git {hexdigest}" if algorithm == "sha1" else f"sha256:{hexdigest}"

@@ -1,0 +1,203 @@
+"""The one file hasher: ``sign``, ``lock``, ``verify``, ``scan``, ``gate``, ``reverify`` and the Hugging Face
+cache check all read files through here.
+
+Files are read with ``readinto`` into one reused buffer per thread (never mmap, whose page cache makes memory
+look like the file size). :data:`BUFFER` was chosen by measurement (``bench/bench_hashing.py --sweep``):
+buffers that fit the core's L2 cache cost the least CPU; smaller ones pay in system calls. Work items are
+whole files or byte ranges of a file (the OpenSSF ``shards`` method); they run on a thread pool, largest
+first, because hashlib and blake3 release the GIL while they digest a buffer. SHA-256 of one whole file is
+sequential; BLAKE3 hashes one large file on every core by itself. With a
+:class:`~modelseal.core.digestcache.DigestCache`, a file whose status proves it unchanged is not read.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+from modelseal.core.cpus import usable_cpus
+from modelseal.core.digestcache import DigestCache, FileKey
+from modelseal.core.errors import ModelsealError
+from modelseal.core.extras import require
+
+BUFFER = 128 << 10
+ALGORITHMS = ("sha256", "blake3")
+BLAKE3_THREADED_BYTES = 64 << 20
+"""From this size a BLAKE3 digest uses every core (its own tree), fed :data:`BLAKE3_BUFFER` at a time."""
+BLAKE3_BUFFER = 8 << 20
+
+
+class _Hasher(Protocol):
+    def update(self, data: memoryview, /) -> object: ...
+
+    def hexdigest(self) -> str: ...
+
+
+def new_hasher(algorithm: str, *, threaded: bool = False) -> _Hasher:
+    """A streaming hasher; BLAKE3 comes from the optional ``blake3`` package (``threaded``: on all cores)."""
+    if algorithm == "sha256":
+        return hashlib.sha256()
+    if algorithm == "blake3":
+        require("blake3", "blake3", feature="BLAKE3")
+        from blake3 import blake3
+
+        hasher: _Hasher = blake3(max_threads=blake3.AUTO if threaded else 1)
+        return hasher
+    if algorithm in hashlib.algorithms_guaranteed:
+        return hashlib.new(algorithm)
+    raise ModelsealError(f"unknown hash algorithm {algorithm!r}; choose one of: {', '.join(ALGORITHMS)}")
+
+
+_local = threading.local()
+
+
+def _buffer(size: int) -> bytearray:
+    """One read buffer per thread and size, so memory is ``threads × buffer`` whatever the model size."""
+    bufs: dict[int, bytearray] | None = getattr(_local, "bufs", None)
+    if bufs is None:
+        bufs = _local.bufs = {}
+    if size not in bufs:
+        bufs[size] = bytearray(size)
+    return bufs[size]
+
+
+def _digest(
+    path: Path, start: int, end: int | None, algorithm: str, prefix: bytes = b""
+) -> tuple[str, FileKey | None]:
+    """``"<algorithm>:<hex>"`` of ``prefix`` then bytes ``[start, end)``, and the file's key when its status
+    was the same before and after the read (else None: it changed meanwhile and must not be cached)."""
+    length = None if end is None else end - start
+    with open(path, "rb", buffering=0) as f:
+        before = os.fstat(f.fileno())
+        big = (before.st_size if length is None else length) >= BLAKE3_THREADED_BYTES
+        threaded = algorithm == "blake3" and big
+        h = new_hasher(algorithm, threaded=threaded)
+        if prefix:
+            h.update(memoryview(prefix))
+        size = BLAKE3_BUFFER if threaded else BUFFER
+        buf = _buffer(size)
+        view = memoryview(buf)
+        if start:
+            f.seek(start)
+        left = -1 if length is None else length
+        while left:
+            n = f.readinto(buf if left < 0 or left >= size else view[:left])
+            if not n:
+                if left > 0:
+                    raise ModelsealError(f"{path}: file shrank while being hashed (wanted {left} more bytes)")
+                break
+            h.update(view[:n])
+            if left > 0:
+                left -= n
+        key = FileKey.of(before)
+        unchanged = FileKey.of(os.fstat(f.fileno())) == key
+    return f"{algorithm}:{h.hexdigest()}", key if unchanged else None
+
+
+def hash_range(
+    path: Path, start: int = 0, end: int | None = None, algorithm: str = "sha256", *, prefix: bytes = b""
+) -> str:
+    """``"<algorithm>:<hex>"`` of ``prefix`` then bytes ``[start, end)`` of a file (to its end when ``end`` is
+    None). ``prefix`` serves object formats that hash a header first, such as git blobs."""
+    return _digest(path, start, end, algorithm, prefix)[0]
+
+
+def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
+    """``"<algorithm>:<hex>"`` of bytes already in memory (a small file read whole by the scan)."""
+    h = new_hasher(algorithm)
+    h.update(memoryview(data))
+    return f"{algorithm}:{h.hexdigest()}"
+
+
+def hash_file(path: Path, algorithm: str = "sha256", *, cache: DigestCache | None = None) -> str:
+    """``"<algorithm>:<hex>"`` of a file, read with a bounded buffer (or found in ``cache``)."""
+    return hash_ranges([Range(path, 0, None, 0)], algorithm, 1, cache=cache)[0]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A unit of hashing work: bytes ``[start, end)`` of one file (to its end when ``end`` is None)."""
+
+    path: Path
+    start: int
+    end: int | None
+    weight: int
+    """Expected bytes, to schedule the largest ranges first."""
+
+    def what(self, algorithm: str) -> str:
+        """What a digest of this range is cached as: the algorithm, and the range unless it is the file."""
+        return algorithm if self.start == 0 and self.end is None else f"{algorithm}[{self.start}:{self.end}]"
+
+
+def _cached(ranges: Sequence[Range], algorithm: str, cache: DigestCache) -> list[str | None]:
+    """Digests ``cache`` vouches for, by the files' status now (a file that cannot be stat'ed is hashed,
+    which then reports the error)."""
+    stats: dict[Path, FileKey | None] = {}
+    asks: list[tuple[int, tuple[FileKey, str]]] = []
+    for i, r in enumerate(ranges):
+        if r.path not in stats:
+            try:
+                stats[r.path] = FileKey.of(os.stat(r.path))
+            except OSError:
+                stats[r.path] = None
+        key = stats[r.path]
+        if key is not None:
+            asks.append((i, (key, r.what(algorithm))))
+    found: list[str | None] = [None] * len(ranges)
+    for (i, _), hexdigest in zip(asks, cache.get_many([a for _, a in asks]), strict=True):
+        found[i] = None if hexdigest is None else f"{algorithm}:{hexdigest}"
+    return found
+
+
+def hash_ranges(
+    ranges: Sequence[Range],
+    algorithm: str = "sha256",
+    workers: int | None = None,
+    *,
+    cache: DigestCache | None = None,
+) -> list[str]:
+    """Digests of many ranges, in input order, on a thread pool fed largest first (less idle time at the end).
+
+    Whole files cannot be split (SHA-256 is sequential), so a single huge file bounds the wall time of the
+    ``files`` serialisation; the ``shards`` serialisation splits it. ``cache`` supplies the digests of
+    unchanged files and learns the new ones."""
+    new_hasher(algorithm)  # fail early on an unknown or missing algorithm
+    results: list[str | None] = _cached(ranges, algorithm, cache) if cache else [None] * len(ranges)
+    todo = sorted(
+        (i for i, d in enumerate(results) if d is None), key=lambda i: ranges[i].weight, reverse=True
+    )
+    keys: list[FileKey | None] = [None] * len(ranges)
+    n = min(workers or usable_cpus(), max(1, len(todo)))
+
+    def run(i: int) -> None:
+        r = ranges[i]
+        results[i], keys[i] = _digest(r.path, r.start, r.end, algorithm)
+
+    if n == 1:
+        for i in todo:
+            run(i)
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        with ThreadPoolExecutor(max_workers=n, thread_name_prefix="modelseal-hash") as pool:
+            for future in [pool.submit(run, i) for i in todo]:
+                future.result()
+    if cache and todo:
+        learned = [(k, ranges[i].what(algorithm), results[i]) for i in todo if (k := keys[i]) is not None]
+        cache.put_many((k, what, str(d).split(":", 1)[1]) for k, what, d in learned)
+    return [str(d) for d in results]
+
+
+def shard_ranges(path: Path, size: int, shard_size: int) -> list[Range]:
+    """Split a file into ``shard_size`` pieces like the OpenSSF ``shards`` serialisation (none if empty)."""
+    if shard_size <= 0:
+        raise ModelsealError(f"shard size must be positive, got {shard_size}")
+    return [
+        Range(path, start, min(start + shard_size, size), min(shard_size, size - start))
+        for start in range(0, size, shard_size)
+    ]
