@@ -179,10 +179,10 @@ def main() -> None:
         st, pt, count = write_models(folder, args.mib)
         many = folder / "many" / "checkpoint.pt"
         write_many(many, args.tensors)
+        mib = {p: p.stat().st_size / (1 << 20) for p in (st, pt, many)}
         print(
-            f"wrote {st.stat().st_size / (1 << 20):.0f} MiB safetensors, {pt.stat().st_size / (1 << 20):.0f} MiB "
-            f"torch zip ({count} tensors), {args.tensors}-tensor checkpoint of "
-            f"{many.stat().st_size / (1 << 20):.1f} MiB in {time.perf_counter() - t:.1f} s",
+            f"wrote {mib[st]:.0f} MiB safetensors, {mib[pt]:.0f} MiB torch zip ({count} tensors), "
+            f"{args.tensors}-tensor checkpoint of {mib[many]:.1f} MiB in {time.perf_counter() - t:.1f} s",
             flush=True,
         )
         expected = (str(count), str(TENSOR_ELEMENTS))
