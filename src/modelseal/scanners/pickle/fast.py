@@ -16,7 +16,7 @@ import struct
 
 from modelseal.scanners.pickle.machine import _MEMO_ENTRY_BYTES, Machine, _estimate
 from modelseal.scanners.pickle.opcodes import NAMES, Op
-from modelseal.scanners.pickle.values import Dict, Seq
+from modelseal.scanners.pickle.values import Dict, Persistent, Seq
 
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
@@ -33,9 +33,6 @@ _MAX_CONSTANT = 256
 _METHODS = frozenset(
     ord(c)
     for c in (
-        "R",  # REDUCE
-        "Q",  # BINPERSID
-        "t",  # TUPLE
         "l",  # LIST
         "d",  # DICT
         "s",  # SETITEM
@@ -73,6 +70,7 @@ def run_common(m: Machine, deadline: float) -> bool:
     max_inline = min(_MAX_CONSTANT, limits.max_inline_bytes)
     u32 = _U32.unpack_from
     methods, constants, empties, suspect = _METHODS, _CONSTANTS, _EMPTIES, _SUSPECT
+    new_op = tuple.__new__
     stack = m.stack
     buf, pos, base = src.buffered(_LOOKAHEAD)
     end = len(buf)
@@ -145,6 +143,28 @@ def run_common(m: Machine, deadline: float) -> bool:
                 else:
                     stack.append(raw)
                 pos = begin + length
+            elif code == 0x74:  # TUPLE (as the machine's step_method, without its dispatch)
+                if not m.metastack:
+                    return True
+                items = stack
+                stack = m.stack = m.metastack.pop()
+                m.below -= len(stack)
+                seq = Seq("tuple")
+                m._fill(seq, items)
+                stack.append(seq)
+                pos += 1
+            elif code == 0x52:  # REDUCE
+                if len(stack) < 2:
+                    return True
+                args = stack.pop()
+                callee = stack.pop()
+                stack.append(m._call(callee, args, new_op(Op, (code, "REDUCE", None, base + pos))))
+                pos += 1
+            elif code == 0x51:  # BINPERSID
+                if not stack:
+                    return True
+                stack[-1] = Persistent(stack[-1])
+                pos += 1
             elif code in methods:
                 offset = base + pos
                 pos += 1
