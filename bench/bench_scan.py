@@ -5,13 +5,13 @@ Cases (issue 18):
 * folders of 10, 100, 1000 and 10 000 mixed small files (pickles, JSON, safetensors, text, ``.npy``, small
   torch zips), each scanned by ``modelseal scan`` with its default ``-j`` and with ``-j 1``;
 * the per-file cost, from the ``-j 1`` medians: (time at the largest folder - time at the smallest) / files;
-* the mixed 200-file folder scanned by modelseal (default ``-j``) and by picklescan.
+* the mixed 200-file folder scanned by modelseal (default ``-j``), by picklescan and by modelscan.
 
 Every run is a fresh process with its output thrown away; the rounds are interleaved (every case and tool
 once per round, in turn), so that noise on a shared machine hits all of them alike, after one unmeasured
 warm-up round (bytecode and page cache). Wall time is shown as min / median / max over the rounds, CPU
 time (user + system of the process and its workers) as the median. The load average is printed before and
-after: figures taken under load are not figures. picklescan comes from ``bench/.venv-peers`` (created on
+after: figures taken under load are not figures. The peers come from ``bench/.venv-peers`` (created on
 first use, as ``bench/bench_precision.py`` does); modelseal runs from this checkout with this interpreter.
 
 Usage: ``python bench/bench_scan.py [--counts 10,100,1000,10000] [--rounds 5] [--mixed 200] [--workdir DIR]``
@@ -48,7 +48,7 @@ MEASURE = (
 def ensure_peers() -> Path:
     if not (PEERS / "bin" / "picklescan").exists():
         subprocess.run([sys.executable, "-m", "venv", str(PEERS)], check=True)
-        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "picklescan"], check=True)
+        subprocess.run([str(PEERS / "bin" / "pip"), "install", "-q", "picklescan", "modelscan"], check=True)
     return PEERS / "bin"
 
 
@@ -135,6 +135,8 @@ def main() -> int:
         mixed = f"mixed {args.mixed}"
         cases.append((mixed, "modelseal", [*MODELSEAL, str(peer_folder), "--format", "json"]))
         cases.append((mixed, "picklescan", [str(peers / "picklescan"), "--path", str(peer_folder)]))
+        if (peers / "modelscan").exists():
+            cases.append((mixed, "modelscan", [str(peers / "modelscan"), "-p", str(peer_folder)]))
         for round_ in range(args.rounds + 1):
             for case, tool, cmd in cases:
                 result = measure(cmd, work)
@@ -164,7 +166,7 @@ def main() -> int:
         version = subprocess.run(
             [str(peers / "pip"), "list", "--format", "freeze"], capture_output=True, text=True, check=False
         ).stdout.split()
-        print("peer:", ", ".join(v for v in version if v.startswith("picklescan==")))
+        print("peers:", ", ".join(v for v in version if v.split("==")[0] in ("picklescan", "modelscan")))
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print(f"load average after: {os.getloadavg()}")
