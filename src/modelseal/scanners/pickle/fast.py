@@ -13,10 +13,32 @@ ways give the same findings on generated pickles, hostile ones included.
 from __future__ import annotations
 
 import struct
+from typing import Any, Protocol
 
-from modelseal.scanners.pickle.machine import _MEMO_ENTRY_BYTES, Machine, _estimate
+from modelseal.core.limits import Limits
+from modelseal.core.streams import ByteSource
 from modelseal.scanners.pickle.opcodes import NAMES, Op
-from modelseal.scanners.pickle.values import Dict, Persistent, Seq
+from modelseal.scanners.pickle.values import MEMO_ENTRY_BYTES, Dict, Persistent, Seq, estimate
+
+
+class Machine(Protocol):
+    """What the fast loop uses of :class:`~modelseal.scanners.pickle.machine.Machine` (named here, not
+    imported: the machine imports this module)."""
+
+    src: ByteSource
+    limits: Limits
+    stack: list[Any]
+    metastack: list[list[Any]]
+    memo: dict[int, Any]
+    memo_bytes: int
+    below: int
+    ops: int
+
+    def _check_budget(self, ops: int, deadline: float) -> None: ...
+    def _fill(self, container: Seq | Dict, values: list[Any]) -> None: ...
+    def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Any: ...
+    def step_method(self, op: Op) -> None: ...
+
 
 _U32 = struct.Struct("<I")
 _U16 = struct.Struct("<H")
@@ -99,7 +121,7 @@ def run_common(m: Machine, deadline: float) -> bool:
                 if not stack or (len(memo) >= max_memo and index not in memo):
                     return True
                 value = stack[-1]
-                cost = _MEMO_ENTRY_BYTES + _estimate(value)
+                cost = MEMO_ENTRY_BYTES + estimate(value)
                 if m.memo_bytes + cost > max_memo_bytes:
                     return True
                 memo[index] = value

@@ -19,6 +19,7 @@ from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist, call_semantics, walk_attributes
+from modelseal.scanners.pickle.fast import run_common
 from modelseal.scanners.pickle.opcodes import (
     NAMES,
     LargePayload,
@@ -28,6 +29,7 @@ from modelseal.scanners.pickle.opcodes import (
     looks_like_pickle,
 )
 from modelseal.scanners.pickle.values import (
+    MEMO_ENTRY_BYTES,
     Blob,
     Call,
     Dict,
@@ -36,6 +38,7 @@ from modelseal.scanners.pickle.values import (
     Persistent,
     Seq,
     describe,
+    estimate,
 )
 
 # Rule ids that carry evidence of intent; when an *opportunistic* parse (bytes that merely look like a
@@ -92,8 +95,6 @@ _JOBLIB_WRAPPERS = frozenset(
 )
 # NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap, numpy_array_alignment_bytes=16)
 _WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
-_MEMO_ENTRY_BYTES = 72
-"""Estimated cost of one memo slot (the dict entry and its key) besides the value."""
 _KEEP_BUDGET = 1_000_000
 """Container items kept for analysis over one pickle (about 100 bytes each)."""
 _CONSTANTS = (str, bytes, int, float, complex, type(None))
@@ -572,8 +573,6 @@ class Machine:
             if result is _MORE:
                 raise MalformedPickle("stream ends without STOP", self.src.tell())
             return result
-        from modelseal.scanners.pickle.fast import run_common
-
         while True:
             if run_common(self, deadline):
                 batches = reader.batches(_EVERY_OP)
@@ -613,7 +612,7 @@ class Machine:
                     if len(memo) >= max_memo and index not in memo:
                         raise LimitExceeded("pickle memo entries", max_memo)
                     value = memo[index] = self._top(op)
-                    self.memo_bytes += _MEMO_ENTRY_BYTES + _estimate(value)
+                    self.memo_bytes += MEMO_ENTRY_BYTES + estimate(value)
                     if self.memo_bytes > max_memo_bytes:
                         raise LimitExceeded("estimated bytes held by the pickle memo", max_memo_bytes)
                 elif kind == _GET:
@@ -785,19 +784,6 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
-
-
-def _estimate(value: Any) -> int:
-    """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
-    counts against :data:`_KEEP_BUDGET`)."""
-    cls = value.__class__
-    if value is None or cls is bool:
-        return 0
-    if cls is str or cls is bytes:
-        return 49 + len(value)
-    if cls is Seq or cls is Dict:
-        return 112 + 16 * len(value.items)
-    return 64
 
 
 def _class_of(inst: Call) -> tuple[Global | None, bool]:
