@@ -83,3 +83,15 @@ def test_storages_read_in_place_match_their_values(tmp_path: Path) -> None:
         values = tensor.float().numpy().ravel()
         assert measured[key].count == values.size
         assert np.isclose(measured[key].mean, values.astype(np.float64).mean())
+
+
+def test_header_offset_outside_the_file_is_a_problem(tmp_path: Path) -> None:
+    name, data = b"a.bin", b"x" * 16
+    path = tmp_path / "before.zip"
+    path.write_bytes(_raw_zip([(name, 0, data)], _local(name, data) + data))
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        infos = zf.infolist()
+        infos[0].header_offset = -2  # as zipfile computes it for a directory that claims too much
+        (span,) = member_spans(f, infos)
+    assert not span.in_place
+    assert "outside the file" in span.problem

@@ -37,6 +37,8 @@ class Span(NamedTuple):
 
 def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, str]:
     """The data offset of ``info`` from its local header, and what contradicts the central directory."""
+    if not 0 <= info.header_offset < file_size:
+        return -1, f"local header offset {info.header_offset} lies outside the file"
     f.seek(info.header_offset)
     central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
     raw = f.read(LOCAL_HEADER.size + len(central))
@@ -63,7 +65,10 @@ def member_spans(f: IO[bytes], infos: Sequence[zipfile.ZipInfo]) -> list[Span]:
     file_size = f.seek(0, 2)
     spans = []
     for info in infos:
-        data, problem = _local(f, info, file_size)
+        try:
+            data, problem = _local(f, info, file_size)
+        except OSError as exc:
+            data, problem = -1, f"local header cannot be read: {exc}"
         spans.append(Span(info, info.header_offset, data, info.compress_size, problem))
     end, last = -1, -1  # the furthest end of the members before, and which member reaches it
     for i in sorted(range(len(spans)), key=lambda i: spans[i].header):

@@ -78,11 +78,11 @@ _SUSPECT = frozenset({0x80, ord("P"), 0xC2})
 """First bytes of a constant that may be a nested pickle (PROTO, or U+0080 in UTF-8) or zip (PK)."""
 
 
-def run_common(m: Machine, deadline: float) -> bool:
-    """Run opcodes from ``m``'s source while they are common and their effect is certain. Returns True
-    at the first one left to the reference (the source then stands at it); raises as the reference would
-    for what the machine's methods refuse. Opcodes are compared as literal bytes, the most frequent first
-    (the order is all that makes this loop fast)."""
+def run_common(m: Machine, deadline: float) -> int:
+    """Run opcodes from ``m``'s source while they are common and their effect is certain, up to the first
+    one left to the reference (the source then stands at it); returns how many it ran. Raises as the
+    reference would for what the machine's methods refuse. Opcodes are compared as literal bytes, the
+    most frequent first (the order is all that makes this loop fast)."""
     src = m.src
     limits = m.limits
     memo = m.memo
@@ -96,7 +96,7 @@ def run_common(m: Machine, deadline: float) -> bool:
     stack = m.stack
     buf, pos, base = src.buffered(_LOOKAHEAD)
     end = len(buf)
-    done = 0
+    done = ran = 0  # opcodes since the last budget check, and before it
     check_at = _CHECK_EVERY
     try:
         while True:
@@ -105,9 +105,10 @@ def run_common(m: Machine, deadline: float) -> bool:
                 buf, pos, base = src.buffered(_LOOKAHEAD)
                 end = len(buf)
                 if end - pos < _LOOKAHEAD:
-                    return True
+                    return ran + done
             if done >= check_at:
                 m.ops += done
+                ran += done
                 done = 0
                 m._check_budget(m.ops, deadline)
             code = buf[pos]
@@ -119,11 +120,11 @@ def run_common(m: Machine, deadline: float) -> bool:
                 else:
                     index, step = len(memo), 1
                 if not stack or (len(memo) >= max_memo and index not in memo):
-                    return True
+                    return ran + done
                 value = stack[-1]
                 cost = MEMO_ENTRY_BYTES + estimate(value)
                 if m.memo_bytes + cost > max_memo_bytes:
-                    return True
+                    return ran + done
                 memo[index] = value
                 m.memo_bytes += cost
                 pos += step
@@ -133,7 +134,7 @@ def run_common(m: Machine, deadline: float) -> bool:
                 else:
                     index, step = u32(buf, pos + 1)[0], 5
                 if index not in memo:
-                    return True
+                    return ran + done
                 stack.append(memo[index])
                 pos += step
             elif code == 0x4B:  # BININT1
@@ -141,7 +142,7 @@ def run_common(m: Machine, deadline: float) -> bool:
                 pos += 2
             elif code == 0x28:  # MARK
                 if len(m.metastack) >= max_depth:
-                    return True
+                    return ran + done
                 m.metastack.append(stack)
                 m.below += len(stack)
                 stack = m.stack = []
@@ -155,19 +156,19 @@ def run_common(m: Machine, deadline: float) -> bool:
                     length = buf[pos + 1]
                     begin = pos + 2
                 if length > max_inline or begin + length > end or (length and buf[begin] in suspect):
-                    return True
+                    return ran + done
                 raw = buf[begin : begin + length]
                 if code == 0x58 or code == 0x8C:
                     try:
                         stack.append(raw.decode("utf-8", "surrogatepass"))
                     except UnicodeDecodeError:
-                        return True
+                        return ran + done
                 else:
                     stack.append(raw)
                 pos = begin + length
             elif code == 0x74:  # TUPLE (as the machine's step_method, without its dispatch)
                 if not m.metastack:
-                    return True
+                    return ran + done
                 items = stack
                 stack = m.stack = m.metastack.pop()
                 m.below -= len(stack)
@@ -177,14 +178,14 @@ def run_common(m: Machine, deadline: float) -> bool:
                 pos += 1
             elif code == 0x52:  # REDUCE
                 if len(stack) < 2:
-                    return True
+                    return ran + done
                 args = stack.pop()
                 callee = stack.pop()
                 stack.append(m._call(callee, args, new_op(Op, (code, "REDUCE", None, base + pos))))
                 pos += 1
             elif code == 0x51:  # BINPERSID
                 if not stack:
-                    return True
+                    return ran + done
                 stack[-1] = Persistent(stack[-1])
                 pos += 1
             elif code in methods:
@@ -195,7 +196,7 @@ def run_common(m: Machine, deadline: float) -> bool:
             elif 0x85 <= code <= 0x87:  # TUPLE1, TUPLE2, TUPLE3
                 n = code - 0x84
                 if len(stack) < n:
-                    return True
+                    return ran + done
                 items = stack[-n:]
                 del stack[-n:]
                 stack.append(Seq("tuple", items))
@@ -221,7 +222,7 @@ def run_common(m: Machine, deadline: float) -> bool:
             elif code == 0x95:  # FRAME
                 pos += 9
             else:
-                return True
+                return ran + done
             done += 1
     finally:
         src.pos = pos

@@ -191,6 +191,8 @@ class OpcodeReader:
         self.max_inline = max_inline
         self.protocol = 0
         self._payload: tuple[int, int] | None = None
+        self._failed: MalformedPickle | Truncated | None = None
+        """What broke off the batch last handed over, to be raised once it is consumed."""
         """The large payload the last batch handed over ended with (start, end), until it is skipped."""
 
     def _land(self) -> None:
@@ -206,8 +208,11 @@ class OpcodeReader:
 
     def finish(self, batches: Generator[list[Op], None, None]) -> None:
         """Leave ``batches`` after the batch it last handed over, where resuming it would have started
-        reading the next opcode."""
+        reading the next opcode, or raise what resuming it would have raised."""
         batches.close()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
         self._land()
 
     def _line(self) -> bytes:
@@ -362,9 +367,11 @@ class OpcodeReader:
                 room, held = BATCH_OPS, 0
                 if src.pos != pos or src.buf is not buf:  # the consumer read from the source
                     buf, pos, base, end, ended = self._resume()
-        except (MalformedPickle, Truncated):
+        except (MalformedPickle, Truncated) as exc:
             if batch:
+                self._failed = exc  # for a consumer that leaves after this batch: see finish()
                 yield batch
+                self._failed = None
             raise
 
 
