@@ -43,7 +43,7 @@ def forks(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[int]]:
         return pid
 
     monkeypatch.setattr(parallel.os, "fork", counting_fork)
-    monkeypatch.setattr(parallel, "MIN_FILES_PER_WORKER", 4)
+    monkeypatch.setattr(parallel, "WORKER_SECONDS", 1e-9)  # any work is worth a worker
     yield made
 
 
@@ -122,3 +122,14 @@ def test_decompression_budget_is_per_file(tmp_path: Path) -> None:
         (model / name).write_bytes(buf.getvalue())
     result = scan([model], Config(limits=Limits(max_decompressed_bytes=1000)), digests=False, jobs=1)
     assert "MS-LIMIT-EXCEEDED" not in {f.rule_id for f in result.findings}
+
+
+def test_workers_only_where_the_work_pays_for_them() -> None:
+    def folder(count: int, size: int, suffix: str) -> list[FileEntry]:
+        return [FileEntry(f"f{i}{suffix}", Path(f"f{i}{suffix}"), size) for i in range(count)]
+
+    assert parallel.planned_workers(folder(1000, 2000, ".json"), 8) == 1
+    assert parallel.planned_workers(folder(1000, 2000, ".pkl"), 8) == 1
+    assert parallel.planned_workers(folder(10_000, 2000, ".json"), 2) == 2
+    assert parallel.planned_workers(folder(2, 1 << 30, ".pkl"), 8) == 2  # two large pickles: one each
+    assert parallel.planned_workers(folder(2, 1 << 30, ".safetensors"), 8) == 1  # a header each

@@ -25,9 +25,21 @@ from modelseal.core.cpus import usable_cpus
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 
-MIN_FILES_PER_WORKER = 32
-"""Below this many files per process, forking costs more than it saves."""
 MAX_JOBS = 8
+# The cost model that decides between one process and workers (measured on a 2-core machine, in CPU time:
+# bench/bench_scan.py prints the per-file figures). A forked worker costs its fork, the copy-on-write
+# faults of everything it touches and a JSON line per file through a pipe, together some tens of
+# milliseconds; a small file costs a fraction of a millisecond to sniff and scan, so a worker pays for itself
+# only once it takes over about half a second of work.
+FILE_SECONDS = 0.0004
+"""Scanning one small file: open, sniff, dispatch, a short parse."""
+PICKLE_BYTE_SECONDS = 1 / 20e6
+"""Each byte of a format read opcode by opcode (pickles and what holds them), at its densest."""
+WORKER_SECONDS = 0.5
+"""Estimated work one more process must take over to pay for its start and its results' transport."""
+_PICKLE_SUFFIXES = frozenset(
+    {".pkl", ".pickle", ".pt", ".pth", ".bin", ".ckpt", ".joblib", ".dill", ".sav", ".npz", ".zip", ".tar"}
+)
 
 Outcome = tuple[str, list[Finding], float, str | None, tuple[str, ...]]
 """What scanning one file gives: its format, its findings, the seconds it took, its digest when the scan
@@ -78,8 +90,9 @@ def scan_each(
     tick: Callable[[str], None],
     jobs: int,
 ) -> list[Outcome]:
-    """``scan_one`` of every file, in file order; ``tick(relpath)`` after each. Up to ``jobs`` processes."""
-    workers = min(jobs, len(files) // MIN_FILES_PER_WORKER)
+    """``scan_one`` of every file, in file order; ``tick(relpath)`` after each. Up to ``jobs`` processes,
+    as many as :func:`planned_workers` finds worth their cost."""
+    workers = planned_workers(files, jobs)
     if workers < 2 or not can_fork():
         out = []
         for entry in files:
@@ -99,6 +112,19 @@ def scan_each(
     for pid, _ in children:
         os.waitpid(pid, 0)
     return [r if r is not None else _lost() for r in results]
+
+
+def estimated_seconds(files: Sequence[FileEntry]) -> float:
+    """The work of scanning ``files`` in one process, by the cost model above: per file, plus per byte
+    for the formats read opcode by opcode (known by name here: the files are not opened to decide)."""
+    dense = sum(e.size for e in files if os.path.splitext(e.relpath)[1].lower() in _PICKLE_SUFFIXES)
+    return len(files) * FILE_SECONDS + dense * PICKLE_BYTE_SECONDS
+
+
+def planned_workers(files: Sequence[FileEntry], jobs: int) -> int:
+    """Processes worth running: one per :data:`WORKER_SECONDS` of estimated work, at most ``jobs`` and
+    one per file; 1 means this process alone."""
+    return max(1, min(jobs, len(files), int(estimated_seconds(files) / WORKER_SECONDS)))
 
 
 def _shares(files: Sequence[FileEntry], workers: int) -> list[list[int]]:

@@ -31,6 +31,7 @@ from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
 from modelseal.scanners.torchstorages import storage_dtypes
+from modelseal.scanners.zipspans import member_spans
 
 CHUNK_BYTES = 8 << 20
 # numpy dtype codes for the float types statistics are computed on ("bf16" is widened by hand).
@@ -347,6 +348,8 @@ def _safetensors(
 
 
 def _torch_zip(np: Any, entry: FileEntry) -> list[Measured]:
+    """Storages are read in place at their data offset (torch stores them uncompressed), only where the
+    member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic."""
     with open(entry.path, "rb") as fh, zipfile.ZipFile(fh) as zf:
         names = zf.namelist()
         pkl = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
@@ -355,19 +358,13 @@ def _torch_zip(np: Any, entry: FileEntry) -> list[Measured]:
         prefix = pkl[: -len("data.pkl")]
         with zf.open(pkl) as raw:
             dtypes = storage_dtypes(ByteSource(FileRaw(raw)))  # type: ignore[arg-type]
+        wanted = {f"{prefix}data/{key}": key for key, storage in dtypes.items() if storage in TORCH_FLOATS}
         out = []
-        for key, storage in dtypes.items():
-            code = TORCH_FLOATS.get(storage)
-            member = f"{prefix}data/{key}"
-            if code is None or member not in names:
-                continue
-            info = zf.getinfo(member)
-            if info.compress_type != zipfile.ZIP_STORED:
-                continue  # torch always stores; anything else was reported by the zip scanner
-            with zf.open(member) as data:
-                out.append(
-                    Measured(entry.relpath, f"storage {key}", stream_stats(np, data, 0, info.file_size, code))
-                )  # type: ignore[arg-type]
+        for span in member_spans(fh, zf.infolist()):  # all of them: a storage may overlap any member
+            if span.in_place and span.info.filename in wanted:
+                key = wanted[span.info.filename]
+                stats = stream_stats(np, fh, span.data, span.size, TORCH_FLOATS[dtypes[key]])
+                out.append(Measured(entry.relpath, f"storage {key}", stats))
     return out
 
 

@@ -12,7 +12,6 @@ included), and ``code/`` holds TorchScript.
 from __future__ import annotations
 
 import posixpath
-import struct
 import zipfile
 from collections import Counter
 from typing import IO
@@ -27,27 +26,7 @@ from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
-
-_LOCAL = struct.Struct("<4sHHHHHIIIHH")
-_LOCAL_SIG = b"PK\x03\x04"
-
-
-def _header_mismatch(f: IO[bytes], info: zipfile.ZipInfo) -> str:
-    f.seek(info.header_offset)
-    raw = f.read(_LOCAL.size)
-    if len(raw) < _LOCAL.size:
-        return "local header is cut off"
-    sig, _, flags, _, _, _, crc, csize, usize, name_len, _ = _LOCAL.unpack(raw)
-    if sig != _LOCAL_SIG:
-        return "no local header where the central directory points"
-    local_name = f.read(name_len)
-    central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
-    if local_name != central:
-        return f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
-    sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
-    if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
-        return "local sizes or CRC differ from the central directory"
-    return ""
+from modelseal.scanners.zipspans import LOCAL_HEADER, LOCAL_SIG, Span, member_spans
 
 
 def _layout(names: list[str]) -> str:
@@ -78,10 +57,14 @@ def _is_storage(name: str, fmt: str) -> bool:
 _MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)
 
 
-def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
-    """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array."""
+def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
+    """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array. A stored
+    member is looked at in place (a checkpoint may hold tens of thousands of them)."""
+    if span.in_place:
+        f.seek(span.data)
+        return npy(f.read(min(6, span.size)))
     try:
-        with zf.open(info) as member:
+        with zf.open(span.info) as member:
             return npy(member.read(6))
     except _MEMBER_ERRORS:
         return True  # unreadable here: scanning it reports why
@@ -96,12 +79,12 @@ def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     pos = 0
     while len(entries) < ctx.limits.max_members:
         f.seek(pos)
-        raw = f.read(_LOCAL.size)
-        if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+        raw = f.read(LOCAL_HEADER.size)
+        if len(raw) < LOCAL_HEADER.size or raw[:4] != LOCAL_SIG:
             break
-        _, _, flags, method, _, _, _, csize, _, name_len, extra_len = _LOCAL.unpack(raw)
+        _, _, flags, method, _, _, _, csize, _, name_len, extra_len = LOCAL_HEADER.unpack(raw)
         name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        data_at = pos + _LOCAL.size + name_len + extra_len
+        data_at = pos + LOCAL_HEADER.size + name_len + extra_len
         entries.append((name, method, data_at, csize))
         pos = data_at + csize
     fmt = _layout([e[0] for e in entries])
@@ -162,9 +145,10 @@ class ZipScanner(Scanner):
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
             allow = allow.extended(["__torch__.*:*", "__torch__:*"])
-        for info in infos:
+        for span in member_spans(f, infos):
+            info = span.info
             try:
-                findings.extend(self._member(zf, f, info, fmt, allow, ctx))
+                findings.extend(self._member(zf, f, span, fmt, allow, ctx))
             except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
                 findings.append(
                     make_finding(
@@ -179,20 +163,22 @@ class ZipScanner(Scanner):
         self,
         zf: zipfile.ZipFile,
         f: IO[bytes],
-        info: zipfile.ZipInfo,
+        span: Span,
         fmt: str,
         allow: Allowlist,
         ctx: ScanContext,
     ) -> list[Finding]:
+        info = span.info
         name = info.filename
         loc = Location(name)
         out: list[Finding] = []
         why = unsafe_member_name(name)
         if why:
             out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=loc))
-        mismatch = _header_mismatch(f, info)
-        if mismatch:
-            out.append(make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {mismatch}", location=loc))
+        if span.problem:
+            out.append(
+                make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {span.problem}", location=loc)
+            )
         if info.is_dir():
             return out
         if info.flag_bits & 0x1:
@@ -210,7 +196,7 @@ class ZipScanner(Scanner):
                 )
             )
             return out
-        if _is_storage(name, fmt) and not _starts_like_npy(zf, info):
+        if _is_storage(name, fmt) and not _starts_like_npy(zf, f, span):
             return out
         if info.compress_type != zipfile.ZIP_STORED:
             ctx.budget.add_decompressed(info.file_size, limits)

@@ -8,7 +8,9 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 from __future__ import annotations
 
 import gc
+import itertools
 import time
+from collections.abc import Iterable
 from typing import Any, NamedTuple
 
 from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
@@ -17,6 +19,7 @@ from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist, call_semantics, walk_attributes
+from modelseal.scanners.pickle.fast import run_common
 from modelseal.scanners.pickle.opcodes import (
     NAMES,
     LargePayload,
@@ -26,6 +29,7 @@ from modelseal.scanners.pickle.opcodes import (
     looks_like_pickle,
 )
 from modelseal.scanners.pickle.values import (
+    MEMO_ENTRY_BYTES,
     Blob,
     Call,
     Dict,
@@ -34,6 +38,7 @@ from modelseal.scanners.pickle.values import (
     Persistent,
     Seq,
     describe,
+    estimate,
 )
 
 # Rule ids that carry evidence of intent; when an *opportunistic* parse (bytes that merely look like a
@@ -52,6 +57,9 @@ INTENT_RULES = frozenset(
     }
 )
 MAX_EVENTS_PER_RULE = 20
+FAST = True
+"""Whether machines run the common opcodes through :mod:`~modelseal.scanners.pickle.fast` by default
+(the differential tests turn it off to compare with the reference loop)."""
 NESTED_BYTES = "bytes@"
 """Name prefix of byte strings in a pickle scanned as content (``pickle.loads`` reads them, not joblib)."""
 _NESTED_HEADS = (b"PK\x03\x04",)
@@ -87,8 +95,6 @@ _JOBLIB_WRAPPERS = frozenset(
 )
 # NumpyArrayWrapper.__init__(subclass, shape, order, dtype, allow_mmap, numpy_array_alignment_bytes=16)
 _WRAPPER_INIT = ("subclass", "shape", "order", "dtype", "allow_mmap", "numpy_array_alignment_bytes")
-_MEMO_ENTRY_BYTES = 72
-"""Estimated cost of one memo slot (the dict entry and its key) besides the value."""
 _KEEP_BUDGET = 1_000_000
 """Container items kept for analysis over one pickle (about 100 bytes each)."""
 _CONSTANTS = (str, bytes, int, float, complex, type(None))
@@ -127,8 +133,19 @@ class PickleReport(NamedTuple):
 class Machine:
     """Runs one pickle symbolically. Construct per pickle; :meth:`run` never raises on hostile input."""
 
-    def __init__(self, src: ByteSource, ctx: ScanContext, allowlist: Allowlist, joblib: bool = False) -> None:
+    def __init__(
+        self,
+        src: ByteSource,
+        ctx: ScanContext,
+        allowlist: Allowlist,
+        joblib: bool = False,
+        fast: bool | None = None,
+    ) -> None:
         self.src = src
+        self.fast = FAST if fast is None else fast
+        """Common opcodes through :mod:`~modelseal.scanners.pickle.fast` (False: the reference loop only)."""
+        self.ops = 0
+        """Opcodes run so far, bounded by ``max_pickle_ops``."""
         self.ctx = ctx
         self.allowlist = allowlist
         self.limits = ctx.limits
@@ -490,7 +507,7 @@ class Machine:
             raise MalformedPickle("joblib array wrapper with an unreadable shape or dtype", op.offset)
         nbytes, has_object = info
         if has_object:  # a plain pickle of the objects, read by a fresh (plain) Unpickler
-            inner = Machine(self.src, self.ctx.deeper(), self.allowlist)
+            inner = Machine(self.src, self.ctx.deeper(), self.allowlist, fast=self.fast)
             report = inner.run()
             self.ctx.budget.record_imports(report.globals_named)
             self.findings.extend(report.findings)
@@ -545,19 +562,40 @@ class Machine:
         )
 
     def _run(self) -> Any:
-        """The opcode loop. The frequent opcodes (constants, memo, MARK, containers) are handled inline by
-        kind, looked up by opcode byte; the others go through :meth:`_other`."""
+        """The opcode loop: with :attr:`fast`, :func:`~modelseal.scanners.pickle.fast.run_common` takes the
+        common opcodes straight from the buffer and hands each other one to :meth:`_steps` (the reference,
+        which alone runs the whole pickle otherwise)."""
         limits = self.limits
         reader = OpcodeReader(self.src, max_line=limits.max_pickle_line, max_inline=limits.max_inline_bytes)
         deadline = time.monotonic() + limits.max_seconds_per_file
+        if not self.fast:
+            result = self._steps(reader.batches(_PAUSE_AFTER), deadline)
+            if result is _MORE:
+                raise MalformedPickle("stream ends without STOP", self.src.tell())
+            return result
+        short = 0  # runs of the fast loop in a row that stopped early
+        while True:
+            # The reference takes the one opcode that stopped the fast loop; where common opcodes are rare
+            # (protocol 0, text: the fast loop stops early twice in a row), a whole batch, as it would alone.
+            short = short + 1 if run_common(self, deadline) < _FAST_RUN else 0
+            batches = reader.batches(_EVERY_OP if short < 2 else _PAUSE_AFTER)
+            result = self._steps(itertools.islice(batches, 1), deadline)
+            if result is not _MORE:
+                return result
+            reader.finish(batches)
+
+    def _steps(self, batches: Iterable[list[Op]], deadline: float) -> Any:
+        """The reference loop over ``batches``: the result at STOP, or :data:`_MORE` when they run out
+        first. The frequent opcodes (constants, memo, MARK, containers) are handled inline by kind, looked
+        up by opcode byte; the others go through :meth:`_other`."""
+        limits = self.limits
         memo = self.memo
         max_memo = limits.max_pickle_memo
         max_memo_bytes = limits.max_pickle_memo_bytes
-        ops = 0
         stack = self.stack  # the current frame; MARK and whatever pops a mark replace it
-        for batch in reader.batches(_PAUSE_AFTER):
-            ops += len(batch)
-            self._check_budget(ops, deadline)
+        for batch in batches:
+            self.ops += len(batch)
+            self._check_budget(self.ops, deadline)
             for op in batch:
                 code, name, arg, offset = op
                 kind = _KINDS[code]
@@ -577,7 +615,7 @@ class Machine:
                     if len(memo) >= max_memo and index not in memo:
                         raise LimitExceeded("pickle memo entries", max_memo)
                     value = memo[index] = self._top(op)
-                    self.memo_bytes += _MEMO_ENTRY_BYTES + _estimate(value)
+                    self.memo_bytes += MEMO_ENTRY_BYTES + estimate(value)
                     if self.memo_bytes > max_memo_bytes:
                         raise LimitExceeded("estimated bytes held by the pickle memo", max_memo_bytes)
                 elif kind == _GET:
@@ -606,18 +644,23 @@ class Machine:
                 elif kind == _STOP:
                     return self._pop(op)
                 else:  # these may pop a mark, which replaces the frame
-                    if kind == _MARKED_SEQ:
-                        seq = Seq(_SEQ_KIND[name])
-                        self._fill(seq, self._pop_mark(op))
-                        self.stack.append(seq)
-                    elif kind == _ADD_ITEMS:
-                        self._add_items(op)
-                    elif kind == _SET_ITEMS:
-                        self._set_items(op)
-                    else:
-                        self._other(op)
+                    self.step_method(op)
                     stack = self.stack
-        raise MalformedPickle("stream ends without STOP", self.src.tell())
+        return _MORE
+
+    def step_method(self, op: Op) -> None:
+        """One opcode that builds containers, imports, calls or refers (it may replace the frame)."""
+        kind = _KINDS[op.code]
+        if kind == _MARKED_SEQ:
+            seq = Seq(_SEQ_KIND[op.name])
+            self._fill(seq, self._pop_mark(op))
+            self.stack.append(seq)
+        elif kind == _ADD_ITEMS:
+            self._add_items(op)
+        elif kind == _SET_ITEMS:
+            self._set_items(op)
+        else:
+            self._other(op)
 
     def _check_budget(self, ops: int, deadline: float) -> None:
         limits = self.limits
@@ -746,19 +789,6 @@ class Machine:
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
 
 
-def _estimate(value: Any) -> int:
-    """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
-    counts against :data:`_KEEP_BUDGET`)."""
-    cls = value.__class__
-    if value is None or cls is bool:
-        return 0
-    if cls is str or cls is bytes:
-        return 49 + len(value)
-    if cls is Seq or cls is Dict:
-        return 112 + 16 * len(value.items)
-    return 64
-
-
 def _class_of(inst: Call) -> tuple[Global | None, bool]:
     """The class an object was made from, and whether it was rebuilt (no ``__init__``)."""
     callee = inst.callee
@@ -845,6 +875,11 @@ _KINDS: list[int] = [_KIND_OF.get(NAMES.get(code, ""), _OTHER) for code in range
 _TUPLE1 = 0x85
 _PAUSE_AFTER = frozenset({ord("b")})
 """BUILD: a joblib array wrapper is followed by raw array bytes that the machine reads itself."""
+_EVERY_OP = frozenset(range(256))
+_FAST_RUN = 16
+"""Common opcodes in a row that make it worth going back to the fast loop after a single other one."""
+_MORE = object()
+"""What :meth:`Machine._steps` returns when its opcodes ran out before STOP."""
 _SINGLETONS: dict[str, Any] = {"NONE": None, "NEWTRUE": True, "NEWFALSE": False}
 _SUSPECT_HEADS = frozenset({b"\x80", b"P", "\x80"})
 """First characters of a constant that may be a nested pickle (PROTO) or zip (PK): checked in full."""

@@ -9,7 +9,7 @@ calls or constructs anything named by the stream.
 from __future__ import annotations
 
 import struct
-from collections.abc import Iterator
+from collections.abc import Generator, Iterator
 from typing import Any, NamedTuple
 
 from modelseal.core.errors import Truncated
@@ -190,6 +190,30 @@ class OpcodeReader:
         self.max_line = max_line
         self.max_inline = max_inline
         self.protocol = 0
+        self._payload: tuple[int, int] | None = None
+        self._failed: MalformedPickle | Truncated | None = None
+        """What broke off the batch last handed over, to be raised once it is consumed."""
+        """The large payload the last batch handed over ended with (start, end), until it is skipped."""
+
+    def _land(self) -> None:
+        """After a large payload: whatever the consumer did (nothing, or a nested scan in place), land
+        after it."""
+        if self._payload is None:
+            return
+        (start, end), self._payload = self._payload, None
+        left = end - self.src.tell()
+        if left < 0:
+            raise MalformedPickle("nested content ran past its payload", start)
+        self.src.skip(left)
+
+    def finish(self, batches: Generator[list[Op], None, None]) -> None:
+        """Leave ``batches`` after the batch it last handed over, where resuming it would have started
+        reading the next opcode, or raise what resuming it would have raised."""
+        batches.close()
+        failed, self._failed = self._failed, None
+        if failed is not None:
+            raise failed
+        self._land()
 
     def _line(self) -> bytes:
         """A text argument. Read from a file, CPython (both unpicklers) also takes a last line that the end
@@ -246,7 +270,7 @@ class OpcodeReader:
         for batch in self.batches():
             yield from batch
 
-    def batches(self, pause_after: frozenset[int] = frozenset()) -> Iterator[list[Op]]:
+    def batches(self, pause_after: frozenset[int] = frozenset()) -> Generator[list[Op], None, None]:
         """The opcodes in lists, so a consumer's loop runs over a list rather than resuming a generator
         per opcode. A list ends after an opcode in ``pause_after`` or a large payload (the consumer may then
         read from the source itself), at STOP, and at :data:`BATCH_OPS` opcodes or :data:`BATCH_BYTES`
@@ -268,6 +292,7 @@ class OpcodeReader:
                         src.pos = pos
                         buf, pos, base, end, ended = self._resume()
                     if pos >= end:
+                        src.pos = pos
                         raise Truncated(f"stream ends without STOP at offset {base + pos}")
                 code = buf[pos]
                 spec = _SPECS[code]
@@ -321,15 +346,12 @@ class OpcodeReader:
                         start = base + pos
                         payload = LargePayload(value, start, src.peek(64), is_text)
                         add(new_op(Op, (code, name, payload, offset)))
+                        self._payload = start, start + value
                         yield batch
                         batch = []
                         add = batch.append
                         room, held = BATCH_OPS, 0
-                        # Whatever the consumer did (nothing, or a nested scan in place), land after it.
-                        left = start + value - src.tell()
-                        if left < 0:
-                            raise MalformedPickle("nested content ran past its payload", start)
-                        src.skip(left)
+                        self._land()
                         buf, pos, base, end, ended = self._resume()
                         continue
                 add(new_op(Op, (code, name, arg, offset)))
@@ -345,9 +367,11 @@ class OpcodeReader:
                 room, held = BATCH_OPS, 0
                 if src.pos != pos or src.buf is not buf:  # the consumer read from the source
                     buf, pos, base, end, ended = self._resume()
-        except (MalformedPickle, Truncated):
+        except (MalformedPickle, Truncated) as exc:
             if batch:
+                self._failed = exc  # for a consumer that leaves after this batch: see finish()
                 yield batch
+                self._failed = None
             raise
 
 

@@ -130,3 +130,20 @@ def describe(value: Any, depth: int = 0) -> str:
     if isinstance(value, Opaque):
         return value.what
     return repr(value)[:60]
+
+
+MEMO_ENTRY_BYTES = 72
+"""Estimated cost of one memo slot (the dict entry and its key) besides the value."""
+
+
+def estimate(value: Any) -> int:
+    """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
+    counts against the machine's budget of kept items)."""
+    cls = value.__class__
+    if value is None or cls is bool:
+        return 0
+    if cls is str or cls is bytes:
+        return 49 + len(value)
+    if cls is Seq or cls is Dict:
+        return 112 + 16 * len(value.items)
+    return 64

@@ -1,0 +1,82 @@
+"""Where each zip member's bytes lie, read from its local header and checked, so that stored members can
+be read in place (at their data offset, without ``zipfile``'s copy and CRC pass).
+
+Readers disagree on a zip whose local headers contradict the central directory or whose members share
+bytes, so a span is usable only when nothing is wrong with it: its local header is where the directory
+says, names the same member with the same sizes, its data lies inside the file, and no other member's
+header or data overlaps it. Anything else is a ``problem`` (reported by the zip scanner; never read in
+place).
+"""
+
+from __future__ import annotations
+
+import struct
+import zipfile
+from collections.abc import Sequence
+from typing import IO, NamedTuple
+
+LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+LOCAL_SIG = b"PK\x03\x04"
+
+
+class Span(NamedTuple):
+    """One member's place: its local header at ``header``, its stored bytes at ``data`` for ``size``."""
+
+    info: zipfile.ZipInfo
+    header: int
+    data: int
+    size: int
+    problem: str
+    """Why the span cannot be trusted; empty when it can."""
+
+    @property
+    def in_place(self) -> bool:
+        """Readable as raw bytes at ``data``: sound and stored uncompressed."""
+        return not self.problem and self.info.compress_type == zipfile.ZIP_STORED
+
+
+def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, str]:
+    """The data offset of ``info`` from its local header, and what contradicts the central directory."""
+    if not 0 <= info.header_offset < file_size:
+        return -1, f"local header offset {info.header_offset} lies outside the file"
+    f.seek(info.header_offset)
+    central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
+    raw = f.read(LOCAL_HEADER.size + len(central))
+    if len(raw) < LOCAL_HEADER.size:
+        return -1, "local header is cut off"
+    sig, _, flags, _, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
+    if sig != LOCAL_SIG:
+        return -1, "no local header where the central directory points"
+    if name_len != len(central) or raw[LOCAL_HEADER.size :] != central:
+        f.seek(info.header_offset + LOCAL_HEADER.size)
+        local_name = f.read(min(name_len, 80))
+        return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
+    sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
+    if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
+        return -1, "local sizes or CRC differ from the central directory"
+    data = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
+    if data + info.compress_size > file_size:
+        return data, "member data runs past the end of the file"
+    return data, ""
+
+
+def member_spans(f: IO[bytes], infos: Sequence[zipfile.ZipInfo]) -> list[Span]:
+    """The span of each member of ``infos``, in their order, with overlaps marked as problems."""
+    file_size = f.seek(0, 2)
+    spans = []
+    for info in infos:
+        try:
+            data, problem = _local(f, info, file_size)
+        except OSError as exc:
+            data, problem = -1, f"local header cannot be read: {exc}"
+        spans.append(Span(info, info.header_offset, data, info.compress_size, problem))
+    end, last = -1, -1  # the furthest end of the members before, and which member reaches it
+    for i in sorted(range(len(spans)), key=lambda i: spans[i].header):
+        span = spans[i]
+        if span.header < end:
+            for one, other in ((i, last), (last, i)):
+                why = f"its bytes overlap member {spans[other].info.filename[:80]!r}"
+                spans[one] = spans[one]._replace(problem=spans[one].problem or why)
+        if span.data + span.size > end:
+            end, last = span.data + span.size, i
+    return spans
