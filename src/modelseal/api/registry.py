@@ -16,10 +16,9 @@ from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal.api.gating import load_gate_policy
-from modelseal.api.gating import open_verified_log as open_verified_log  # the service appends through it
 from modelseal.audit.log import AuditLogError as AuditLogError  # what a broken log raises
 from modelseal.core.findings import Severity
 from modelseal.policy.context import EvaluationContext, FileFact, FindingFact, LockFact
@@ -29,6 +28,9 @@ from modelseal.policy.model import Policy as Policy  # the service loads one at 
 from modelseal.policy.model import Verdict
 from modelseal.policy.model import Waiver as Waiver  # requests carry them
 from modelseal.reports.json import SCHEMA_PATH
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 REVIEW_DECISIONS = ("approve", "reject")
 _LOCK_STATES = {"match": "verified", "mismatch": "mismatch", None: "missing"}
@@ -191,13 +193,23 @@ def decide(req: RegistryGateRequest) -> RegistryDecision:
     return RegistryDecision(verdict.label, tuple(reasons), doc)
 
 
-def record_events(audit_log: Path, events: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
-    """Append state changes to the audit log (verified first: a damaged log refuses new entries)."""
-    log = open_verified_log(audit_log)
-    try:
-        return [log.append(kind, data)[0].index for kind, data in events]
-    finally:
-        log.close()
+def record_events(
+    connection: Connection, audit_log: Path, events: Sequence[tuple[str, dict[str, Any]]]
+) -> str | None:
+    """Append state changes to the audit log in the registry's database, in ``connection``'s transaction
+    (checked first: a damaged log refuses new entries). ``audit_log`` names the signing key's and the
+    witness's files (``<audit_log>.key``, ``.checkpoint``). Returns the checkpoint for
+    :func:`write_witness` once the transaction has committed."""
+    from modelseal.audit.dblog import append_db
+
+    return append_db(connection, audit_log, events)[1]
+
+
+def write_witness(audit_log: Path, note: str | None) -> None:
+    if note is not None:
+        from modelseal.audit.log import write_witness as write
+
+        write(audit_log, note)
 
 
 def create_token(project: str, role: str, database_url: str | None = None) -> str:
@@ -245,20 +257,15 @@ def bootstrap_admin(
         with sessions(engine)() as session:
             password = repo.ensure_admin(session, reset=reset)
             if password is not None:
-                record_events(
-                    audit_log_path(audit_log),
-                    [
-                        (
-                            "user",
-                            {
-                                "username": "admin",
-                                "role": "admin",
-                                "by": "--init-admin" if reset else "first start",
-                            },
-                        )
-                    ],
-                )
+                path = audit_log_path(audit_log)
+                event = {
+                    "username": "admin",
+                    "role": "admin",
+                    "by": "--init-admin" if reset else "first start",
+                }
+                note = record_events(session.connection(), path, [("user", event)])
                 session.commit()
+                write_witness(path, note)
         return password
     finally:
         engine.dispose()

@@ -181,10 +181,13 @@ def bypass(
 
 
 @router.get("/audit/verify")
-def audit_verify(request: Request, who: Principal = Depends(need("read"))) -> dict[str, Any]:
-    from modelseal.api.audit import AuditVerifyRequest, verify
+def audit_verify(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> dict[str, Any]:
+    from modelseal.api.audit import verify_in
 
-    reg = registry(request)
-    with reg.audit_locked():
-        result = verify(AuditVerifyRequest(reg.audit_log))
+    try:
+        result = verify_in(session.connection(), registry(request).audit_log)[0]
+    finally:
+        session.rollback()  # the log's lock, taken for a consistent view
     return json.loads(result.to_json())  # type: ignore[no-any-return]

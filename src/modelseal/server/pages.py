@@ -325,22 +325,25 @@ def waivers(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, who: Principal = Depends(need("read"))) -> HTMLResponse:
-    from modelseal.api.audit import AuditLogError, AuditVerifyRequest, contents, verify
+def audit_page(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> HTMLResponse:
+    from modelseal.api.audit import AuditLogError, verify_in
 
     reg = registry(request)
-    path = reg.audit_log
     entries: list[Any] = []
     try:
-        with reg.audit_locked():
-            result = verify(AuditVerifyRequest(path))
+        result, log = verify_in(session.connection(), reg.audit_log)
         ok, problems = result.ok, [p.message for p in result.verification.problems]
         import json
 
-        entries = [json.loads(record) for _, record in contents(path).rows[-200:]][::-1]
+        entries = [json.loads(record) for _, record in log.rows[-200:]][::-1]
     except AuditLogError as exc:
         ok, problems = False, [str(exc)]
-    return render(request, "audit.html", who, ok=ok, problems=problems, entries=entries, path=str(path))
+    finally:
+        session.rollback()  # the log's lock, taken for a consistent view
+    where = f"the registry's database; key and witness beside {reg.audit_log}"
+    return render(request, "audit.html", who, ok=ok, problems=problems, entries=entries, path=where)
 
 
 # -- administration ----------------------------------------------------------------------------------

@@ -7,10 +7,7 @@ back. Verdicts come from :func:`modelseal.api.registry.decide`, the gate's own p
 
 from __future__ import annotations
 
-import fcntl
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -55,7 +52,8 @@ class Gate:
 
 
 class Registry:
-    """The service's state: database, policy, audit log and webhook. One per app."""
+    """The service's state: database (with the audit log's entries), policy, the audit log's key and
+    witness files, and webhook. One per app."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -66,36 +64,27 @@ class Registry:
         self.audit_log = settings.audit_path()
         self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         self.webhook = Webhook(settings.webhook_url, settings.webhook_secret)
-        self._audit_lock = threading.Lock()
         registry.check_report({})  # build the schema validator now, not in the first upload
 
     def session(self) -> Session:
         return self.sessions()
 
-    @contextmanager
-    def audit_locked(self) -> Iterator[None]:
-        """The audit log to ourselves: one thread of this process, and one process of the service
-        (``serve --workers``: a lock file beside the log), so that no append or check sees another's half."""
-        with self._audit_lock, open(self.audit_log.with_name(self.audit_log.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     # -- audit ---------------------------------------------------------------------------------------
 
     def commit(self, session: Session, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Flush the rows, append the audit entries, then commit; a failed append rolls back."""
+        """Flush the rows, count the change (the gate's cache sees it), append the audit entries in the
+        same transaction, then commit: the change and its entries land together or not at all."""
         session.flush()
+        repo.bump_generation(session)
+        note = None
         if events:
-            with self.audit_locked():
-                try:
-                    registry.record_events(self.audit_log, events)
-                except Exception as exc:
-                    session.rollback()
-                    raise RegistryError(503, f"audit log refused the change: {exc}") from None
+            try:
+                note = registry.record_events(session.connection(), self.audit_log, events)
+            except Exception as exc:
+                session.rollback()
+                raise RegistryError(503, f"audit log refused the change: {exc}") from None
         session.commit()
+        registry.write_witness(self.audit_log, note)
 
     # -- uploads -------------------------------------------------------------------------------------
 

@@ -10,7 +10,18 @@ from __future__ import annotations
 from datetime import date, datetime, timezone
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, Boolean, Date, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    Date,
+    DateTime,
+    ForeignKey,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
 
@@ -181,3 +192,12 @@ class Inventory(Base):
     project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
     document: Mapped[dict[str, Any]] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class RegistryState(Base):
+    """One row: a counter of committed changes, so every worker's gate cache knows when to forget.
+    (The audit log's tables, ``audit_*``, are the audit package's: migration 0002.)"""
+
+    __tablename__ = "registry_state"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)
