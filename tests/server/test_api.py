@@ -112,3 +112,59 @@ def test_bom_is_attached_by_its_manifest_digest(
     assert client.get(f"/models/{model['id']}/bom.json").json()["bomFormat"] == "CycloneDX"
     other = _token(settings, "q")
     assert client.post("/api/v1/projects/q/boms", json=document, headers=other).status_code == 422
+
+
+def test_gate_answers_are_cached_per_etag_and_forgotten_on_a_change_in_any_worker(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    """Two apps on one database are two ``serve --workers``: a waiver granted through one changes the
+    answer the other gives at once (the change counter), and If-None-Match gets 304 until then."""
+    from datetime import date, timedelta
+
+    from modelseal.server.app import create_app
+
+    report = scan_report(tmp_path / "m")
+    headers = _token(settings, "p")
+    answer = client.post("/api/v1/projects/p/scans", json=report, headers=headers).json()
+    model_id, digest = answer["models"][0]["id"], answer["models"][0]["digest"]
+    query = {"digest": digest, "env": "dev"}
+    first = client.get("/api/v1/gate", params=query, headers=headers)
+    assert first.json()["verdict"] == "block"
+    etag = first.headers["etag"]
+    again = client.get("/api/v1/gate", params=query, headers=headers | {"If-None-Match": etag})
+    assert again.status_code == 304
+    assert again.content == b""
+    with TestClient(create_app(settings)) as other:
+        csrf = admin_login(other)
+        for finding in report["findings"]:
+            response = other.post(
+                f"/models/{model_id}/waivers",
+                data={
+                    "rule": finding["rule_id"],
+                    "expires": str(date.today() + timedelta(days=7)),
+                    "justification": "fixture",
+                    "csrf": csrf,
+                },
+                follow_redirects=False,
+            )
+            assert response.status_code == 303, response.text
+    changed = client.get("/api/v1/gate", params=query, headers=headers | {"If-None-Match": etag})
+    assert changed.status_code == 200
+    assert changed.json()["verdict"] == "allow"
+    assert changed.headers["etag"] != etag
+
+
+def test_gate_needs_a_known_token_every_time(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    report = scan_report(tmp_path / "m")
+    headers = _token(settings, "p")
+    client.post("/api/v1/projects/p/scans", json=report, headers=headers)
+    query = {"digest": report["targets"][0]["manifest_digest"]}
+    assert client.get("/api/v1/gate", params=query, headers=headers).status_code == 200
+    assert client.get("/api/v1/gate", params=query).status_code == 401
+    wrong = {"Authorization": headers["Authorization"] + "x"}
+    assert client.get("/api/v1/gate", params=query, headers=wrong).status_code == 401
+    other = _token(settings, "q", "viewer")
+    assert client.get("/api/v1/gate", params=query | {"project": "p"}, headers=other).status_code == 403
+    assert client.get("/api/v1/gate", params=query, headers=other).status_code == 404

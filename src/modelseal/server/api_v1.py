@@ -6,14 +6,15 @@ import json
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelseal.server.auth import Principal, csrf_ok
-from modelseal.server.deps import db, model_for, need, project_for, registry
+from modelseal.server.deps import db, model_for, need, project_for, reader, registry
+from modelseal.server.gatecache import GateCache
 from modelseal.server.service import Registry, RegistryError
 from modelseal.store import repo
 from modelseal.store.models import Inventory, ModelVersion
@@ -135,31 +136,64 @@ def list_models(
     return _out(registry(request), session, models)
 
 
-@router.get("/gate", response_model=GateOut)
-def gate(
+@router.get(
+    "/gate",
+    response_model=GateOut,
+    responses={304: {"description": "Not modified: the verdict is the one the If-None-Match ETag names"}},
+)
+async def gate(
     request: Request,
     digest: str = Query(description="The model's manifest digest (sha256:...)"),
     env: str | None = Query(None, description="Environment; default: the project's"),
     project: str | None = Query(None, description="Project; default: the token's"),
-    who: Principal = Depends(need("read")),
-    session: Session = Depends(db),
-) -> GateOut:
-    """The verdict for a model in an environment, by the same policy evaluation as ``modelseal gate``."""
-    scope = who.project_id
-    if project is not None:
-        scope = project_for(session, who, project).id
-    found_model = repo.model_for_gate(session, digest, scope, env)
-    if found_model is None:
-        raise HTTPException(404, "no model version with this digest in your projects")
-    model, row = found_model
-    found = registry(request).gate(session, model, env or model.project.environment, row)
-    return GateOut(
-        verdict=found.verdict,  # type: ignore[arg-type]  # one of the three, from Verdict.label
-        reasons=list(found.reasons),
-        model=found.model,
-        digest=found.digest,
-        environment=found.environment,
-    )
+) -> Response:
+    """The verdict for a model in an environment, by the same policy evaluation as ``modelseal gate``.
+    Answers carry an ETag and are kept until the registry changes (an upload, a review, a waiver...)."""
+    who = await reader(request)
+    cache: GateCache = request.app.state.gate_cache
+    key = (who.project_id, project, digest, env)
+    generation = cache.generation()  # read before the answer: a change in between only makes it stale
+    answer = cache.answer(key, generation)
+    if answer is None:
+        status, body = await run_in_threadpool(_gate_answer, request, who, digest, env, project)
+        answer = cache.remember(key, generation, status, body)
+    headers = {"Cache-Control": "private, no-cache"}
+    if answer.status == 200:
+        headers["ETag"] = answer.etag
+        if answer.etag in (
+            tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")
+        ):
+            return Response(status_code=304, headers=headers)
+    return Response(answer.body, answer.status, headers, media_type="application/json")
+
+
+def _gate_answer(
+    request: Request, who: Principal, digest: str, env: str | None, project: str | None
+) -> tuple[int, bytes]:
+    """(status, JSON body) of a gate query: 200 with the verdict, or 404 (both kept in the cache)."""
+    reg = registry(request)
+    with reg.session() as session:
+        scope = who.project_id
+        if project is not None:
+            scope = project_for(session, who, project).id
+        found_model = repo.model_for_gate(session, digest, scope, env)
+        if found_model is None:
+            return 404, _json({"detail": "no model version with this digest in your projects"})
+        model, row = found_model
+        found = reg.gate(session, model, env or model.project.environment, row)
+        return 200, _json(
+            {
+                "verdict": found.verdict,
+                "reasons": list(found.reasons),
+                "model": found.model,
+                "digest": found.digest,
+                "environment": found.environment,
+            }
+        )
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 @router.post("/models/{model_id}/bypass", status_code=201)
