@@ -87,6 +87,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         log.exception("request failed: %s %s", request.method, request.url.path)
         return _error(request, 500, "internal error (the server log has the details)")
 
+    if settings.oidc is not None:
+        from modelseal.server import oidc
+
+        oidc.install(app, settings.oidc, secret, settings.secure_cookies)
     app.add_middleware(SecurityHeaders)
     return app
 

@@ -60,7 +60,7 @@ def form_guard(who: Principal, csrf: str) -> None:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", None, error="")
+    return render(request, "login.html", None, error="", oidc=request.app.state.settings.oidc is not None)
 
 
 @router.post("/login")
@@ -69,9 +69,20 @@ def login(
 ) -> Response:
     user = repo.user_named(session, username)
     if user is None or not check_password(user.password_hash, password):
-        return render(request, "login.html", None, status=401, error="Unknown user or wrong password.")
+        return render(
+            request,
+            "login.html",
+            None,
+            status=401,
+            error="Unknown user or wrong password.",
+            oidc=request.app.state.settings.oidc is not None,
+        )
+    return signed_in(request, user, RedirectResponse("/", status_code=303))
+
+
+def signed_in(request: Request, user: User, response: Response) -> Response:
+    """``response`` with the session cookie of ``user`` (strict same-site, HTTP only)."""
     cookie, _ = request.app.state.sessions.issue(user)
-    response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
         cookie,
