@@ -168,3 +168,70 @@ def test_gate_needs_a_known_token_every_time(
     other = _token(settings, "q", "viewer")
     assert client.get("/api/v1/gate", params=query | {"project": "p"}, headers=other).status_code == 403
     assert client.get("/api/v1/gate", params=query, headers=other).status_code == 404
+
+
+def _signed_model(root: Path, tmp_path: Path) -> Path:
+    """A clean model folder signed with a new Ed25519 key (model.sig); the public key's path."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+    from modelseal.api.integrity import SignRequest, Where, sign
+
+    scan_report(root, malicious=False)  # writes the model's files
+    key = Ed25519PrivateKey.generate()
+    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
+    private.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+        )
+    )
+    public.write_bytes(
+        key.public_key().public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+    )
+    sign(SignRequest(Where(str(root)), private, root / "model.sig"))
+    return public
+
+
+def _prod_reasons(client: TestClient, headers: dict[str, str], digest: str) -> dict[str, str]:
+    gate = client.get("/api/v1/gate", params={"digest": digest, "env": "prod"}, headers=headers).json()
+    return {r["rule"]: r["outcome"] for r in gate["reasons"]}
+
+
+def test_a_report_carries_the_signature_state_and_the_gate_uses_it(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    """``scan --public-key`` states the signature in the report; the registry shows it and decides on it
+    (prod's signature rule passes; an invalid one blocks), while a report without one stays ``unavailable``
+    (review)."""
+    from modelseal.cli.scan import main as scan_main
+
+    root = tmp_path / "signed"
+    public = _signed_model(root, tmp_path)
+    out = tmp_path / "signed.json"
+    assert (
+        scan_main([str(root), "--format", "json", "--digests", "-o", str(out), "--public-key", str(public)])
+        == 0
+    )
+    report = json.loads(out.read_text())
+    assert report["targets"][0]["signature"]["state"] == "verified"
+    headers = _token(settings, "p")
+    answer = client.post("/api/v1/projects/p/scans", json=report, headers=headers).json()
+    model_id, digest = answer["models"][0]["id"], answer["models"][0]["digest"]
+    assert "prod-signature" not in _prod_reasons(client, headers, digest)
+
+    (root / "config.json").write_text("{}")  # a file added after signing
+    scan_main([str(root), "--format", "json", "--digests", "-o", str(out), "--public-key", str(public)])
+    tampered = json.loads(out.read_text())
+    assert tampered["targets"][0]["signature"]["state"] == "invalid"
+    answer = client.post("/api/v1/projects/p/scans", json=tampered, headers=headers).json()
+    assert _prod_reasons(client, headers, answer["models"][0]["digest"])["prod-signature"] == "block"
+
+    unsigned = scan_report(tmp_path / "plain", malicious=False)
+    assert unsigned["targets"][0]["signature"] is None
+    answer = client.post("/api/v1/projects/p/scans", json=unsigned, headers=headers).json()
+    assert _prod_reasons(client, headers, answer["models"][0]["digest"])["prod-signature"] == "review"
+    admin_login(client)
+    page = client.get(f"/models/{model_id}").text
+    assert 'class="state verified">verified' in page

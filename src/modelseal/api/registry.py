@@ -21,7 +21,14 @@ from typing import TYPE_CHECKING, Any
 from modelseal.api.gating import load_gate_policy
 from modelseal.audit.log import AuditLogError as AuditLogError  # what a broken log raises
 from modelseal.core.findings import Severity
-from modelseal.policy.context import EvaluationContext, FileFact, FindingFact, LockFact
+from modelseal.policy.context import (
+    UNAVAILABLE_SIGNATURE,
+    EvaluationContext,
+    FileFact,
+    FindingFact,
+    LockFact,
+    SignatureFact,
+)
 from modelseal.policy.evaluate import Bypass as Bypass  # requests carry it
 from modelseal.policy.evaluate import evaluate
 from modelseal.policy.model import Policy as Policy  # the service loads one at start
@@ -93,6 +100,8 @@ class ReportTarget:
     digest: str | None
     lock: str | None
     publisher_tier: int | None
+    signature: Mapping[str, Any] | None
+    """``{"state": ..., "signer": ...}`` when the uploader's scan checked a signature."""
     files: tuple[Mapping[str, Any], ...]
     findings: tuple[Mapping[str, Any], ...]
 
@@ -115,6 +124,7 @@ def report_targets(report: Mapping[str, Any]) -> tuple[ReportTarget, ...]:
             t["manifest_digest"],
             t.get("lock"),
             t.get("publisher_tier"),
+            t.get("signature"),
             tuple(f for f in report["files"] if f["target"] == i),
             tuple(f for f in report["findings"] if f["target"] == i),
         )
@@ -148,8 +158,9 @@ class RegistryDecision:
 
 
 def context_from_report(req: RegistryGateRequest) -> EvaluationContext:
-    """The policy's facts from a stored one-target report (the signature is not in a scan report, so it is
-    ``unavailable``: a policy that requires one asks for a review or blocks, as the gate would)."""
+    """The policy's facts from a stored one-target report. The signature is the one the uploader's scan
+    checked (``scan --public-key``); a report without one says ``unavailable``: a policy that requires a
+    signature asks for a review or blocks, as the gate would."""
     target = report_targets(req.report)[0]
     digests = {f["path"]: f["digest"] for f in target.files}
     return EvaluationContext(
@@ -163,12 +174,20 @@ def context_from_report(req: RegistryGateRequest) -> EvaluationContext:
             )
             for f in target.findings
         ),
+        signature=signature_fact(target.signature),
         lock=LockFact(_LOCK_STATES.get(target.lock, "unavailable")),
         tier=None,
         criticality=req.criticality,
         data_sensitivity=req.data_sensitivity,
         exposure=req.exposure,
     )
+
+
+def signature_fact(signature: Mapping[str, Any] | None) -> SignatureFact:
+    if not signature:
+        return UNAVAILABLE_SIGNATURE
+    signer = signature.get("signer")
+    return SignatureFact(str(signature["state"]), (str(signer),) if signer else ())
 
 
 def decide(req: RegistryGateRequest) -> RegistryDecision:

@@ -237,6 +237,7 @@ def scan(
     dynamic: bool = False,
     weight_statistics: bool = False,
     jobs: int | None = None,
+    signature: SignatureCheck | None = None,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
@@ -249,7 +250,8 @@ def scan(
     against the cache's blob names. ``dynamic`` also loads each file that can run code inside
     the sandbox and adds what it attempted (``MS-DYNAMIC-*``); ``weight_statistics`` streams every tensor
     for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
-    folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`). Raises
+    folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`). ``signature`` also
+    checks each target's signature (every file is then hashed) and reports its state. Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
     """
@@ -265,6 +267,7 @@ def scan(
         weight_statistics=weight_statistics,
         jobs=jobs,
         progress=progress,
+        signature=signature,
     )
     return result
 
@@ -369,6 +372,8 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
         tuple(loose),
         checks.lock.report_state if checks is not None else "",
         tier,
+        checks.signature.state if checks is not None and checks.signature else "",
+        checks.signature.signer if checks is not None and checks.signature else None,
     )
     return report, (res, hashed, manifest, checks)
 

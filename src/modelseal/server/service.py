@@ -115,6 +115,7 @@ class Registry:
                 session.add(model)
             model.publisher_tier = t.publisher_tier
             model.lock_status = {"match": "verified", "mismatch": "mismatch"}.get(t.lock or "", "missing")
+            model.signature_status = str(t.signature["state"]) if t.signature else "unavailable"
             model.files = [
                 {"path": f["path"], "size": f["size"], "format": f["format"], "digest": f["digest"]}
                 for f in t.files
