@@ -172,24 +172,13 @@ def test_gate_needs_a_known_token_every_time(
 
 def _signed_model(root: Path, tmp_path: Path) -> Path:
     """A clean model folder signed with a new Ed25519 key (model.sig); the public key's path."""
-    from cryptography.hazmat.primitives import serialization
     from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
     from modelseal.api.integrity import SignRequest, Where, sign
+    from tests.integrity.conftest import _write_key
 
     scan_report(root, malicious=False)  # writes the model's files
-    key = Ed25519PrivateKey.generate()
-    private, public = tmp_path / "key.pem", tmp_path / "key.pub"
-    private.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
-        )
-    )
-    public.write_bytes(
-        key.public_key().public_bytes(
-            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
-        )
-    )
+    private, public = _write_key(tmp_path / "key", Ed25519PrivateKey.generate())
     sign(SignRequest(Where(str(root)), private, root / "model.sig"))
     return public
 
@@ -235,3 +224,72 @@ def test_a_report_carries_the_signature_state_and_the_gate_uses_it(
     admin_login(client)
     page = client.get(f"/models/{model_id}").text
     assert 'class="state verified">verified' in page
+
+
+def _png(width: int = 8, height: int = 8) -> bytes:
+    """A real grey-scale PNG, built with the standard library."""
+    import struct
+    import zlib
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+    rows = b"".join(b"\x00" + bytes((x * 32) % 256 for x in range(width)) for _ in range(height))
+    header = struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(rows))
+        + chunk(b"IEND", b"")
+    )
+
+
+def test_inspect_pictures_are_checked_png_shown_with_the_model(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    report = scan_report(tmp_path / "m")
+    headers = _token(settings, "p")
+    answer = client.post("/api/v1/projects/p/scans", json=report, headers=headers).json()
+    model_id, digest = answer["models"][0]["id"], answer["models"][0]["digest"]
+    url = f"/api/v1/projects/p/models/{digest}/pictures"
+    png = _png()
+    assert client.put(f"{url}/trigger-class4.png", content=png, headers=headers).status_code == 201
+    bad_crc = png[:-5] + bytes([png[-5] ^ 1]) + png[-4:]
+    refused = {
+        "markup": b"<script>window.__pwned=1</script>",
+        "cut short": png[:40],
+        "bad crc": bad_crc,
+        "trailing": png + b"<html>",
+        "too wide": _png(9000, 1),
+    }
+    for why, body in refused.items():
+        response = client.put(f"{url}/x.png", content=body, headers=headers)
+        assert response.status_code == 422, why
+    assert client.put(f"{url}/..%2Fescape.png", content=png, headers=headers).status_code in (404, 422)
+    assert client.put(f"{url}/x.svg", content=png, headers=headers).status_code == 422
+    too_big = png + b"\x00" * (4 * 1024 * 1024)
+    assert client.put(f"{url}/big.png", content=too_big, headers=headers).status_code == 413
+    assert client.put(f"{url}/v.png", content=png, headers=_token(settings, "p", "viewer")).status_code == 403
+    assert client.put(f"{url}/o.png", content=png, headers=_token(settings, "other")).status_code == 403
+    assert (
+        client.put(
+            f"/api/v1/projects/p/models/sha256:{'0' * 64}/pictures/x.png", content=png, headers=headers
+        )
+    ).status_code == 404
+    admin_login(client)
+    page = client.get(f"/models/{model_id}").text
+    assert 'alt="trigger-class4.png"' in page
+    assert "x.png" not in page
+    src = page.split('<img src="')[1].split('"')[0]
+    served = client.get(src)
+    assert served.content == png
+    assert served.headers["content-type"] == "image/png"
+    assert served.headers["x-content-type-options"] == "nosniff"
+    assert "picture" in [e["kind"] for e in _audit_entries(client)]
+
+
+def _audit_entries(client: TestClient) -> list[dict[str, object]]:
+    import re
+
+    page = client.get("/audit").text
+    return [{"kind": kind} for kind in re.findall(r'class="kind[^"]*">([a-z-]+)<', page)]

@@ -11,6 +11,9 @@ rejection into ``block``, and neither touches ``block``.
 from __future__ import annotations
 
 import json
+import re
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
@@ -288,6 +291,39 @@ def bootstrap_admin(
         return password
     finally:
         engine.dispose()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PICTURE_SIDE = 8192
+PICTURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.png")
+
+
+def png_problem(data: bytes) -> str | None:
+    """Why ``data`` is not one well-formed PNG (signature, IHDR first with sane dimensions, every chunk's
+    CRC, IEND last with nothing after it), or None. The bytes are only walked, never decoded here; the
+    browser decodes what passed, served as ``image/png`` with ``nosniff``."""
+    if not data.startswith(PNG_SIGNATURE):
+        return "not a PNG (signature)"
+    at, first = len(PNG_SIGNATURE), True
+    while at + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if not kind.isalpha() or end > len(data):
+            return f"chunk at byte {at} is malformed or cut short"
+        body = data[at + 8 : end - 4]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return f"chunk {kind.decode()} at byte {at} fails its CRC"
+        if first:
+            if kind != b"IHDR" or length != 13:
+                return "the first chunk is not IHDR"
+            width, height = struct.unpack(">II", body[:8])
+            if not (0 < width <= MAX_PICTURE_SIDE and 0 < height <= MAX_PICTURE_SIDE):
+                return f"{width}x{height} pixels is outside 1..{MAX_PICTURE_SIDE} a side"
+            first = False
+        at = end
+        if kind == b"IEND":
+            return None if at == len(data) else "bytes after IEND"
+    return "no IEND chunk: the PNG is cut short"
 
 
 DIGEST_PROPERTY = "modelseal:manifest-digest"

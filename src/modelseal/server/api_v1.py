@@ -20,10 +20,11 @@ from modelseal.store import repo
 from modelseal.store.models import Inventory, ModelVersion
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+MAX_PICTURE_BYTES = 4 * 1024 * 1024
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON: 413 past ``limit`` bytes (checked while reading), 422 when not JSON."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body: 413 past ``limit`` bytes (checked while reading)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RegistryError(413, f"upload larger than {limit} bytes")
@@ -32,6 +33,12 @@ async def read_json(request: Request, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise RegistryError(413, f"upload larger than {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON: 413 past ``limit`` bytes, 422 when not JSON."""
+    body = await read_body(request, limit)
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -122,6 +129,28 @@ async def upload_inventory(
         session.add(row)
         reg.commit(session, [("inventory", {"project": found.name, "actor": who.name})])
         return {"id": row.id}
+
+    async with request.app.state.upload_slots:
+        return await run_in_threadpool(store)
+
+
+@router.put("/projects/{project}/models/{digest}/pictures/{name}", status_code=201)
+async def upload_picture(
+    project: str,
+    digest: str,
+    name: str,
+    request: Request,
+    who: Principal = Depends(need("upload")),
+    session: Session = Depends(db),
+) -> dict[str, Any]:
+    """Attach a picture from ``modelseal inspect`` (a PNG body, at most 4 MiB; a trigger or mask) to the
+    model version with ``digest``; the same name replaces it. Shown on the model's page."""
+    reg = registry(request)
+    png = await read_body(request, MAX_PICTURE_BYTES)
+
+    def store() -> dict[str, Any]:
+        picture = reg.attach_picture(session, project_for(session, who, project), digest, name, png, who.name)
+        return {"id": picture.id, "name": picture.name, "digest": digest}
 
     async with request.app.state.upload_slots:
         return await run_in_threadpool(store)

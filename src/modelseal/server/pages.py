@@ -26,6 +26,7 @@ from modelseal.store import repo
 from modelseal.store.models import (
     BypassRow,
     ModelVersion,
+    Picture,
     Project,
     Review,
     User,
@@ -188,9 +189,25 @@ def model_page(
         ).all(),
         bypasses=session.scalars(select(BypassRow).where(BypassRow.model_version_id == model.id)).all(),
         lineage=_lineage(model.bom),
+        pictures=repo.pictures_of(session, model),
         default_expiry=(date.today() + timedelta(days=30)).isoformat(),
         today=date.today(),
     )
+
+
+@router.get("/models/{model_id}/pictures/{picture_id}.png")
+def picture(
+    model_id: int,
+    picture_id: int,
+    who: Principal = Depends(need("read")),
+    session: Session = Depends(db),
+) -> Response:
+    """A picture's bytes, checked as PNG on upload, served as nothing but ``image/png``."""
+    model = model_for(session, who, model_id)
+    found = session.get(Picture, picture_id)
+    if found is None or found.model_version_id != model.id:
+        raise HTTPException(404, "no such picture")
+    return Response(found.png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 def _lineage(bom: dict[str, Any] | None) -> list[str]:

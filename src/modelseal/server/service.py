@@ -7,6 +7,7 @@ back. Verdicts come from :func:`modelseal.api.registry.decide`, the gate's own p
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -26,12 +27,16 @@ from modelseal.store.models import (
     BypassRow,
     FindingRow,
     ModelVersion,
+    Picture,
     Project,
     Review,
     Scan,
     VerdictRow,
     WaiverRow,
 )
+
+MAX_PICTURES = 32
+"""Pictures kept per model version (inspect writes two per suspected class)."""
 
 
 class RegistryError(Exception):
@@ -186,6 +191,49 @@ class Registry:
         model.bom = document
         self.commit(session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})])
         return model
+
+    def attach_picture(
+        self, session: Session, project: Project, digest: str, name: str, png: bytes, actor: str
+    ) -> Picture:
+        """A picture from ``modelseal inspect`` for the model version with ``digest`` (a name again:
+        replaced)."""
+        if not registry.PICTURE_NAME.fullmatch(name):
+            raise RegistryError(
+                422, "a picture's name is letters, digits, '.', '_' or '-', ending .png", "name"
+            )
+        problem = registry.png_problem(png)
+        if problem:
+            raise RegistryError(422, problem, "$")
+        model = repo.model_version(session, project, digest)
+        if model is None:
+            raise RegistryError(
+                404, "no model version with this digest in the project (upload the scan first)"
+            )
+        picture = session.scalar(
+            select(Picture).where(Picture.model_version_id == model.id, Picture.name == name)
+        )
+        if picture is None:
+            if len(repo.pictures_of(session, model)) >= MAX_PICTURES:
+                raise RegistryError(422, f"a model version keeps at most {MAX_PICTURES} pictures", "name")
+            picture = Picture(model_version_id=model.id, name=name)
+            session.add(picture)
+        picture.png, picture.uploaded_by = png, actor
+        self.commit(
+            session,
+            [
+                (
+                    "picture",
+                    {
+                        "project": project.name,
+                        "digest": digest,
+                        "name": name,
+                        "sha256": hashlib.sha256(png).hexdigest(),
+                        "actor": actor,
+                    },
+                )
+            ],
+        )
+        return picture
 
     # -- verdicts ------------------------------------------------------------------------------------
 

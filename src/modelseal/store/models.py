@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -183,6 +184,19 @@ class BypassRow(Base):
     reason: Mapped[str] = mapped_column(Text)
     identity: Mapped[str] = mapped_column(String(128))
     expires: Mapped[date] = mapped_column(Date)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
+class Picture(Base):
+    """A trigger or mask picture from ``modelseal inspect`` (a checked PNG), shown on the model's page."""
+
+    __tablename__ = "pictures"
+    __table_args__ = (UniqueConstraint("model_version_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 

@@ -19,6 +19,7 @@ from modelseal.store.models import (
     BypassRow,
     FindingRow,
     ModelVersion,
+    Picture,
     Project,
     RegistryState,
     Review,
@@ -166,6 +167,13 @@ def verdict_row(session: Session, model: ModelVersion, environment: str) -> Verd
             VerdictRow.model_version_id == model.id, VerdictRow.environment == environment
         )
     )
+
+
+def pictures_of(session: Session, model: ModelVersion) -> Sequence[Any]:
+    """(id, name) of the model version's pictures, by name (not their bytes)."""
+    return session.execute(
+        select(Picture.id, Picture.name).where(Picture.model_version_id == model.id).order_by(Picture.name)
+    ).all()
 
 
 def generation(connection: Connection) -> int:
