@@ -191,3 +191,26 @@ def test_a_truncated_log_shows_by_its_witness(
     cut = _audit_verify(settings)
     assert cut.returncode != 0
     assert "truncated" in cut.stdout
+
+
+def test_a_file_log_from_before_stays_and_blocks_nothing(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    """A registry that kept its log in a file (with its witness beside the same key) starts a log in the
+    database: the old witness does not read as a cut-short database log, and the old file still verifies."""
+    from modelseal.api.gating import open_verified_log
+
+    with open_verified_log(settings.audit_path()) as old:  # the file log an earlier version wrote
+        old.append("upload", {"project": "a", "actor": "before"})
+        old.append("verdict", {"project": "a", "verdict": "block"})
+    _uploaded(client, settings, tmp_path)
+    assert _audit_verify(settings).returncode == 0
+    code = "from modelseal.cli.app import main; main()"
+    file_check = subprocess.run(
+        [sys.executable, "-c", code, "audit", "verify", "--audit-log", str(settings.audit_path())],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": "src", "PATH": "/usr/bin:/bin"},
+    )
+    assert file_check.returncode == 0, file_check.stdout + file_check.stderr
+    assert "2 entries" in file_check.stdout

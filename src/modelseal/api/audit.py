@@ -10,9 +10,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from modelseal.audit import merkle
+from modelseal.audit.dblog import db_witness_path
 from modelseal.audit.log import AuditLogError as AuditLogError  # what a broken log raises
 from modelseal.audit.log import LogContents as LogContents  # what contents() returns
-from modelseal.audit.log import default_log_path, read_log, witness_path_for
+from modelseal.audit.log import default_log_path, read_log
 from modelseal.audit.verify import Verification, describe, verify_contents, verify_log
 
 if TYPE_CHECKING:
@@ -33,7 +34,7 @@ class AuditVerifyRequest:
     """Checkpoints kept elsewhere: the log must still extend each."""
     database_url: str | None = None
     """The registry's log, in its database; ``audit_log`` then names its witness file
-    (``<audit_log>.checkpoint``)."""
+    (``<audit_log>.db-checkpoint``)."""
 
 
 @dataclass(frozen=True)
@@ -56,7 +57,7 @@ def verify(req: AuditVerifyRequest) -> AuditVerifyResult:
         return AuditVerifyResult(
             path, verify_log(path, public_key=req.public_key, trusted_notes=req.trusted_notes)
         )
-    witness = witness_path_for(req.audit_log) if req.audit_log else None
+    witness = db_witness_path(req.audit_log) if req.audit_log else None
     log = contents(req.audit_log, req.database_url)
     where = _redacted(req.database_url)
     return AuditVerifyResult(
@@ -73,7 +74,7 @@ def verify_in(connection: Connection, audit_log: Path) -> tuple[AuditVerifyResul
     lock(connection)
     log = read_db_log(connection)
     return AuditVerifyResult(
-        Path("database"), verify_contents(log, "database", witness_path_for(audit_log))
+        Path("database"), verify_contents(log, "database", db_witness_path(audit_log))
     ), log
 
 

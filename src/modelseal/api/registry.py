@@ -220,7 +220,7 @@ def record_events(
 ) -> str | None:
     """Append state changes to the audit log in the registry's database, in ``connection``'s transaction
     (checked first: a damaged log refuses new entries). ``audit_log`` names the signing key's and the
-    witness's files (``<audit_log>.key``, ``.checkpoint``). Returns the checkpoint for
+    witness's files (``<audit_log>.key``, ``.db-checkpoint``). Returns the checkpoint for
     :func:`write_witness` once the transaction has committed."""
     from modelseal.audit.dblog import append_db
 
@@ -229,9 +229,10 @@ def record_events(
 
 def write_witness(audit_log: Path, note: str | None) -> None:
     if note is not None:
+        from modelseal.audit.dblog import db_witness_path
         from modelseal.audit.log import write_witness as write
 
-        write(audit_log, note)
+        write(db_witness_path(audit_log), note)
 
 
 def create_token(project: str, role: str, database_url: str | None = None) -> str:

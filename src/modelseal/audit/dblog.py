@@ -3,7 +3,9 @@ transaction: the state change and its audit entries commit together or not at al
 
 The same entries, leaves and signed checkpoints as the file log (:mod:`modelseal.audit.log`); only the
 storage differs. The signing key stays a file that the database never holds, so whoever can edit rows
-cannot sign a new checkpoint, and the latest checkpoint is also written to a witness file beside the key.
+cannot sign a new checkpoint, and the latest checkpoint is also written to a witness file beside the key
+(``<base>.db-checkpoint``: not the file log's ``.checkpoint``, which a registry that kept its log in a
+file before has beside the same key).
 Appends take the ``head`` row's lock first, so workers in several processes append one at a time.
 """
 
@@ -23,7 +25,6 @@ from modelseal.audit.log import (
     LogContents,
     key_path_for,
     sign_next,
-    witness_path_for,
 )
 from modelseal.audit.verify import check_head
 
@@ -31,6 +32,10 @@ if TYPE_CHECKING:
     from sqlalchemy import Connection
 
 _LOCK = "UPDATE audit_meta SET value = value WHERE key = 'head'"
+
+
+def db_witness_path(key_base: Path) -> Path:
+    return key_base.with_name(key_base.name + ".db-checkpoint")
 
 
 def read_db_log(conn: Connection) -> LogContents:
@@ -68,7 +73,7 @@ def append_db(
 ) -> tuple[list[Entry], str | None]:
     """Append ``events`` in ``conn``'s transaction after checking the log (damage refuses: fail closed).
     Returns the entries and the newest signed checkpoint; the caller writes it to the witness
-    (:func:`modelseal.audit.log.write_witness`) once the transaction has committed."""
+    (:func:`db_witness_path`) once the transaction has committed."""
     from sqlalchemy import text
 
     try:
@@ -88,7 +93,7 @@ def append_db(
         raise AuditLogError(
             f"the signing key {key_path_for(key_base)} is not the key this log was started with"
         )
-    problems = check_head(contents, witness_path_for(key_base))
+    problems = check_head(contents, db_witness_path(key_base))
     if problems:
         raise AuditLogError(
             "the audit log has been tampered with: " + "; ".join(p.message for p in problems[:3])

@@ -88,9 +88,8 @@ def sign_next(
     return entry, record, key.sign(Checkpoint(key.name, acc.size, acc.root()))
 
 
-def write_witness(log_path: Path, note: str) -> None:
+def write_witness(witness: Path, note: str) -> None:
     """The latest checkpoint, kept outside the log's storage so that cutting its tail off shows."""
-    witness = witness_path_for(log_path)
     tmp = witness.with_name(f"{witness.name}.{os.getpid()}.tmp")
     tmp.write_text(note)
     tmp.replace(witness)
@@ -174,7 +173,7 @@ class AuditLog:
                 raise
         except sqlite3.DatabaseError as exc:
             raise AuditLogError(f"{self.path}: cannot append to the audit log ({exc})") from None
-        write_witness(self.path, note)
+        write_witness(witness_path_for(self.path), note)
         return entry, note
 
     def _records(self) -> Iterator[str]:
