@@ -99,29 +99,23 @@ def test_upload_with_inspect_pictures(
     report.write_text(json.dumps(scan_report(tmp_path / "model")))
     (tmp_path / "mask-class4.png").write_bytes(_png())
     (tmp_path / "fake.png").write_bytes(b"<svg onload=alert(1)>")
-    done = modelseal(
-        "upload",
-        str(report),
-        "--server",
-        base,
-        "--project",
-        "ci",
-        "--picture",
-        str(tmp_path / "mask-class4.png"),
-        env=env,
-    )
+
+    def upload(picture: str) -> subprocess.CompletedProcess[str]:
+        args = (
+            "upload",
+            str(report),
+            "--server",
+            base,
+            "--project",
+            "ci",
+            "--picture",
+            str(tmp_path / picture),
+        )
+        return modelseal(*args, env=env)
+
+    done = upload("mask-class4.png")
     assert done.returncode == 0, done.stderr
     assert "picture  mask-class4.png" in done.stdout
-    refused = modelseal(
-        "upload",
-        str(report),
-        "--server",
-        base,
-        "--project",
-        "ci",
-        "--picture",
-        str(tmp_path / "fake.png"),
-        env=env,
-    )
+    refused = upload("fake.png")
     assert refused.returncode == 2
     assert "HTTP 422" in refused.stderr and "not a PNG" in refused.stderr
