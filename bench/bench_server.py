@@ -30,6 +30,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from tests.server.conftest import scan_report
 from tests.server.pg import create_database, free_port, throwaway_postgres
 
+PREVIOUS = (
+    "gate 89/s sustained at a scheduled 500/s (p50 116 s, p99 273 s: backlog), uploads p50 12.2 s / "
+    "p99 24.0 s; 2 processes, load ~11, before the gate cache (main 78dfc66, stop 23)"
+)
+
 
 def realistic_reports(count: int, findings: int, root: Path) -> list[bytes]:
     """``count`` reports of distinct models (distinct digests), each with ``findings`` findings: a real
@@ -209,6 +214,7 @@ def run(args: argparse.Namespace, port: int, token: str, reports: list[bytes], u
         f"(target {args.qps}/s)   "
         f"{percentiles(gate_times)}"
     )
+    print(f"previous: {PREVIOUS}")
     print(f"errors: {len(errors)} {sorted(set(errors))[:5]}")
     print(
         f"rows after: scans {scans}/{expected_scans}, findings {findings}/{expected_scans * args.findings}, "

@@ -83,3 +83,39 @@ def test_scan_without_upload_imports_nothing_of_the_service(tmp_path: Path) -> N
         env={"PYTHONPATH": str(ROOT / "src"), "PATH": "/usr/bin:/bin"},
     )
     assert out.stdout.strip().endswith("[]"), out.stdout + out.stderr
+
+
+def test_upload_with_inspect_pictures(
+    live_server: tuple[str, str], settings: ServerSettings, tmp_path: Path
+) -> None:
+    from tests.server.test_api import _png
+
+    base, _ = live_server
+    token = modelseal(
+        "admin", "token", "create", "--project", "ci", "--database-url", settings.database_url or ""
+    )
+    env = {"MODELSEAL_TOKEN": token.stdout.strip()}
+    report = tmp_path / "report.json"
+    report.write_text(json.dumps(scan_report(tmp_path / "model")))
+    (tmp_path / "mask-class4.png").write_bytes(_png())
+    (tmp_path / "fake.png").write_bytes(b"<svg onload=alert(1)>")
+
+    def upload(picture: str) -> subprocess.CompletedProcess[str]:
+        args = (
+            "upload",
+            str(report),
+            "--server",
+            base,
+            "--project",
+            "ci",
+            "--picture",
+            str(tmp_path / picture),
+        )
+        return modelseal(*args, env=env)
+
+    done = upload("mask-class4.png")
+    assert done.returncode == 0, done.stderr
+    assert "picture  mask-class4.png" in done.stdout
+    refused = upload("fake.png")
+    assert refused.returncode == 2
+    assert "HTTP 422" in refused.stderr and "not a PNG" in refused.stderr

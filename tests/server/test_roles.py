@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-import sqlite3
+import json
 import subprocess
 import sys
 from datetime import date, timedelta
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -89,14 +90,38 @@ def test_bypass_needs_its_own_permission(
     assert client.get("/api/v1/gate", params={"digest": digest}, headers=headers).json()["verdict"] == "allow"
 
 
-def _audit_verify(path: Path) -> subprocess.CompletedProcess[str]:
+def _audit_verify(settings: ServerSettings) -> subprocess.CompletedProcess[str]:
     code = "from modelseal.cli.app import main; main()"
+    assert settings.database_url is not None
+    args = [
+        "audit",
+        "verify",
+        "--database-url",
+        settings.database_url,
+        "--audit-log",
+        str(settings.audit_path()),
+    ]
     return subprocess.run(
-        [sys.executable, "-c", code, "audit", "verify", "--audit-log", str(path)],
+        [sys.executable, "-c", code, *args],
         capture_output=True,
         text=True,
         env={"PYTHONPATH": "src", "PATH": "/usr/bin:/bin"},
     )
+
+
+def _sql(settings: ServerSettings, statement: str) -> list[Any]:
+    """Run SQL on the registry's database, as someone with access to it (not through the service)."""
+    from sqlalchemy import create_engine, text
+
+    from modelseal.store.db import database_url
+
+    engine = create_engine(database_url(settings.database_url))
+    try:
+        with engine.begin() as conn:
+            result = conn.execute(text(statement))
+            return list(result) if result.returns_rows else []
+    finally:
+        engine.dispose()
 
 
 def test_every_change_is_audited_and_an_edit_shows(
@@ -128,17 +153,64 @@ def test_every_change_is_audited_and_an_edit_shows(
         f"/models/{model_id}/review",
         data={"environment": "prod", "decision": "reject", "justification": "not for prod", "csrf": csrf},
     )
-    log = settings.audit_path()
-    kinds = [r[0] for r in sqlite3.connect(log).execute("SELECT json_extract(record, '$.kind') FROM entries")]
+    records = [json.loads(r[0]) for r in _sql(settings, "SELECT record FROM audit_entries ORDER BY idx")]
+    kinds = [r["kind"] for r in records]
     for kind in ("upload", "verdict", "user", "analysis", "waiver", "review"):
         assert kind in kinds
-    assert _audit_verify(log).returncode == 0
-    conn = sqlite3.connect(log)
-    conn.execute(
-        "UPDATE entries SET record = replace(record, 'test fixture', 'edited') WHERE record LIKE '%waiver%'"
+    assert not settings.audit_path().exists()  # the entries live in the registry's database
+    first = _audit_verify(settings)
+    assert first.returncode == 0, first.stdout + first.stderr
+    _sql(
+        settings,
+        "UPDATE audit_entries SET record = replace(record, 'test fixture', 'edited') "
+        "WHERE record LIKE '%waiver%'",
     )
-    conn.commit()
-    conn.close()
-    assert _audit_verify(log).returncode != 0
+    edited = _audit_verify(settings)
+    assert edited.returncode != 0
+    assert "edited" in edited.stdout
     page = client.get("/audit")
     assert "Verification FAILED" in page.text
+    # a damaged log refuses new entries: the change is rolled back, not recorded unaudited
+    refused = client.post(
+        f"/models/{model_id}/review",
+        data={"environment": "prod", "decision": "approve", "justification": "after the edit", "csrf": csrf},
+    )
+    assert refused.status_code == 503
+    assert not _sql(settings, "SELECT id FROM reviews WHERE justification = 'after the edit'")
+
+
+def test_a_truncated_log_shows_by_its_witness(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    """Whoever can delete rows cannot hide the tail: the witness file beside the key still commits to it."""
+    _uploaded(client, settings, tmp_path)
+    assert _audit_verify(settings).returncode == 0
+    size = len(_sql(settings, "SELECT idx FROM audit_entries"))
+    _sql(settings, f"DELETE FROM audit_entries WHERE idx = {size - 1}")
+    _sql(settings, f"DELETE FROM audit_checkpoints WHERE size = {size}")
+    cut = _audit_verify(settings)
+    assert cut.returncode != 0
+    assert "truncated" in cut.stdout
+
+
+def test_a_file_log_from_before_stays_and_blocks_nothing(
+    client: TestClient, settings: ServerSettings, tmp_path: Path
+) -> None:
+    """A registry that kept its log in a file (with its witness beside the same key) starts a log in the
+    database: the old witness does not read as a cut-short database log, and the old file still verifies."""
+    from modelseal.api.gating import open_verified_log
+
+    with open_verified_log(settings.audit_path()) as old:  # the file log an earlier version wrote
+        old.append("upload", {"project": "a", "actor": "before"})
+        old.append("verdict", {"project": "a", "verdict": "block"})
+    _uploaded(client, settings, tmp_path)
+    assert _audit_verify(settings).returncode == 0
+    code = "from modelseal.cli.app import main; main()"
+    file_check = subprocess.run(
+        [sys.executable, "-c", code, "audit", "verify", "--audit-log", str(settings.audit_path())],
+        capture_output=True,
+        text=True,
+        env={"PYTHONPATH": "src", "PATH": "/usr/bin:/bin"},
+    )
+    assert file_check.returncode == 0, file_check.stdout + file_check.stderr
+    assert "2 entries" in file_check.stdout

@@ -11,24 +11,36 @@ rejection into ``block``, and neither touches ``block``.
 from __future__ import annotations
 
 import json
+import re
+import struct
+import zlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from functools import cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal.api.gating import load_gate_policy
-from modelseal.api.gating import open_verified_log as open_verified_log  # the service appends through it
 from modelseal.audit.log import AuditLogError as AuditLogError  # what a broken log raises
 from modelseal.core.findings import Severity
-from modelseal.policy.context import EvaluationContext, FileFact, FindingFact, LockFact
+from modelseal.policy.context import (
+    UNAVAILABLE_SIGNATURE,
+    EvaluationContext,
+    FileFact,
+    FindingFact,
+    LockFact,
+    SignatureFact,
+)
 from modelseal.policy.evaluate import Bypass as Bypass  # requests carry it
 from modelseal.policy.evaluate import evaluate
 from modelseal.policy.model import Policy as Policy  # the service loads one at start
 from modelseal.policy.model import Verdict
 from modelseal.policy.model import Waiver as Waiver  # requests carry them
 from modelseal.reports.json import SCHEMA_PATH
+
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
 
 REVIEW_DECISIONS = ("approve", "reject")
 _LOCK_STATES = {"match": "verified", "mismatch": "mismatch", None: "missing"}
@@ -91,6 +103,8 @@ class ReportTarget:
     digest: str | None
     lock: str | None
     publisher_tier: int | None
+    signature: Mapping[str, Any] | None
+    """``{"state": ..., "signer": ...}`` when the uploader's scan checked a signature."""
     files: tuple[Mapping[str, Any], ...]
     findings: tuple[Mapping[str, Any], ...]
 
@@ -113,6 +127,7 @@ def report_targets(report: Mapping[str, Any]) -> tuple[ReportTarget, ...]:
             t["manifest_digest"],
             t.get("lock"),
             t.get("publisher_tier"),
+            t.get("signature"),
             tuple(f for f in report["files"] if f["target"] == i),
             tuple(f for f in report["findings"] if f["target"] == i),
         )
@@ -146,8 +161,9 @@ class RegistryDecision:
 
 
 def context_from_report(req: RegistryGateRequest) -> EvaluationContext:
-    """The policy's facts from a stored one-target report (the signature is not in a scan report, so it is
-    ``unavailable``: a policy that requires one asks for a review or blocks, as the gate would)."""
+    """The policy's facts from a stored one-target report. The signature is the one the uploader's scan
+    checked (``scan --public-key``); a report without one says ``unavailable``: a policy that requires a
+    signature asks for a review or blocks, as the gate would."""
     target = report_targets(req.report)[0]
     digests = {f["path"]: f["digest"] for f in target.files}
     return EvaluationContext(
@@ -161,12 +177,20 @@ def context_from_report(req: RegistryGateRequest) -> EvaluationContext:
             )
             for f in target.findings
         ),
+        signature=signature_fact(target.signature),
         lock=LockFact(_LOCK_STATES.get(target.lock, "unavailable")),
         tier=None,
         criticality=req.criticality,
         data_sensitivity=req.data_sensitivity,
         exposure=req.exposure,
     )
+
+
+def signature_fact(signature: Mapping[str, Any] | None) -> SignatureFact:
+    if not signature:
+        return UNAVAILABLE_SIGNATURE
+    signer = signature.get("signer")
+    return SignatureFact(str(signature["state"]), (str(signer),) if signer else ())
 
 
 def decide(req: RegistryGateRequest) -> RegistryDecision:
@@ -191,13 +215,24 @@ def decide(req: RegistryGateRequest) -> RegistryDecision:
     return RegistryDecision(verdict.label, tuple(reasons), doc)
 
 
-def record_events(audit_log: Path, events: Sequence[tuple[str, dict[str, Any]]]) -> list[int]:
-    """Append state changes to the audit log (verified first: a damaged log refuses new entries)."""
-    log = open_verified_log(audit_log)
-    try:
-        return [log.append(kind, data)[0].index for kind, data in events]
-    finally:
-        log.close()
+def record_events(
+    connection: Connection, audit_log: Path, events: Sequence[tuple[str, dict[str, Any]]]
+) -> str | None:
+    """Append state changes to the audit log in the registry's database, in ``connection``'s transaction
+    (checked first: a damaged log refuses new entries). ``audit_log`` names the signing key's and the
+    witness's files (``<audit_log>.key``, ``.db-checkpoint``). Returns the checkpoint for
+    :func:`write_witness` once the transaction has committed."""
+    from modelseal.audit.dblog import append_db
+
+    return append_db(connection, audit_log, events)[1]
+
+
+def write_witness(audit_log: Path, note: str | None) -> None:
+    if note is not None:
+        from modelseal.audit.dblog import db_witness_path
+        from modelseal.audit.log import write_witness as write
+
+        write(db_witness_path(audit_log), note)
 
 
 def create_token(project: str, role: str, database_url: str | None = None) -> str:
@@ -245,23 +280,51 @@ def bootstrap_admin(
         with sessions(engine)() as session:
             password = repo.ensure_admin(session, reset=reset)
             if password is not None:
-                record_events(
-                    audit_log_path(audit_log),
-                    [
-                        (
-                            "user",
-                            {
-                                "username": "admin",
-                                "role": "admin",
-                                "by": "--init-admin" if reset else "first start",
-                            },
-                        )
-                    ],
-                )
+                path = audit_log_path(audit_log)
+                event = {
+                    "username": "admin",
+                    "role": "admin",
+                    "by": "--init-admin" if reset else "first start",
+                }
+                note = record_events(session.connection(), path, [("user", event)])
                 session.commit()
+                write_witness(path, note)
         return password
     finally:
         engine.dispose()
+
+
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
+MAX_PICTURE_SIDE = 8192
+PICTURE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,95}\.png")
+
+
+def png_problem(data: bytes) -> str | None:
+    """Why ``data`` is not one well-formed PNG (signature, IHDR first with sane dimensions, every chunk's
+    CRC, IEND last with nothing after it), or None. The bytes are only walked, never decoded here; the
+    browser decodes what passed, served as ``image/png`` with ``nosniff``."""
+    if not data.startswith(PNG_SIGNATURE):
+        return "not a PNG (signature)"
+    at, first = len(PNG_SIGNATURE), True
+    while at + 12 <= len(data):
+        length, kind = struct.unpack(">I4s", data[at : at + 8])
+        end = at + 12 + length
+        if not kind.isalpha() or end > len(data):
+            return f"chunk at byte {at} is malformed or cut short"
+        body = data[at + 8 : end - 4]
+        if zlib.crc32(kind + body) != struct.unpack(">I", data[end - 4 : end])[0]:
+            return f"chunk {kind.decode()} at byte {at} fails its CRC"
+        if first:
+            if kind != b"IHDR" or length != 13:
+                return "the first chunk is not IHDR"
+            width, height = struct.unpack(">II", body[:8])
+            if not (0 < width <= MAX_PICTURE_SIDE and 0 < height <= MAX_PICTURE_SIDE):
+                return f"{width}x{height} pixels is outside 1..{MAX_PICTURE_SIDE} a side"
+            first = False
+        at = end
+        if kind == b"IEND":
+            return None if at == len(data) else "bytes after IEND"
+    return "no IEND chunk: the PNG is cut short"
 
 
 DIGEST_PROPERTY = "modelseal:manifest-digest"

@@ -30,10 +30,12 @@ def token_from(token: str | None) -> str:
     return found
 
 
-def _call(method: str, url: str, token: str, body: bytes | None = None) -> Any:
+def _call(
+    method: str, url: str, token: str, body: bytes | None = None, content_type: str = "application/json"
+) -> Any:
     headers = {"Authorization": f"Bearer {token}", "Accept": "application/json"}
     if body is not None:
-        headers["Content-Type"] = "application/json"
+        headers["Content-Type"] = content_type
     request = urllib.request.Request(url, body, headers, method=method)
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
@@ -56,6 +58,19 @@ def upload(
     and their verdicts), a CycloneDX BOM (``boms``) or an inventory (``inventories``)."""
     url = f"{server.rstrip('/')}/api/v1/projects/{urllib.parse.quote(project, safe='')}/{kind}"
     answer: dict[str, Any] = _call("POST", url, token_from(token), document)
+    return answer
+
+
+def upload_picture(
+    server: str, project: str, digest: str, name: str, png: bytes, token: str | None = None
+) -> dict[str, Any]:
+    """PUT a picture from ``modelseal inspect`` (PNG bytes) on the model version with ``digest``."""
+    quote = urllib.parse.quote
+    url = (
+        f"{server.rstrip('/')}/api/v1/projects/{quote(project, safe='')}/models/{quote(digest, safe='')}"
+        f"/pictures/{quote(name, safe='')}"
+    )
+    answer: dict[str, Any] = _call("PUT", url, token_from(token), png, "image/png")
     return answer
 
 

@@ -244,6 +244,7 @@ def scan(
     weight_statistics: bool = False,
     jobs: int | None = None,
     executor: Executor | None = None,
+    signature: SignatureCheck | None = None,
 ) -> ScanResult:
     """Scan files, folders or hub references. Never executes or imports anything found in them.
 
@@ -258,6 +259,7 @@ def scan(
     for value statistics (NaN/Inf, outliers). ``jobs`` caps the processes that scan the files of a large
     folder (default: the CPUs available, at most 8; see :mod:`modelseal.parallel`); ``executor`` scans them
     elsewhere instead (:class:`~modelseal.queue.executor.QueueExecutor`: workers on a PostgreSQL queue).
+    ``signature`` also checks each target's signature (every file is then hashed) and reports its state.
     Raises
     :class:`~modelseal.core.errors.SourceError` when a target cannot be resolved; everything wrong *inside*
     a target is a finding.
@@ -275,6 +277,7 @@ def scan(
         jobs=jobs,
         progress=progress,
         executor=executor,
+        signature=signature,
     )
     return result
 
@@ -380,6 +383,8 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
         tuple(loose),
         checks.lock.report_state if checks is not None else "",
         tier,
+        checks.signature.state if checks is not None and checks.signature else "",
+        checks.signature.signer if checks is not None and checks.signature else None,
     )
     return report, (res, hashed, manifest, checks)
 

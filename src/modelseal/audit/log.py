@@ -77,6 +77,24 @@ class Entry:
         return cls(int(doc["index"]), str(doc["time"]), str(doc["kind"]), doc["data"])
 
 
+def sign_next(
+    acc: merkle.RootAccumulator, key: SigningKey, kind: str, data: dict[str, Any]
+) -> tuple[Entry, str, str]:
+    """The next entry of the log whose leaves ``acc`` holds (appended to it), its record, and the signed
+    checkpoint for the new size: one checkpoint per entry, so verification names the entry that changed."""
+    entry = Entry(acc.size, datetime.now(timezone.utc).isoformat(timespec="seconds"), kind, data)
+    record = entry.record()
+    acc.append(merkle.leaf_hash(record.encode()))
+    return entry, record, key.sign(Checkpoint(key.name, acc.size, acc.root()))
+
+
+def write_witness(witness: Path, note: str) -> None:
+    """The latest checkpoint, kept outside the log's storage so that cutting its tail off shows."""
+    tmp = witness.with_name(f"{witness.name}.{os.getpid()}.tmp")
+    tmp.write_text(note)
+    tmp.replace(witness)
+
+
 def connect(path: Path, *, readonly: bool) -> sqlite3.Connection:
     """Open the database; a file that is not one of our logs is an :class:`AuditLogError`."""
     try:
@@ -146,11 +164,7 @@ class AuditLog:
             try:
                 acc = merkle.RootAccumulator()
                 acc.extend(merkle.leaf_hash(r.encode()) for r in self._records())
-                now = datetime.now(timezone.utc).isoformat(timespec="seconds")
-                entry = Entry(acc.size, now, kind, data)
-                record = entry.record()
-                acc.append(merkle.leaf_hash(record.encode()))
-                note = self.key.sign(Checkpoint(self.key.name, acc.size, acc.root()))
+                entry, record, note = sign_next(acc, self.key, kind, data)
                 self._conn.execute("INSERT INTO entries VALUES (?, ?)", (entry.index, record))
                 self._conn.execute("INSERT INTO checkpoints VALUES (?, ?)", (acc.size, note))
                 self._conn.execute("COMMIT")
@@ -159,10 +173,7 @@ class AuditLog:
                 raise
         except sqlite3.DatabaseError as exc:
             raise AuditLogError(f"{self.path}: cannot append to the audit log ({exc})") from None
-        witness = witness_path_for(self.path)
-        tmp = witness.with_name(witness.name + ".tmp")
-        tmp.write_text(note)
-        tmp.replace(witness)
+        write_witness(witness_path_for(self.path), note)
         return entry, note
 
     def _records(self) -> Iterator[str]:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from modelseal.audit import merkle, proofs
 from modelseal.audit.checkpoint import Checkpoint, CheckpointError, require_signing, verify_note
-from modelseal.audit.log import AuditLogError, Entry, read_log, witness_path_for
+from modelseal.audit.log import AuditLogError, Entry, LogContents, read_log, witness_path_for
 
 
 @dataclass(frozen=True)
@@ -96,17 +96,46 @@ def verify_log(
     trusted_notes: tuple[str, ...] = (),
 ) -> Verification:
     """Every problem found; ``public_key`` pins the signer (else the key recorded in the log is used)."""
+    _require_signing()
+    return verify_contents(
+        read_log(path), str(path), witness_path_for(path), public_key=public_key, trusted_notes=trusted_notes
+    )
+
+
+def _require_signing() -> None:
     try:
         require_signing()
     except CheckpointError as exc:
         raise AuditLogError(str(exc)) from None
-    contents = read_log(path)
+
+
+def _public_key(contents: LogContents, public_key: bytes | None) -> bytes:
+    try:
+        return public_key or bytes.fromhex(contents.meta.get("public_key", ""))
+    except ValueError:
+        return b""
+
+
+def _externals(witness: Path | None, trusted_notes: tuple[str, ...]) -> list[tuple[str, str]]:
+    """(label, note) of each checkpoint kept outside the log: the witness file first, then the user's."""
+    found = [(f"trusted checkpoint {n + 1}", note) for n, note in enumerate(trusted_notes)]
+    if witness is not None and witness.exists():
+        found.insert(0, ("the witness checkpoint", witness.read_text()))
+    return found
+
+
+def verify_contents(
+    contents: LogContents,
+    where: str,
+    witness: Path | None,
+    *,
+    public_key: bytes | None = None,
+    trusted_notes: tuple[str, ...] = (),
+) -> Verification:
+    """Every problem in a log's contents, wherever they are stored (a file, or the registry's database)."""
     meta, rows, notes = contents.meta, contents.rows, contents.notes
     origin = meta.get("origin", "")
-    try:
-        key = public_key or bytes.fromhex(meta.get("public_key", ""))
-    except ValueError:
-        key = b""
+    key = _public_key(contents, public_key)
     problems = _check_entries(rows)
     roots, sig_problems = _signed_roots(notes, origin, key)
     problems += sig_problems
@@ -148,13 +177,15 @@ def verify_log(
             )
         )
     root_now = acc.root() if acc.size == len(leaves) else merkle.subtree_root(leaves)
+    problems += _check_externals(_externals(witness, trusted_notes), origin, key, leaves, root_now)
+    return Verification(where, len(leaves), root_now, tuple(problems))
 
-    externals = list(trusted_notes)
-    witness = witness_path_for(path)
-    if witness.exists():
-        externals.insert(0, witness.read_text())
-    for n, note in enumerate(externals):
-        label = "the witness checkpoint" if witness.exists() and n == 0 else f"trusted checkpoint {n + 1}"
+
+def _check_externals(
+    externals: list[tuple[str, str]], origin: str, key: bytes, leaves: list[bytes], root_now: bytes
+) -> list[Problem]:
+    problems = []
+    for label, note in externals:
         try:
             cp = verify_note(note, origin, key)
         except CheckpointError as exc:
@@ -163,7 +194,30 @@ def verify_log(
         problem = _check_external(label, cp, leaves, root_now)
         if problem:
             problems.append(problem)
-    return Verification(str(path), len(leaves), root_now, tuple(problems))
+    return problems
+
+
+def check_head(contents: LogContents, witness: Path | None) -> list[Problem]:
+    """The check before an append, linear in hashing and with one signature: the latest signed checkpoint
+    covers exactly the entries there are, and the witness is a prefix. Any edit, removal or forgery
+    changes the root, so it refuses what :func:`verify_contents` would (which also names the entry)."""
+    _require_signing()
+    leaves = contents.leaf_hashes()
+    root_now = merkle.subtree_root(leaves)
+    origin, key = contents.meta.get("origin", ""), _public_key(contents, None)
+    latest = contents.latest_note()
+    problems = _check_entries(contents.rows)
+    if latest is None:
+        if leaves:
+            problems.append(Problem("forged", "entries without any signed checkpoint"))
+    else:
+        try:
+            cp = verify_note(latest, origin, key)
+            if (cp.size, cp.root) != (len(leaves), root_now):
+                problems.append(Problem("edited", "the latest signed checkpoint does not match the entries"))
+        except CheckpointError as exc:
+            problems.append(Problem("forged", f"the latest checkpoint is not genuine: {exc}"))
+    return problems + _check_externals(_externals(witness, ()), origin, key, leaves, root_now)
 
 
 def describe(v: Verification) -> str:

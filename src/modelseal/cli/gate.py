@@ -33,6 +33,14 @@ AuditLogOpt = Annotated[
     ),
 ]
 
+AuditDatabaseOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--database-url",
+        help="The registry's log, in its database (modelseal serve); --audit-log then names its witness.",
+    ),
+]
+
 
 def _err(message: str) -> None:
     from rich.console import Console
@@ -291,15 +299,17 @@ def audit_verify(
         list[Path], typer.Option("--trusted-checkpoint", help="A checkpoint kept elsewhere.")
     ] = [],  # noqa: B006
     as_json: Annotated[bool, typer.Option("--json", help="Machine-readable result.")] = False,
+    database_url: AuditDatabaseOpt = None,
 ) -> None:
     """Exit 1 if any entry was edited, removed, reordered or forged, naming which."""
     from modelseal.api.audit import AuditVerifyRequest, log_path, verify
 
-    path = log_path(audit_log)
+    path = log_path(audit_log) if database_url is None else audit_log
     try:
         key = bytes.fromhex(public_key) if public_key else None
         notes = tuple(p.read_text(encoding="utf-8") for p in trusted)
-        result = verify(AuditVerifyRequest(path, key, notes))
+        result = verify(AuditVerifyRequest(path, key, notes, database_url))
+        path = result.path
     except ValueError:
         raise _usage("--public-key is the hex of a 32-byte Ed25519 key") from None
     except (ModelsealError, OSError) as exc:
@@ -321,17 +331,18 @@ def audit_verify(
 def audit_show(
     audit_log: AuditLogOpt = None,
     last: Annotated[int, typer.Option("--last", help="Only the last N entries (0: all).")] = 0,
+    database_url: AuditDatabaseOpt = None,
 ) -> None:
     """Print the entries as JSON lines, exactly as stored (``audit verify`` says whether to trust them)."""
-    rows = _read(audit_log).rows
+    rows = _read(audit_log, database_url).rows
     for _, record in rows[-last:] if last else rows:
         typer.echo(record)
 
 
 @audit_app.command("checkpoint")
-def audit_checkpoint(audit_log: AuditLogOpt = None) -> None:
+def audit_checkpoint(audit_log: AuditLogOpt = None, database_url: AuditDatabaseOpt = None) -> None:
     """Print the latest signed checkpoint: keep a copy elsewhere to detect a rewritten log later."""
-    contents = _read(audit_log)
+    contents = _read(audit_log, database_url)
     note = contents.latest_note()
     if note is None:
         _err("the audit log is empty")
@@ -347,12 +358,13 @@ def audit_prove(
     old_size: Annotated[
         int | None, typer.Option("--from-size", help="Also prove consistency from this size.")
     ] = None,
+    database_url: AuditDatabaseOpt = None,
 ) -> None:
     """Inclusion proof for one entry (and optionally a consistency proof), as JSON."""
     from modelseal.api.audit import AuditLogError, prove
 
     try:
-        doc = prove(audit_log, index, old_size)
+        doc = prove(audit_log, index, old_size, database_url)
     except ValueError as exc:
         raise _usage(str(exc)) from None
     except AuditLogError as exc:
@@ -360,11 +372,11 @@ def audit_prove(
     typer.echo(json.dumps(doc, indent=2))
 
 
-def _read(audit_log: Path | None) -> LogContents:
+def _read(audit_log: Path | None, database_url: str | None) -> LogContents:
     from modelseal.api.audit import AuditLogError, contents
 
     try:
-        return contents(audit_log)
+        return contents(audit_log, database_url)
     except AuditLogError as exc:
         raise error_exit(exc) from None
 

@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     import typer
     from rich.progress import Progress, TaskID
 
+    from modelseal.api.checks import SignatureCheck
     from modelseal.core.result import ScanResult
 
 PROGRESS_MIN_FILES = 8
@@ -163,6 +164,17 @@ def build_parser(prog: str = "modelseal scan") -> argparse.ArgumentParser:
         metavar="URL",
         help="Have the workers of this PostgreSQL job queue scan the files (modelseal worker; extra queue).",
     )
+    add("--public-key", type=Path, metavar="PEM", help="Also check each target's signature with this key.")
+    add(
+        "--trust-anchor",
+        type=Path,
+        action="append",
+        default=[],
+        metavar="PEM",
+        help="CA for certificate signatures (repeatable); also checks each target's signature.",
+    )
+    add("--signature", type=Path, metavar="BUNDLE", help="Sigstore bundle to check (default: model.sig).")
+    add("--identity", help="Required certificate identity for --trust-anchor.")
     add("--upload", metavar="URL", help="Also upload the JSON report to this registry (modelseal serve).")
     add("--project", help="The registry project for --upload.")
     add("--token", help="API token for --upload (default: MODELSEAL_TOKEN).")
@@ -265,6 +277,7 @@ def _run(args: argparse.Namespace) -> ScanResult:
             weight_statistics=args.weights,
             jobs=args.jobs,
             executor=executor,
+            signature=_signature_check(args),
         )
     except ModelsealError as exc:
         _say(f"error: {exc.one_line()}")
@@ -273,6 +286,21 @@ def _run(args: argparse.Namespace) -> ScanResult:
     finally:
         bar.close()
     raise _Exit(EXIT_ERROR)
+
+
+def _signature_check(args: argparse.Namespace) -> SignatureCheck | None:
+    """A signature check when a key or an anchor says whom to trust (the report then states it)."""
+    if args.public_key is None and not args.trust_anchor:
+        return None
+    from modelseal.api.checks import SignatureCheck
+
+    return SignatureCheck(
+        args.signature,
+        args.public_key,
+        tuple(args.trust_anchor),
+        args.identity,
+        unchecked_is_unavailable=True,
+    )
 
 
 def _emit(result: ScanResult, fmt: str, output: Path | None, fail_on: Severity) -> None:

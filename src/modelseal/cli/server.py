@@ -112,18 +112,32 @@ def upload_command(
     server: ServerOpt,
     project: ProjectOpt,
     token: TokenOpt = None,
+    pictures: Annotated[
+        list[Path],
+        typer.Option(
+            "--picture",
+            help="A PNG from modelseal inspect to show with the model (repeatable; one-model reports).",
+        ),
+    ] = [],  # noqa: B006
 ) -> None:
     """Upload a scan report to the registry; prints each model's digest and verdict."""
-    from modelseal.api.remote import upload
+    from modelseal.api.remote import upload, upload_picture
 
     try:
         answer = upload(server, project, report.read_bytes(), token)
+        print_upload(answer)
+        models = answer.get("models") or []
+        if pictures and len(models) != 1:
+            typer.echo("error: --picture needs a report of exactly one model", err=True)
+            raise typer.Exit(EXIT_ERROR)
+        for picture in pictures:
+            upload_picture(server, project, models[0]["digest"], picture.name, picture.read_bytes(), token)
+            typer.echo(f"picture  {picture.name}")
     except OSError as exc:
-        typer.echo(f"error: cannot read {report}: {exc.strerror}", err=True)
+        typer.echo(f"error: cannot read {exc.filename}: {exc.strerror}", err=True)
         raise typer.Exit(EXIT_ERROR) from None
     except ModelsealError as exc:
         raise error_exit(exc) from None
-    print_upload(answer)
 
 
 def print_upload(answer: dict[str, object]) -> None:

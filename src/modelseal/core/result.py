@@ -38,6 +38,11 @@ class TargetReport:
     """``match`` or ``mismatch`` against the lockfile entry of this target; empty when it has none."""
     publisher_tier: int | None = None
     """Reputation tier (1 best … 5 unknown) of a hub target's publisher; None for local targets."""
+    signature: str = ""
+    """``verified``, ``unsigned``, ``invalid`` or ``unavailable`` when the scan checked a signature
+    (``scan --public-key`` / ``--trust-anchor``); empty when it was not asked to."""
+    signer: str | None = None
+    """Who signed, when the signature verified."""
 
     def iter_findings(self) -> Iterator[Finding]:
         """The target's own findings, then each file's."""

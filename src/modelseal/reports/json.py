@@ -40,6 +40,7 @@ class JsonReport(JsonDocumentWriter):
                     "lock": t.lock or None,
                     "publisher_tier": t.publisher_tier,
                     "files": len(t.files),
+                    "signature": {"state": t.signature, "signer": t.signer} if t.signature else None,
                 }
                 for t in result.targets
             ],

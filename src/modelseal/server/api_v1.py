@@ -6,23 +6,25 @@ import json
 from datetime import date
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Query, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from pydantic import BaseModel, Field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from modelseal.server.auth import Principal, csrf_ok
-from modelseal.server.deps import db, model_for, need, project_for, registry
+from modelseal.server.deps import db, model_for, need, project_for, reader, registry
+from modelseal.server.gatecache import GateCache
 from modelseal.server.service import Registry, RegistryError
 from modelseal.store import repo
 from modelseal.store.models import Inventory, ModelVersion
 
 router = APIRouter(prefix="/api/v1", tags=["api"])
+MAX_PICTURE_BYTES = 4 * 1024 * 1024
 
 
-async def read_json(request: Request, limit: int) -> Any:
-    """The request body as JSON: 413 past ``limit`` bytes (checked while reading), 422 when not JSON."""
+async def read_body(request: Request, limit: int) -> bytes:
+    """The request body: 413 past ``limit`` bytes (checked while reading)."""
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise RegistryError(413, f"upload larger than {limit} bytes")
@@ -31,6 +33,12 @@ async def read_json(request: Request, limit: int) -> Any:
         body += chunk
         if len(body) > limit:
             raise RegistryError(413, f"upload larger than {limit} bytes")
+    return bytes(body)
+
+
+async def read_json(request: Request, limit: int) -> Any:
+    """The request body as JSON: 413 past ``limit`` bytes, 422 when not JSON."""
+    body = await read_body(request, limit)
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
@@ -126,6 +134,28 @@ async def upload_inventory(
         return await run_in_threadpool(store)
 
 
+@router.put("/projects/{project}/models/{digest}/pictures/{name}", status_code=201)
+async def upload_picture(
+    project: str,
+    digest: str,
+    name: str,
+    request: Request,
+    who: Principal = Depends(need("upload")),
+    session: Session = Depends(db),
+) -> dict[str, Any]:
+    """Attach a picture from ``modelseal inspect`` (a PNG body, at most 4 MiB; a trigger or mask) to the
+    model version with ``digest``; the same name replaces it. Shown on the model's page."""
+    reg = registry(request)
+    png = await read_body(request, MAX_PICTURE_BYTES)
+
+    def store() -> dict[str, Any]:
+        picture = reg.attach_picture(session, project_for(session, who, project), digest, name, png, who.name)
+        return {"id": picture.id, "name": picture.name, "digest": digest}
+
+    async with request.app.state.upload_slots:
+        return await run_in_threadpool(store)
+
+
 @router.get("/projects/{project}/models", response_model=list[ModelOut])
 def list_models(
     project: str, request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
@@ -135,31 +165,64 @@ def list_models(
     return _out(registry(request), session, models)
 
 
-@router.get("/gate", response_model=GateOut)
-def gate(
+@router.get(
+    "/gate",
+    response_model=GateOut,
+    responses={304: {"description": "Not modified: the verdict is the one the If-None-Match ETag names"}},
+)
+async def gate(
     request: Request,
     digest: str = Query(description="The model's manifest digest (sha256:...)"),
     env: str | None = Query(None, description="Environment; default: the project's"),
     project: str | None = Query(None, description="Project; default: the token's"),
-    who: Principal = Depends(need("read")),
-    session: Session = Depends(db),
-) -> GateOut:
-    """The verdict for a model in an environment, by the same policy evaluation as ``modelseal gate``."""
-    scope = who.project_id
-    if project is not None:
-        scope = project_for(session, who, project).id
-    found_model = repo.model_for_gate(session, digest, scope, env)
-    if found_model is None:
-        raise HTTPException(404, "no model version with this digest in your projects")
-    model, row = found_model
-    found = registry(request).gate(session, model, env or model.project.environment, row)
-    return GateOut(
-        verdict=found.verdict,  # type: ignore[arg-type]  # one of the three, from Verdict.label
-        reasons=list(found.reasons),
-        model=found.model,
-        digest=found.digest,
-        environment=found.environment,
-    )
+) -> Response:
+    """The verdict for a model in an environment, by the same policy evaluation as ``modelseal gate``.
+    Answers carry an ETag and are kept until the registry changes (an upload, a review, a waiver...)."""
+    who = await reader(request)
+    cache: GateCache = request.app.state.gate_cache
+    key = (who.project_id, project, digest, env)
+    generation = cache.generation()  # read before the answer: a change in between only makes it stale
+    answer = cache.answer(key, generation)
+    if answer is None:
+        status, body = await run_in_threadpool(_gate_answer, request, who, digest, env, project)
+        answer = cache.remember(key, generation, status, body)
+    headers = {"Cache-Control": "private, no-cache"}
+    if answer.status == 200:
+        headers["ETag"] = answer.etag
+        if answer.etag in (
+            tag.strip().removeprefix("W/") for tag in request.headers.get("if-none-match", "").split(",")
+        ):
+            return Response(status_code=304, headers=headers)
+    return Response(answer.body, answer.status, headers, media_type="application/json")
+
+
+def _gate_answer(
+    request: Request, who: Principal, digest: str, env: str | None, project: str | None
+) -> tuple[int, bytes]:
+    """(status, JSON body) of a gate query: 200 with the verdict, or 404 (both kept in the cache)."""
+    reg = registry(request)
+    with reg.session() as session:
+        scope = who.project_id
+        if project is not None:
+            scope = project_for(session, who, project).id
+        found_model = repo.model_for_gate(session, digest, scope, env)
+        if found_model is None:
+            return 404, _json({"detail": "no model version with this digest in your projects"})
+        model, row = found_model
+        found = reg.gate(session, model, env or model.project.environment, row)
+        return 200, _json(
+            {
+                "verdict": found.verdict,
+                "reasons": list(found.reasons),
+                "model": found.model,
+                "digest": found.digest,
+                "environment": found.environment,
+            }
+        )
+
+
+def _json(doc: dict[str, Any]) -> bytes:
+    return json.dumps(doc, ensure_ascii=False, allow_nan=False, separators=(",", ":")).encode()
 
 
 @router.post("/models/{model_id}/bypass", status_code=201)
@@ -181,10 +244,13 @@ def bypass(
 
 
 @router.get("/audit/verify")
-def audit_verify(request: Request, who: Principal = Depends(need("read"))) -> dict[str, Any]:
-    from modelseal.api.audit import AuditVerifyRequest, verify
+def audit_verify(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> dict[str, Any]:
+    from modelseal.api.audit import verify_in
 
-    reg = registry(request)
-    with reg.audit_locked():
-        result = verify(AuditVerifyRequest(reg.audit_log))
+    try:
+        result = verify_in(session.connection(), registry(request).audit_log)[0]
+    finally:
+        session.rollback()  # the log's lock, taken for a consistent view
     return json.loads(result.to_json())  # type: ignore[no-any-return]

@@ -16,10 +16,12 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelseal import __version__
 from modelseal.server import api_v1, pages
 from modelseal.server.auth import Sessions
+from modelseal.server.gatecache import GateCache
 from modelseal.server.service import Registry, RegistryError
 from modelseal.server.settings import ServerSettings
 from modelseal.store import repo
@@ -45,6 +47,7 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
             threading.Thread(target=_daily, args=(registry, stop), daemon=True, name="reverify").start()
         yield
         stop.set()
+        app.state.gate_cache.close()
         registry.engine.dispose()
 
     app = FastAPI(
@@ -58,22 +61,10 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.state.upload_slots = asyncio.Semaphore(UPLOAD_SLOTS)
     app.state.sessions = Sessions(secret)
     app.state.settings = settings
+    app.state.gate_cache = GateCache(registry.engine)
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_v1.router)
     app.include_router(pages.router)
-
-    @app.middleware("http")
-    async def headers(request: Request, call_next):  # type: ignore[no-untyped-def]
-        response: Response = await call_next(request)
-        response.headers["X-Content-Type-Options"] = "nosniff"
-        response.headers["X-Frame-Options"] = "DENY"
-        response.headers["Referrer-Policy"] = "same-origin"
-        if not request.url.path.startswith(("/docs", "/redoc", "/openapi")):
-            response.headers["Content-Security-Policy"] = (
-                "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                "frame-ancestors 'none'; form-action 'self'"
-            )
-        return response
 
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, exc: RegistryError) -> Response:
@@ -96,7 +87,47 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
         log.exception("request failed: %s %s", request.method, request.url.path)
         return _error(request, 500, "internal error (the server log has the details)")
 
+    if settings.oidc is not None:
+        from modelseal.server import oidc
+
+        oidc.install(app, settings.oidc, secret, settings.secure_cookies)
+    app.add_middleware(SecurityHeaders)
     return app
+
+
+_HEADERS = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"same-origin"),
+]
+_CSP = (
+    b"content-security-policy",
+    b"default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
+    b"frame-ancestors 'none'; form-action 'self'",
+)
+
+
+class SecurityHeaders:
+    """Security headers on every response (CSP except on the OpenAPI pages), as plain ASGI: no task and
+    no stream per request, which the gate's request rate notices."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        extra = (
+            _HEADERS if str(scope["path"]).startswith(("/docs", "/redoc", "/openapi")) else [*_HEADERS, _CSP]
+        )
+
+        async def with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                message["headers"] = [*message.get("headers", ()), *extra]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
 
 
 def app_from_env() -> FastAPI:

@@ -26,6 +26,7 @@ from modelseal.store import repo
 from modelseal.store.models import (
     BypassRow,
     ModelVersion,
+    Picture,
     Project,
     Review,
     User,
@@ -60,7 +61,7 @@ def form_guard(who: Principal, csrf: str) -> None:
 
 @router.get("/login", response_class=HTMLResponse)
 def login_page(request: Request) -> HTMLResponse:
-    return render(request, "login.html", None, error="")
+    return render(request, "login.html", None, error="", oidc=request.app.state.settings.oidc is not None)
 
 
 @router.post("/login")
@@ -69,9 +70,20 @@ def login(
 ) -> Response:
     user = repo.user_named(session, username)
     if user is None or not check_password(user.password_hash, password):
-        return render(request, "login.html", None, status=401, error="Unknown user or wrong password.")
+        return render(
+            request,
+            "login.html",
+            None,
+            status=401,
+            error="Unknown user or wrong password.",
+            oidc=request.app.state.settings.oidc is not None,
+        )
+    return signed_in(request, user, RedirectResponse("/", status_code=303))
+
+
+def signed_in(request: Request, user: User, response: Response) -> Response:
+    """``response`` with the session cookie of ``user`` (strict same-site, HTTP only)."""
     cookie, _ = request.app.state.sessions.issue(user)
-    response = RedirectResponse("/", status_code=303)
     response.set_cookie(
         COOKIE,
         cookie,
@@ -177,9 +189,25 @@ def model_page(
         ).all(),
         bypasses=session.scalars(select(BypassRow).where(BypassRow.model_version_id == model.id)).all(),
         lineage=_lineage(model.bom),
+        pictures=repo.pictures_of(session, model),
         default_expiry=(date.today() + timedelta(days=30)).isoformat(),
         today=date.today(),
     )
+
+
+@router.get("/models/{model_id}/pictures/{picture_id}.png")
+def picture(
+    model_id: int,
+    picture_id: int,
+    who: Principal = Depends(need("read")),
+    session: Session = Depends(db),
+) -> Response:
+    """A picture's bytes, checked as PNG on upload, served as nothing but ``image/png``."""
+    model = model_for(session, who, model_id)
+    found = session.get(Picture, picture_id)
+    if found is None or found.model_version_id != model.id:
+        raise HTTPException(404, "no such picture")
+    return Response(found.png, media_type="image/png", headers={"Cache-Control": "private, max-age=300"})
 
 
 def _lineage(bom: dict[str, Any] | None) -> list[str]:
@@ -325,22 +353,25 @@ def waivers(
 
 
 @router.get("/audit", response_class=HTMLResponse)
-def audit_page(request: Request, who: Principal = Depends(need("read"))) -> HTMLResponse:
-    from modelseal.api.audit import AuditLogError, AuditVerifyRequest, contents, verify
+def audit_page(
+    request: Request, who: Principal = Depends(need("read")), session: Session = Depends(db)
+) -> HTMLResponse:
+    from modelseal.api.audit import AuditLogError, verify_in
 
     reg = registry(request)
-    path = reg.audit_log
     entries: list[Any] = []
     try:
-        with reg.audit_locked():
-            result = verify(AuditVerifyRequest(path))
+        result, log = verify_in(session.connection(), reg.audit_log)
         ok, problems = result.ok, [p.message for p in result.verification.problems]
         import json
 
-        entries = [json.loads(record) for _, record in contents(path).rows[-200:]][::-1]
+        entries = [json.loads(record) for _, record in log.rows[-200:]][::-1]
     except AuditLogError as exc:
         ok, problems = False, [str(exc)]
-    return render(request, "audit.html", who, ok=ok, problems=problems, entries=entries, path=str(path))
+    finally:
+        session.rollback()  # the log's lock, taken for a consistent view
+    where = f"the registry's database; key and witness beside {reg.audit_log}"
+    return render(request, "audit.html", who, ok=ok, problems=problems, entries=entries, path=where)
 
 
 # -- administration ----------------------------------------------------------------------------------

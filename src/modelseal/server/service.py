@@ -7,10 +7,8 @@ back. Verdicts come from :func:`modelseal.api.registry.decide`, the gate's own p
 
 from __future__ import annotations
 
-import fcntl
-import threading
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -29,12 +27,16 @@ from modelseal.store.models import (
     BypassRow,
     FindingRow,
     ModelVersion,
+    Picture,
     Project,
     Review,
     Scan,
     VerdictRow,
     WaiverRow,
 )
+
+MAX_PICTURES = 32
+"""Pictures kept per model version (inspect writes two per suspected class)."""
 
 
 class RegistryError(Exception):
@@ -55,7 +57,8 @@ class Gate:
 
 
 class Registry:
-    """The service's state: database, policy, audit log and webhook. One per app."""
+    """The service's state: database (with the audit log's entries), policy, the audit log's key and
+    witness files, and webhook. One per app."""
 
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
@@ -66,36 +69,27 @@ class Registry:
         self.audit_log = settings.audit_path()
         self.audit_log.parent.mkdir(parents=True, exist_ok=True)
         self.webhook = Webhook(settings.webhook_url, settings.webhook_secret)
-        self._audit_lock = threading.Lock()
         registry.check_report({})  # build the schema validator now, not in the first upload
 
     def session(self) -> Session:
         return self.sessions()
 
-    @contextmanager
-    def audit_locked(self) -> Iterator[None]:
-        """The audit log to ourselves: one thread of this process, and one process of the service
-        (``serve --workers``: a lock file beside the log), so that no append or check sees another's half."""
-        with self._audit_lock, open(self.audit_log.with_name(self.audit_log.name + ".lock"), "a") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     # -- audit ---------------------------------------------------------------------------------------
 
     def commit(self, session: Session, events: Sequence[tuple[str, dict[str, Any]]]) -> None:
-        """Flush the rows, append the audit entries, then commit; a failed append rolls back."""
+        """Flush the rows, count the change (the gate's cache sees it), append the audit entries in the
+        same transaction, then commit: the change and its entries land together or not at all."""
         session.flush()
+        repo.bump_generation(session)
+        note = None
         if events:
-            with self.audit_locked():
-                try:
-                    registry.record_events(self.audit_log, events)
-                except Exception as exc:
-                    session.rollback()
-                    raise RegistryError(503, f"audit log refused the change: {exc}") from None
+            try:
+                note = registry.record_events(session.connection(), self.audit_log, events)
+            except Exception as exc:
+                session.rollback()
+                raise RegistryError(503, f"audit log refused the change: {exc}") from None
         session.commit()
+        registry.write_witness(self.audit_log, note)
 
     # -- uploads -------------------------------------------------------------------------------------
 
@@ -126,6 +120,7 @@ class Registry:
                 session.add(model)
             model.publisher_tier = t.publisher_tier
             model.lock_status = {"match": "verified", "mismatch": "mismatch"}.get(t.lock or "", "missing")
+            model.signature_status = str(t.signature["state"]) if t.signature else "unavailable"
             model.files = [
                 {"path": f["path"], "size": f["size"], "format": f["format"], "digest": f["digest"]}
                 for f in t.files
@@ -196,6 +191,49 @@ class Registry:
         model.bom = document
         self.commit(session, [("bom", {"project": project.name, "digest": model.digest, "actor": actor})])
         return model
+
+    def attach_picture(
+        self, session: Session, project: Project, digest: str, name: str, png: bytes, actor: str
+    ) -> Picture:
+        """A picture from ``modelseal inspect`` for the model version with ``digest`` (a name again:
+        replaced)."""
+        if not registry.PICTURE_NAME.fullmatch(name):
+            raise RegistryError(
+                422, "a picture's name is letters, digits, '.', '_' or '-', ending .png", "name"
+            )
+        problem = registry.png_problem(png)
+        if problem:
+            raise RegistryError(422, problem, "$")
+        model = repo.model_version(session, project, digest)
+        if model is None:
+            raise RegistryError(
+                404, "no model version with this digest in the project (upload the scan first)"
+            )
+        picture = session.scalar(
+            select(Picture).where(Picture.model_version_id == model.id, Picture.name == name)
+        )
+        if picture is None:
+            if len(repo.pictures_of(session, model)) >= MAX_PICTURES:
+                raise RegistryError(422, f"a model version keeps at most {MAX_PICTURES} pictures", "name")
+            picture = Picture(model_version_id=model.id, name=name)
+            session.add(picture)
+        picture.png, picture.uploaded_by = png, actor
+        self.commit(
+            session,
+            [
+                (
+                    "picture",
+                    {
+                        "project": project.name,
+                        "digest": digest,
+                        "name": name,
+                        "sha256": hashlib.sha256(png).hexdigest(),
+                        "actor": actor,
+                    },
+                )
+            ],
+        )
+        return picture
 
     # -- verdicts ------------------------------------------------------------------------------------
 

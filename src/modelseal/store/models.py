@@ -18,6 +18,7 @@ from sqlalchemy import (
     DateTime,
     ForeignKey,
     Integer,
+    LargeBinary,
     String,
     Text,
     UniqueConstraint,
@@ -186,6 +187,19 @@ class BypassRow(Base):
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
 
 
+class Picture(Base):
+    """A trigger or mask picture from ``modelseal inspect`` (a checked PNG), shown on the model's page."""
+
+    __tablename__ = "pictures"
+    __table_args__ = (UniqueConstraint("model_version_id", "name"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    model_version_id: Mapped[int] = mapped_column(ForeignKey("model_versions.id"), index=True)
+    name: Mapped[str] = mapped_column(String(100))
+    png: Mapped[bytes] = mapped_column(LargeBinary)
+    uploaded_by: Mapped[str] = mapped_column(String(200))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+
+
 class Inventory(Base):
     __tablename__ = "inventories"
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -247,3 +261,10 @@ class SweepVersion(Base):
     """A file of it could not be scanned (its verdict is ``failed``)."""
     report: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+class RegistryState(Base):
+    """One row: a counter of committed changes, so every worker's gate cache knows when to forget.
+    (The audit log's tables, ``audit_*``, are the audit package's: migration 0002.)"""
+
+    __tablename__ = "registry_state"
+    id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
+    generation: Mapped[int] = mapped_column(BigInteger)

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
-from sqlalchemy import and_, func, literal, select
+from sqlalchemy import Connection, and_, func, literal, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
@@ -19,7 +19,9 @@ from modelseal.store.models import (
     BypassRow,
     FindingRow,
     ModelVersion,
+    Picture,
     Project,
+    RegistryState,
     Review,
     Scan,
     Setting,
@@ -38,6 +40,7 @@ PERMISSIONS: dict[str, frozenset[str]] = {
 """What each role may do. A bypass is not in any role: it is a per-user permission (``User.can_bypass``)."""
 ANALYSIS_STATES = ("in_triage", "exploitable", "false_positive", "not_affected")
 TOKEN_PREFIX = "mst_"
+_GENERATION = select(RegistryState.generation).where(RegistryState.id == 1)
 
 
 def setting(session: Session, key: str, create: str) -> str:
@@ -163,6 +166,24 @@ def verdict_row(session: Session, model: ModelVersion, environment: str) -> Verd
         select(VerdictRow).where(
             VerdictRow.model_version_id == model.id, VerdictRow.environment == environment
         )
+    )
+
+
+def pictures_of(session: Session, model: ModelVersion) -> Sequence[Any]:
+    """(id, name) of the model version's pictures, by name (not their bytes)."""
+    return session.execute(
+        select(Picture.id, Picture.name).where(Picture.model_version_id == model.id).order_by(Picture.name)
+    ).all()
+
+
+def generation(connection: Connection) -> int:
+    """How many changes the registry has committed: the gate's cached answers hold while it stands."""
+    return int(connection.execute(_GENERATION).scalar_one())
+
+
+def bump_generation(session: Session) -> None:
+    session.execute(
+        update(RegistryState).where(RegistryState.id == 1).values(generation=RegistryState.generation + 1)
     )
 
 
