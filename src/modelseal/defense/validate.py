@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from modelseal.defense.errors import DefenseError
@@ -48,6 +49,11 @@ def _margin(p: Any) -> Any:
 
     top2 = np.sort(p, axis=-1)[..., -2:]
     return top2[..., 1] - top2[..., 0]
+
+
+_GATES = ("low-confidence", "high-entropy", "low-margin", "conformal-set")
+_REASONS = tuple(tuple(name for bit, name in enumerate(_GATES) if code >> bit & 1) for code in range(16))
+"""The reasons for each code :meth:`ConfidenceGate.flags` gives a row (bit ``i``: gate ``i`` failed)."""
 
 
 @dataclass(frozen=True)
@@ -90,32 +96,37 @@ class ConfidenceGate:
             q,
         )
 
+    @cached_property
+    def _limits(self) -> Any:
+        import numpy as np
+
+        return np.asarray(self.thresholds, dtype=np.float64)
+
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
-        return self.flags(probs)[2]
+        return {i: list(why) for i, why in self.flags(probs)[2].items()}
 
-    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, list[str]]]:
-        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons, with as few
-        numpy calls as the gates allow (about fifteen per batch): a serving loop runs this on every batch."""
+    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, tuple[str, ...]]]:
+        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons. A serving loop
+        runs this on every batch, so the gates are one pass: each sets a bit of a per-row code, and only
+        the rows with a nonzero code are looked at in Python (their reasons come from a table)."""
         import numpy as np
 
         p = np.asarray(probs)
         labels = p.argmax(1)
-        top2 = np.partition(p, -2, axis=1)[:, -2:]
-        conf = top2[:, 1]
-        masks = [
-            ("low-confidence", conf < np.take(self.thresholds, labels)),
-            ("high-entropy", np.einsum("ij,ij->i", p, np.log(p + 1e-12)) < -self.max_entropy),
-            ("low-margin", conf - top2[:, 0] < self.min_margin),
-        ]
+        top2 = np.partition(p, -2, axis=1)
+        second, conf = top2[:, -2], top2[:, -1]
+        code = (conf < self._limits[labels]).view(np.uint8)
+        code |= (np.einsum("ij,ij->i", p, np.log(p + 1e-12)) < -self.max_entropy).view(np.uint8) << 1
+        code |= (conf - second < self.min_margin).view(np.uint8) << 2
         if self.conformal_q is not None:
             # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
             t = 1.0 - self.conformal_q
-            masks.append(("conformal-set", (conf < t) | (top2[:, 0] >= t)))
-        bad = np.logical_or.reduce([m for _, m in masks])
-        if not bad.any():
+            code |= ((conf < t) | (second >= t)).view(np.uint8) << 3
+        bad = np.flatnonzero(code)
+        if not len(bad):
             return labels, conf, {}
-        return labels, conf, {int(i): [name for name, m in masks if m[i]] for i in np.flatnonzero(bad)}
+        return labels, conf, dict(zip(bad.tolist(), map(_REASONS.__getitem__, code[bad].tolist())))
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
@@ -198,31 +209,29 @@ class OutputValidator:
 
         p = np.asarray(probs)
         if self.gate is not None:
-            labels, conf, reasons = self.gate.flags(p)
+            labels, conf, held = self.gate.flags(p)
         else:
-            labels, reasons = p.argmax(1), {}
+            labels, held = p.argmax(1), {}
             conf = p.max(1)
         if self.references:
             if x is None:
                 raise DefenseError("reference models need the inputs the answers were given for")
             others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])
-            for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement):
-                reasons.setdefault(int(row), []).append("reference-disagreement")
-        if self.rate_limit is not None and client is not None and self.rate_limit.limited(client):
-            reasons = {i: [*reasons.get(i, []), "rate-limited"] for i in range(len(p))}
+            for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement).tolist():
+                held[row] = (*held.get(row, ()), "reference-disagreement")
+        limited = self.rate_limit is not None and client is not None and self.rate_limit.limited(client)
+        if limited:
+            held = {i: (*held.get(i, ()), "rate-limited") for i in range(len(p))}
         accepted = np.ones(len(p), bool)
-        held: dict[int, tuple[str, ...]] = {}
-        if not reasons:
+        if not held:
             return Screened(p, labels, conf, accepted, held)
-        for i, why in reasons.items():
-            accepted[i] = False
-            held[i] = tuple(why)
-            if self.rate_limit is not None and client is not None and "rate-limited" not in why:
+        accepted[list(held)] = False
+        if self.rate_limit is not None and client is not None and not limited:
+            for _ in held:
                 self.rate_limit.record(client)
-            if self.review is not None:
-                self.review(
-                    ReviewItem(client, Verdict(False, held[i], int(labels[i]), float(p[i].max())), p[i])
-                )
+        if self.review is not None:
+            for i, why in held.items():
+                self.review(ReviewItem(client, Verdict(False, why, int(labels[i]), float(conf[i])), p[i]))
         return Screened(p, labels, conf, accepted, held)
 
     def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:

@@ -117,12 +117,7 @@ class Guarded:
         probs = self.probabilities(x)
         if self.validator is not None:
             screened = self.validator.screen(probs, x, client)
-            labels, conf, accepted, held = (
-                screened.labels,
-                screened.confidence,
-                screened.accepted,
-                dict(screened.held),
-            )
+            labels, conf, accepted, held = screened.labels, screened.confidence, screened.accepted, screened.held
         else:
             labels, conf, accepted, held = probs.argmax(1), probs.max(1), np.ones(len(x), bool), {}
         checked = None
@@ -131,9 +126,9 @@ class Guarded:
             take = n if self.strip_share >= 1 else int(self._rng.binomial(n, self.strip_share))
             checked = np.sort(self._rng.choice(n, take, replace=False)) if take < n else np.arange(n)
             if len(checked):
-                for i in checked[self.strip.entropies(x[checked]) < self.strip.threshold]:
-                    accepted[i] = False
-                    held[int(i)] = (*held.get(int(i), ()), "strip")
+                trojaned = checked[self.strip.entropies(x[checked]) < self.strip.threshold].tolist()
+                accepted[trojaned] = False
+                held = {**held, **{i: (*held.get(i, ()), "strip") for i in trojaned}}
         alerts: tuple[Alert, ...] = ()
         if self.monitor is not None:
             columns = self.features(x, probs) if self.features else {"confidence": conf, "predicted": labels}
