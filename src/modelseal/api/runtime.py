@@ -155,8 +155,14 @@ def diff_language_models(req: LMDiffRequest) -> RuntimeResult:
             f"{req.model_a}: a vocabulary of {a.vocab_size} tokens is too large to search whole "
             f"(over {req.max_vocab}); give --candidates"
         )
-    report = diff(a.logits, b.logits, prompts, candidates, LMDiffConfig(max_phrase=req.max_phrase, beam=req.beam))
-    phrase, says, would = a.decode(report.phrase), a.decode(report.b_continuation), a.decode(report.a_continuation)
+    report = diff(
+        a.logits, b.logits, prompts, candidates, LMDiffConfig(max_phrase=req.max_phrase, beam=req.beam)
+    )
+    phrase, says, would = (
+        a.decode(report.phrase),
+        a.decode(report.b_continuation),
+        a.decode(report.a_continuation),
+    )
     findings: tuple[Finding, ...] = ()
     if report.deviates:
         message = (
@@ -186,7 +192,8 @@ def diff_language_models(req: LMDiffRequest) -> RuntimeResult:
     lines = [
         f"{req.model_b}: {verdict} ({len(prompts)} probes, {len(candidates)} candidate tokens; next-token JS "
         f"{report.probe_js:.3f}, lead {report.probe_lead:.2f} on the probes as given)",
-        f"  strongest phrase {phrase!r}: B then says {says!r}, A says {would!r} (lead {report.phrase_lead:.2f})",
+        f"  strongest phrase {phrase!r}: B then says {says!r}, A says {would!r} "
+        f"(lead {report.phrase_lead:.2f})",
         *(f"  {f.rule_id}: {f.message}" for f in findings),
     ]
     return RuntimeResult(findings, payload, tuple(lines), report.deviates)

@@ -54,7 +54,7 @@ def is_language_model(path: Path) -> bool:
 
 def load_language_model(path: str | Path) -> LoadedLanguageModel:
     """Load a causal LM folder on the CPU in eval mode from safetensors; refuse custom code and pickles."""
-    require("behavior", "transformers", feature=f"{path}: language models")
+    require("lm", "transformers", "tokenizers", feature=f"{path}: language models")
     import transformers
 
     p = Path(path)
@@ -78,7 +78,7 @@ def load_language_model(path: str | Path) -> LoadedLanguageModel:
         )
     except Exception as exc:  # transformers raises OSError, ValueError, KeyError... on unusable folders
         raise BehaviorError(f"{p}: not a loadable causal language model ({exc})") from None
-    module.eval()
+    module.eval()  # type: ignore[no-untyped-call]
     tokenizer = None
     if (p / "tokenizer.json").is_file():
         import tokenizers

@@ -92,7 +92,9 @@ def diff_behavior(
 
 
 def sanitize(
-    file: Annotated[Path, typer.Argument(help="Image (JPEG, PNG, WebP), UTF-8 text or WAV audio.")],
+    file: Annotated[
+        Path, typer.Argument(help="Image (JPEG, PNG, WebP), UTF-8 text, WAV or FLAC audio, or PDF.")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the cleaned input.")],
     fmt: Format = "text",
 ) -> None:

@@ -63,7 +63,7 @@ def _next_logp(fn: LogitsFn, ids: torch.Tensor) -> torch.Tensor:
     import torch
 
     with torch.no_grad():
-        return torch.cat([torch.log_softmax(fn(part)[:, -1].float(), -1) for part in ids.split(CHUNK)])
+        return torch.cat([torch.log_softmax(fn(part)[:, -1].float(), -1) for part in torch.split(ids, CHUNK)])
 
 
 def _js(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:

@@ -108,25 +108,35 @@ class ConfidenceGate:
 
     def flags(self, probs: Any) -> tuple[Any, Any, dict[int, tuple[str, ...]]]:
         """The predicted labels, their probabilities and :meth:`check_batch`'s reasons. A serving loop
-        runs this on every batch, so the gates are one pass: each sets a bit of a per-row code, and only
-        the rows with a nonzero code are looked at in Python (their reasons come from a table)."""
+        runs this on every batch, so the gates write their verdicts into one boolean matrix, packed into
+        a code per row; only the rows with a nonzero code are looked at in Python (their reasons come
+        from a table)."""
         import numpy as np
 
         p = np.asarray(probs)
         labels = p.argmax(1)
         top2 = np.partition(p, -2, axis=1)
         second, conf = top2[:, -2], top2[:, -1]
-        code = (conf < self._limits[labels]).view(np.uint8)
-        code |= (np.einsum("ij,ij->i", p, np.log(p + 1e-12)) < -self.max_entropy).view(np.uint8) << 1
-        code |= (conf - second < self.min_margin).view(np.uint8) << 2
+        failed = np.empty((len(_GATES), len(p)), bool)  # row i: gate i failed
+        np.less(conf, self._limits[labels], out=failed[0])
+        np.less(np.einsum("ij,ij->i", p, np.log(p + 1e-12)), -self.max_entropy, out=failed[1])
+        np.less(conf - second, self.min_margin, out=failed[2])
         if self.conformal_q is not None:
             # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
             t = 1.0 - self.conformal_q
-            code |= ((conf < t) | (second >= t)).view(np.uint8) << 3
+            np.less(conf, t, out=failed[3])
+            failed[3] |= second >= t
+        else:
+            failed[3] = False
+        code = np.packbits(failed, axis=0, bitorder="little")[0]
         bad = np.flatnonzero(code)
         if not len(bad):
             return labels, conf, {}
-        return labels, conf, dict(zip(bad.tolist(), map(_REASONS.__getitem__, code[bad].tolist())))
+        return (
+            labels,
+            conf,
+            dict(zip(bad.tolist(), map(_REASONS.__getitem__, code[bad].tolist()), strict=True)),
+        )
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np

@@ -117,7 +117,12 @@ class Guarded:
         probs = self.probabilities(x)
         if self.validator is not None:
             screened = self.validator.screen(probs, x, client)
-            labels, conf, accepted, held = screened.labels, screened.confidence, screened.accepted, screened.held
+            labels, conf, accepted, held = (
+                screened.labels,
+                screened.confidence,
+                screened.accepted,
+                screened.held,
+            )
         else:
             labels, conf, accepted, held = probs.argmax(1), probs.max(1), np.ones(len(x), bool), {}
         checked = None
