@@ -101,7 +101,7 @@ class Guarded:
             with torch.no_grad():
                 out = self.model(torch.as_tensor(x))
                 if self.outputs == "logits" or (self.outputs == "auto" and not _looks_like_probs(out)):
-                    out = torch.softmax(out.float(), 1)
+                    out = torch.softmax(out, 1, dtype=torch.float32)
                 return out.numpy()  # type: ignore[no-any-return]
         p = np.asarray(self.model(x), dtype=np.float64)
         if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-3):
