@@ -3,7 +3,8 @@ batches of 64, one torch thread.
 
     python bench/bench_guarded.py [--repeats 300] [--no-strip]
 
-Configurations, timed round-robin in the same process (min / median / max microseconds per batch):
+Configurations, timed round-robin in the same process (min / median / mean / max microseconds per batch;
+the mean includes the monitor's drift check, which runs once per window):
 the bare model (forward pass and softmax, the code a service would run anyway); Guarded with a
 calibrated confidence gate (with conformal sets) and the drift monitor (window 1000; confidence and
 predicted class watched); the same with
@@ -13,6 +14,7 @@ STRIP on 10 % of the inputs; STRIP on every input. The goal is the second line u
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=300)
     parser.add_argument("--no-strip", action="store_true", help="time the bare model and Guarded only")
     args = parser.parse_args()
+    load = os.getloadavg()
     torch.set_num_threads(1)
     model = small_cnn()
     x = digits()
@@ -87,15 +90,24 @@ def main() -> None:
             fn(b)
             times[name].append((time.perf_counter() - t) * 1e6)
     ref = statistics.median(times["bare model"])
+    mean_ref = statistics.mean(times["bare model"])
     print(f"torch {torch.__version__}, 1 thread, batch 64, {args.repeats} rounds (round-robin)")
+    print(
+        f"load average before {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}, after",
+        *(f"{v:.2f}" for v in os.getloadavg()),
+    )
     low = min(times["bare model"])
-    head = f"{'min us':>9} {'median us':>10} {'max us':>10} {'+ at min':>9} {'+ at median':>12}"
+    head = (
+        f"{'min us':>9} {'median us':>10} {'mean us':>9} {'max us':>10} {'+ at min':>9} {'+ at median':>12}"
+    )
+    head += f" {'+ mean':>8}"
     print(f"{'configuration':28} {head}")
     for name, ts in times.items():
-        med = statistics.median(ts)
+        med, mean = statistics.median(ts), statistics.mean(ts)
         print(
-            f"{name:28} {min(ts):9.0f} {med:10.0f} {max(ts):10.0f} {100 * (min(ts) / low - 1):+8.1f}% "
-            f"{100 * (med / ref - 1):+11.1f}%"
+            f"{name:28} {min(ts):9.0f} {med:10.0f} {mean:9.0f} {max(ts):10.0f} "
+            f"{100 * (min(ts) / low - 1):+8.1f}% {100 * (med / ref - 1):+11.1f}% "
+            f"{100 * (mean / mean_ref - 1):+7.1f}%"
         )
 
 

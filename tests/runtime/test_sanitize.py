@@ -177,7 +177,7 @@ def test_audio_truncated_refused() -> None:
         sanitize_audio(b"RIFX" + data[4:])
 
 
-@pytest.mark.parametrize("magic", [b"fLaC\x00\x00", b"%PDF-1.7", b"\x00\x01binary"])
+@pytest.mark.parametrize("magic", [b"fLaC\x00\x00", b"%PDF-1.7", b"GIF89a", b"II*\x00", b"\x00\x01binary"])
 def test_unsupported_kinds_are_refused(magic: bytes) -> None:
     with pytest.raises(RefusedInput):
         sanitize(magic + b"rest")

@@ -35,6 +35,45 @@ def test_gate_calibrated_false_rejections_and_catches_uncertain_answers() -> Non
         ConfidenceGate.calibrate(p[:10], y[:10])
 
 
+def _reasons_by_definition(gate: ConfidenceGate, row: np.ndarray) -> list[str]:
+    """Each gate's rule for one answer, written out in plain Python."""
+    top = sorted(row.tolist())
+    conf, second, label = top[-1], top[-2], int(row.argmax())
+    entropy = -sum(float(v) * float(np.log(v + 1e-12)) for v in row)
+    out = []
+    if conf < gate.thresholds[label]:
+        out.append("low-confidence")
+    if entropy > gate.max_entropy:
+        out.append("high-entropy")
+    if conf - second < gate.min_margin:
+        out.append("low-margin")
+    if gate.conformal_q is not None and (conf < 1 - gate.conformal_q or second >= 1 - gate.conformal_q):
+        out.append("conformal-set")
+    return out
+
+
+@pytest.mark.parametrize("conformal", [None, 0.05])
+def test_batched_gate_gives_each_row_the_reasons_of_its_definition(conformal: float | None) -> None:
+    """The serving loop's one-pass gate (a code per row) names exactly the gates each answer fails."""
+    p, y = _clean_probs(500)
+    gate = ConfidenceGate.calibrate(p, y, false_reject=0.05, conformal_alpha=conformal)
+    rng = np.random.default_rng(3)
+    logits = rng.normal(0, rng.uniform(0.3, 3.0, (300, 1)), (300, 4))
+    batch = (np.exp(logits) / np.exp(logits).sum(1, keepdims=True)).astype(np.float32)
+    found = gate.check_batch(batch)
+    entropy = -np.einsum("ij,ij->i", batch, np.log(batch + 1e-12))
+    clear = np.abs(entropy - gate.max_entropy) > 1e-5  # rows away from the entropy bound's rounding
+    assert 20 < len(found) < 300
+    for i in np.flatnonzero(clear):
+        assert found.get(int(i), []) == _reasons_by_definition(gate, batch[i]), i
+    labels, conf, held = gate.flags(batch)
+    assert labels.tolist() == batch.argmax(1).tolist() and np.array_equal(conf, batch.max(1))
+    assert {i: list(why) for i, why in held.items()} == found
+    v = OutputValidator(gate=gate)
+    screened = v.screen(batch)
+    assert screened.accepted.tolist() == [i not in found for i in range(len(batch))]
+
+
 def test_validator_references_text_json_rate_limit_and_review() -> None:
     pytest.importorskip("jsonschema")
     clock = [0.0]

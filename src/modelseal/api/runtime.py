@@ -1,4 +1,5 @@
-"""Run-time compositions (extra ``runtime``): diff_behavior, sanitize_file, monitor, canary_run.
+"""Run-time compositions (extra ``runtime``): diff_behavior, diff_language_models, sanitize_file, monitor,
+canary_run.
 
 Each loads what it needs through the safe loaders (TorchScript or ONNX models, ``.npz`` without pickle,
 JSON lines), runs the stages of :mod:`modelseal.defense`, and returns the findings with both renderings
@@ -112,6 +113,90 @@ def _diff_findings(report: DiffReport, file: str) -> Iterator[Finding]:
     else:
         share = f"{report.confident_disagreement:.1%} of the probes (tolerance {report.tolerance:.0%})"
         yield make_finding("MS-BEHAVIOR-DIFF", f"B's confident answers differ from A's on {share}", file=file)
+
+
+# ------------------------------------------------------------------ diff-behavior, language models
+@dataclass(frozen=True)
+class LMDiffRequest:
+    model_a: Path
+    """The approved causal language model (a Hugging Face folder with safetensors weights)."""
+    model_b: Path
+    """The candidate that is to replace it."""
+    prompts: Path
+    """Probe prompts: text, one per line (needs A's tokenizer.json), or .npz with an ``ids`` array."""
+    candidates: Path | None = None
+    """Tokens the phrase search tries: text (its tokens) or .npz ``candidates``; default the vocabulary."""
+    max_vocab: int = 4096
+    """Largest vocabulary searched whole when no candidates are given."""
+    max_phrase: int = 3
+    beam: int = 4
+
+
+def diff_language_models(req: LMDiffRequest) -> RuntimeResult:
+    """A/B differential test of two causal language models: next-token distributions on the probes, and
+    a search for the phrase after which B alone moves (:mod:`modelseal.defense.lmdiff`)."""
+    from modelseal.behavior.language import load_language_model, load_token_ids
+    from modelseal.behavior.loading import BehaviorError
+    from modelseal.defense.lmdiff import LMDiffConfig
+    from modelseal.defense.lmdiff import diff_language_models as diff
+
+    a, b = load_language_model(req.model_a), load_language_model(req.model_b)
+    if a.vocab_size != b.vocab_size:
+        raise BehaviorError(f"A and B have different vocabularies ({a.vocab_size} and {b.vocab_size} tokens)")
+    rows = load_token_ids(req.prompts, a, "ids")
+    shortest = min(len(r) for r in rows)
+    prompts = [r[len(r) - shortest :] for r in rows]  # the ends, which the next token follows
+    if req.candidates is not None:
+        candidates = sorted({t for r in load_token_ids(req.candidates, a, "candidates") for t in r})
+    elif a.vocab_size <= req.max_vocab:
+        candidates = list(range(a.vocab_size))
+    else:
+        raise BehaviorError(
+            f"{req.model_a}: a vocabulary of {a.vocab_size} tokens is too large to search whole "
+            f"(over {req.max_vocab}); give --candidates"
+        )
+    report = diff(
+        a.logits, b.logits, prompts, candidates, LMDiffConfig(max_phrase=req.max_phrase, beam=req.beam)
+    )
+    phrase, says, would = (
+        a.decode(report.phrase),
+        a.decode(report.b_continuation),
+        a.decode(report.a_continuation),
+    )
+    findings: tuple[Finding, ...] = ()
+    if report.deviates:
+        message = (
+            f"B alone moves after the phrase {phrase!r}: it then says {says!r} where A says {would!r} "
+            f"(lead {report.phrase_lead:.2f}, {report.probe_lead:.2f} on the probes as given)"
+        )
+        evidence = f"phrase_ids={list(report.phrase)} lead={report.phrase_lead:.3f} js={report.phrase_js:.3f}"
+        findings = (make_finding("MS-BEHAVIOR-DIFF", message, file=str(req.model_b), evidence=evidence),)
+    payload = {
+        "model_a": str(req.model_a),
+        "model_b": str(req.model_b),
+        "deviates": report.deviates,
+        "probes": len(prompts),
+        "candidates": len(candidates),
+        "probe_js": report.probe_js,
+        "probe_lead": report.probe_lead,
+        "phrase": phrase,
+        "phrase_ids": list(report.phrase),
+        "phrase_lead": report.phrase_lead,
+        "phrase_js": report.phrase_js,
+        "b_continuation": says,
+        "a_continuation": would,
+        "seconds": report.seconds,
+        "findings": [{"rule_id": f.rule_id, "message": f.message} for f in findings],
+    }
+    verdict = "B DEVIATES from A" if report.deviates else "no deviation of B from A"
+    lines = [
+        f"{req.model_b}: {verdict} ({len(prompts)} probes, {len(candidates)} candidate tokens; next-token JS "
+        f"{report.probe_js:.3f}, lead {report.probe_lead:.2f} on the probes as given)",
+        f"  strongest phrase {phrase!r}: B then says {says!r}, A says {would!r} "
+        f"(lead {report.phrase_lead:.2f})",
+        *(f"  {f.rule_id}: {f.message}" for f in findings),
+    ]
+    return RuntimeResult(findings, payload, tuple(lines), report.deviates)
 
 
 # ------------------------------------------------------------------ sanitize
@@ -302,11 +387,13 @@ def canary_run(req: CanaryRequest) -> RuntimeResult:
 __all__ = [
     "CanaryRequest",
     "DiffRequest",
+    "LMDiffRequest",
     "MonitorRequest",
     "RuntimeResult",
     "SanitizeRequest",
     "canary_run",
     "diff_behavior",
+    "diff_language_models",
     "monitor",
     "sanitize_file",
 ]

@@ -131,9 +131,18 @@ def _load_onnx(path: Path) -> torch.nn.Module:
 
 def load_samples(path: str | Path, *, max_bytes: int = MAX_SAMPLE_BYTES) -> Samples:
     """Read ``x`` and ``y`` from an ``.npz`` without unpickling; check shapes and dtypes."""
+    p = Path(path)
+    data = read_arrays(p, required=("x", "y"), what="'x' (inputs) and 'y' (labels)", max_bytes=max_bytes)
+    return check_samples(data["x"], data["y"], origin=str(p))
+
+
+def read_arrays(
+    p: Path, *, required: tuple[str, ...], what: str, max_bytes: int = MAX_SAMPLE_BYTES
+) -> dict[str, np.ndarray]:
+    """Every array of an ``.npz`` read without unpickling, within ``max_bytes`` on disk and expanded;
+    ``required`` names the arrays it must hold (``what`` says them in the error)."""
     import numpy as np
 
-    p = Path(path)
     if not p.is_file():
         raise BehaviorError(f"{p}: no such sample file")
     size = p.stat().st_size
@@ -145,16 +154,15 @@ def load_samples(path: str | Path, *, max_bytes: int = MAX_SAMPLE_BYTES) -> Samp
         if expanded > max_bytes:
             raise LimitExceeded(f"{p}: decompressed sample arrays", max_bytes, expanded)
         with np.load(p, allow_pickle=False) as data:
-            if "x" not in data.files or "y" not in data.files:
-                raise BehaviorError(f"{p}: the .npz must hold arrays 'x' (inputs) and 'y' (labels)")
-            x, y = data["x"], data["y"]
+            if any(name not in data.files for name in required):
+                raise BehaviorError(f"{p}: the .npz must hold arrays {what}")
+            return {name: data[name] for name in data.files}
     except BehaviorError:
         raise
     except ValueError as exc:  # object arrays need pickle and are refused here
         raise BehaviorError(f"{p}: unreadable sample arrays ({exc})") from None
     except (OSError, zipfile.BadZipFile) as exc:
         raise BehaviorError(f"{p}: not an .npz archive ({exc})") from None
-    return check_samples(x, y, origin=str(p))
 
 
 def check_samples(x: Any, y: Any, origin: str = "samples") -> Samples:

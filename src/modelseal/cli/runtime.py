@@ -50,24 +50,51 @@ def _threads(n: int) -> None:
 
 
 def diff_behavior(
-    model_a: Annotated[Path, typer.Argument(help="The approved model (TorchScript or ONNX).")],
+    model_a: Annotated[
+        Path, typer.Argument(help="The approved model: TorchScript or ONNX, or a causal LM folder.")
+    ],
     model_b: Annotated[Path, typer.Argument(help="The candidate that is to replace it.")],
-    data: Annotated[Path, typer.Option("--data", help="Clean probes: .npz with arrays x and y.")],
+    data: Annotated[
+        Path,
+        typer.Option(
+            "--data",
+            help="Clean probes: .npz with arrays x and y; for language models, prompts (text, one per line, "
+            "or .npz with ids).",
+        ),
+    ],
     out: Annotated[Path | None, typer.Option("--out", help="Folder for the evidence pictures.")] = None,
+    candidates: Annotated[
+        Path | None,
+        typer.Option(
+            "--candidates",
+            help="Language models: tokens the phrase search tries (text, or .npz with candidates); "
+            "default the whole vocabulary, up to 4096 tokens.",
+        ),
+    ] = None,
+    max_phrase: Annotated[
+        int, typer.Option("--max-phrase", min=1, help="Language models: longest phrase searched, in tokens.")
+    ] = 3,
     fmt: Format = "text",
     threads: Annotated[int, typer.Option("--threads", min=1, help="CPU threads torch may use.")] = 1,
 ) -> None:
-    """Compare B with A and search for inputs where B alone moves. Exit 1 if B deviates."""
+    """Compare B with A and search for inputs (or, for language models, phrases) where B alone moves.
+    Exit 1 if B deviates."""
     with _errors_exit(fmt):
         _threads(threads)
-        from modelseal.api.runtime import DiffRequest, diff_behavior
+        from modelseal.api import runtime
 
-        result = diff_behavior(DiffRequest(model_a, model_b, data, out))
+        if model_a.is_dir():
+            request = runtime.LMDiffRequest(model_a, model_b, data, candidates, max_phrase=max_phrase)
+            result = runtime.diff_language_models(request)
+        else:
+            result = runtime.diff_behavior(runtime.DiffRequest(model_a, model_b, data, out))
     _render(fmt, result)
 
 
 def sanitize(
-    file: Annotated[Path, typer.Argument(help="Image (JPEG, PNG, WebP), UTF-8 text or WAV audio.")],
+    file: Annotated[
+        Path, typer.Argument(help="Image (JPEG, PNG, WebP), UTF-8 text, WAV or FLAC audio, or PDF.")
+    ],
     out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the cleaned input.")],
     fmt: Format = "text",
 ) -> None:

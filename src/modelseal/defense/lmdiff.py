@@ -55,11 +55,15 @@ class LMDiffReport:
     seconds: float
 
 
+CHUNK = 256
+"""Rows run through a model at once: the logits of every position are (rows, length, vocabulary)."""
+
+
 def _next_logp(fn: LogitsFn, ids: torch.Tensor) -> torch.Tensor:
     import torch
 
     with torch.no_grad():
-        return torch.log_softmax(fn(ids)[:, -1].float(), -1)
+        return torch.cat([torch.log_softmax(fn(part)[:, -1].float(), -1) for part in torch.split(ids, CHUNK)])
 
 
 def _js(la: torch.Tensor, lb: torch.Tensor) -> torch.Tensor:

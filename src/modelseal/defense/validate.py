@@ -17,6 +17,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from functools import cache, cached_property
 from typing import Any
 
 from modelseal.defense.errors import DefenseError
@@ -48,6 +49,9 @@ def _margin(p: Any) -> Any:
 
     top2 = np.sort(p, axis=-1)[..., -2:]
     return top2[..., 1] - top2[..., 0]
+
+
+_GATES = ("low-confidence", "high-entropy", "low-margin", "conformal-set")
 
 
 @dataclass(frozen=True)
@@ -90,37 +94,72 @@ class ConfidenceGate:
             q,
         )
 
+    @cached_property
+    def _limits(self) -> Any:
+        import numpy as np
+
+        return np.asarray(self.thresholds, dtype=np.float64)
+
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
-        return self.flags(probs)[2]
+        return {i: list(why) for i, why in self.flags(probs)[2].items()}
 
-    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, list[str]]]:
-        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons, with as few
-        numpy calls as the gates allow (about fifteen per batch): a serving loop runs this on every batch."""
+    def flags(self, probs: Any) -> tuple[Any, Any, dict[int, tuple[str, ...]]]:
+        """The predicted labels, their probabilities and :meth:`check_batch`'s reasons."""
+        labels, conf, code = self.codes(probs)
+        return labels, conf, reasons(code)
+
+    def codes(self, probs: Any) -> tuple[Any, Any, Any]:
+        """The predicted labels, their probabilities, and a code per row that is 0 when every gate
+        passes (:func:`reasons` reads it). A serving loop runs this on every batch, so it is a handful of
+        numpy calls: each gate writes its verdicts into one column of a ``(rows, 4)`` boolean matrix,
+        whose rows read as one 32-bit code each without a copy."""
         import numpy as np
 
         p = np.asarray(probs)
         labels = p.argmax(1)
-        top2 = np.partition(p, -2, axis=1)[:, -2:]
-        conf = top2[:, 1]
-        masks = [
-            ("low-confidence", conf < np.take(self.thresholds, labels)),
-            ("high-entropy", np.einsum("ij,ij->i", p, np.log(p + 1e-12)) < -self.max_entropy),
-            ("low-margin", conf - top2[:, 0] < self.min_margin),
-        ]
+        top2 = np.partition(p, -2, axis=1)
+        second, conf = top2[:, -2], top2[:, -1]
+        failed = np.zeros((len(p), len(_GATES)), bool)  # column i: gate i failed
+        np.less(conf, self._limits[labels], out=failed[:, 0])
+        np.less(np.einsum("ij,ij->i", p, np.log(p + 1e-12)), -self.max_entropy, out=failed[:, 1])
+        np.less(conf - second, self.min_margin, out=failed[:, 2])
         if self.conformal_q is not None:
             # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
             t = 1.0 - self.conformal_q
-            masks.append(("conformal-set", (conf < t) | (top2[:, 0] >= t)))
-        bad = np.logical_or.reduce([m for _, m in masks])
-        if not bad.any():
-            return labels, conf, {}
-        return labels, conf, {int(i): [name for name, m in masks if m[i]] for i in np.flatnonzero(bad)}
+            np.less(conf, t, out=failed[:, 3])
+            failed[:, 3] |= second >= t
+        return labels, conf, failed.view(np.uint32)[:, 0]
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
 
         return self.check_batch(np.asarray(probs)[None]).get(0, [])
+
+
+def reasons(code: Any) -> dict[int, tuple[str, ...]]:
+    """Row -> names of the gates it failed, for the rows of :meth:`ConfidenceGate.codes` that failed one."""
+    import numpy as np
+
+    bad = np.flatnonzero(code)
+    if not len(bad):
+        return {}
+    table = _reason_table()
+    return dict(zip(bad.tolist(), map(table.__getitem__, code[bad].tolist()), strict=True))
+
+
+@cache
+def _reason_table() -> dict[int, tuple[str, ...]]:
+    """Code -> reasons for every combination of failed gates (the codes are the boolean rows read as
+    32-bit integers, so they are built the same way, whatever the byte order)."""
+    import numpy as np
+
+    rows = np.array([[bool(c >> bit & 1) for bit in range(len(_GATES))] for c in range(16)])
+    codes = rows.view(np.uint32)[:, 0].tolist()
+    return {
+        code: tuple(g for g, hit in zip(_GATES, row, strict=True) if hit)
+        for code, row in zip(codes, rows, strict=True)
+    }
 
 
 @dataclass(frozen=True)
@@ -198,31 +237,30 @@ class OutputValidator:
 
         p = np.asarray(probs)
         if self.gate is not None:
-            labels, conf, reasons = self.gate.flags(p)
+            labels, conf, code = self.gate.codes(p)
+            accepted, held = code == 0, reasons(code)
         else:
-            labels, reasons = p.argmax(1), {}
-            conf = p.max(1)
+            labels, conf = p.argmax(1), p.max(1)
+            accepted, held = np.ones(len(p), bool), {}
         if self.references:
             if x is None:
                 raise DefenseError("reference models need the inputs the answers were given for")
             others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])
-            for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement):
-                reasons.setdefault(int(row), []).append("reference-disagreement")
-        if self.rate_limit is not None and client is not None and self.rate_limit.limited(client):
-            reasons = {i: [*reasons.get(i, []), "rate-limited"] for i in range(len(p))}
-        accepted = np.ones(len(p), bool)
-        held: dict[int, tuple[str, ...]] = {}
-        if not reasons:
+            for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement).tolist():
+                held[row] = (*held.get(row, ()), "reference-disagreement")
+        limited = self.rate_limit is not None and client is not None and self.rate_limit.limited(client)
+        if limited:
+            held = {i: (*held.get(i, ()), "rate-limited") for i in range(len(p))}
+        if not held:
             return Screened(p, labels, conf, accepted, held)
-        for i, why in reasons.items():
-            accepted[i] = False
-            held[i] = tuple(why)
-            if self.rate_limit is not None and client is not None and "rate-limited" not in why:
+        if self.references or limited:
+            accepted[list(held)] = False
+        if self.rate_limit is not None and client is not None and not limited:
+            for _ in held:
                 self.rate_limit.record(client)
-            if self.review is not None:
-                self.review(
-                    ReviewItem(client, Verdict(False, held[i], int(labels[i]), float(p[i].max())), p[i])
-                )
+        if self.review is not None:
+            for i, why in held.items():
+                self.review(ReviewItem(client, Verdict(False, why, int(labels[i]), float(conf[i])), p[i]))
         return Screened(p, labels, conf, accepted, held)
 
     def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:

@@ -101,7 +101,7 @@ class Guarded:
             with torch.no_grad():
                 out = self.model(torch.as_tensor(x))
                 if self.outputs == "logits" or (self.outputs == "auto" and not _looks_like_probs(out)):
-                    out = torch.softmax(out.float(), 1)
+                    out = torch.softmax(out, 1, dtype=torch.float32)
                 return out.numpy()  # type: ignore[no-any-return]
         p = np.asarray(self.model(x), dtype=np.float64)
         if (p < 0).any() or not np.allclose(p.sum(1), 1.0, atol=1e-3):
@@ -121,7 +121,7 @@ class Guarded:
                 screened.labels,
                 screened.confidence,
                 screened.accepted,
-                dict(screened.held),
+                screened.held,
             )
         else:
             labels, conf, accepted, held = probs.argmax(1), probs.max(1), np.ones(len(x), bool), {}
@@ -131,9 +131,9 @@ class Guarded:
             take = n if self.strip_share >= 1 else int(self._rng.binomial(n, self.strip_share))
             checked = np.sort(self._rng.choice(n, take, replace=False)) if take < n else np.arange(n)
             if len(checked):
-                for i in checked[self.strip.entropies(x[checked]) < self.strip.threshold]:
-                    accepted[i] = False
-                    held[int(i)] = (*held.get(int(i), ()), "strip")
+                trojaned = checked[self.strip.entropies(x[checked]) < self.strip.threshold].tolist()
+                accepted[trojaned] = False
+                held = {**held, **{i: (*held.get(i, ()), "strip") for i in trojaned}}
         alerts: tuple[Alert, ...] = ()
         if self.monitor is not None:
             columns = self.features(x, probs) if self.features else {"confidence": conf, "predicted": labels}

@@ -4,7 +4,8 @@ Ultrasonic carriers (commands modulated above 20 kHz that a microphone's non-lin
 that a model sampled at 44.1 kHz hears and people do not) live outside the band a speech model needs.
 Resampling with an anti-aliasing filter and a band-pass (scipy.signal) remove them; the energy removed
 above the band is measured and reported. The WAV is re-written as 16-bit PCM, so RIFF metadata chunks
-(``LIST``/``INFO``, ``id3``, ``bext``...) are dropped and named.
+(``LIST``/``INFO``, ``id3``, ``bext``...) are dropped and named. FLAC is decoded (extra ``media``) and
+written as WAV the same way, its metadata blocks (tags, pictures, application data) named.
 """
 
 from __future__ import annotations
@@ -85,14 +86,33 @@ def band_limit(signal: np.ndarray, rate: int, opts: AudioOptions) -> np.ndarray:
     return sosfiltfilt(sos, signal, axis=0)  # type: ignore[no-any-return]
 
 
-def sanitize_audio(data: bytes, options: AudioOptions | None = None) -> Sanitized:
-    """Clean a WAV: drop metadata chunks, resample, band-limit; write 16-bit PCM."""
-    import numpy as np
+FLAC_BLOCKS = {0: "STREAMINFO", 1: "PADDING", 2: "APPLICATION", 3: "SEEKTABLE", 4: "VORBIS_COMMENT",
+               5: "CUESHEET", 6: "PICTURE"}  # fmt: skip
+FLAC_AUDIO_BLOCKS = {0, 1, 3}
+"""Metadata blocks that only describe the stream; every other one is metadata and is dropped."""
+
+
+def flac_blocks(data: bytes) -> list[tuple[str, int]]:
+    """(name, size) of each metadata block of a FLAC stream that is not needed to describe the audio;
+    refuses a truncated header."""
+    dropped: list[tuple[str, int]] = []
+    pos, last = 4, False
+    while not last:
+        if pos + 4 > len(data):
+            raise RefusedInput("truncated FLAC: the metadata blocks end early")
+        last, kind = bool(data[pos] & 0x80), data[pos] & 0x7F
+        size = int.from_bytes(data[pos + 1 : pos + 4], "big")
+        if pos + 4 + size > len(data):
+            raise RefusedInput(f"truncated FLAC: a metadata block declares {size} bytes")
+        if kind not in FLAC_AUDIO_BLOCKS:
+            dropped.append((FLAC_BLOCKS.get(kind, f"type {kind}"), size))
+        pos += 4 + size
+    return dropped
+
+
+def _read_wav(data: bytes) -> tuple[int, np.ndarray, list[Change]]:
     from scipy.io import wavfile
 
-    opts = options or AudioOptions()
-    if len(data) > opts.max_bytes:
-        raise RefusedInput(f"audio of {len(data)} bytes exceeds the limit of {opts.max_bytes}")
     chunks = wav_chunks(data)
     changes = [Change("wav-metadata", f"{kind.decode('latin-1').strip()} chunk, {size} bytes")
                for kind, _, size in chunks if kind not in AUDIO_CHUNKS]  # fmt: skip
@@ -100,8 +120,41 @@ def sanitize_audio(data: bytes, options: AudioOptions | None = None) -> Sanitize
         rate, samples = wavfile.read(io.BytesIO(data))
     except (ValueError, EOFError, struct.error) as exc:
         raise RefusedInput(f"malformed WAV: {exc}") from None
+    return rate, samples, changes
+
+
+def _read_flac(data: bytes, opts: AudioOptions) -> tuple[int, np.ndarray, list[Change]]:
+    """Decode a FLAC stream with libsndfile (extra ``media``); its metadata blocks are named, and the
+    cleaned audio is written as WAV like any other, so nothing of the FLAC container survives."""
+    from modelseal.core.extras import require
+
+    require("media", "soundfile", feature="FLAC audio")
+    import soundfile
+
+    changes = [Change("flac-metadata", f"{name} block, {size} bytes") for name, size in flac_blocks(data)]
+    try:
+        with soundfile.SoundFile(io.BytesIO(data)) as sf:
+            seconds = sf.frames / max(sf.samplerate, 1)
+            if seconds > opts.max_seconds:
+                raise RefusedInput(f"audio of {seconds:.0f} s exceeds the limit of {opts.max_seconds:.0f} s")
+            samples = sf.read(dtype="float64", always_2d=True)
+            rate = int(sf.samplerate)
+    except (RuntimeError, soundfile.LibsndfileError) as exc:
+        raise RefusedInput(f"malformed FLAC: {exc}") from None
+    return rate, samples, [*changes, Change("re-encoded", "FLAC decoded and written as WAV")]
+
+
+def sanitize_audio(data: bytes, options: AudioOptions | None = None) -> Sanitized:
+    """Clean a WAV or FLAC: drop metadata, resample, band-limit; write 16-bit PCM WAV."""
+    import numpy as np
+    from scipy.io import wavfile
+
+    opts = options or AudioOptions()
+    if len(data) > opts.max_bytes:
+        raise RefusedInput(f"audio of {len(data)} bytes exceeds the limit of {opts.max_bytes}")
+    rate, samples, changes = _read_flac(data, opts) if data[:4] == b"fLaC" else _read_wav(data)
     if rate <= 0 or len(samples) == 0:
-        raise RefusedInput("WAV without samples or with a zero sample rate")
+        raise RefusedInput("audio without samples or with a zero sample rate")
     if len(samples) / rate > opts.max_seconds:
         raise RefusedInput(
             f"audio of {len(samples) / rate:.0f} s exceeds the limit of {opts.max_seconds:.0f} s"
@@ -112,7 +165,7 @@ def sanitize_audio(data: bytes, options: AudioOptions | None = None) -> Sanitize
     if signal.ndim == 1:
         signal = signal[:, None]
     if not np.isfinite(signal).all():
-        raise RefusedInput("WAV holds NaN or infinite samples")
+        raise RefusedInput("audio holds NaN or infinite samples")
     high = min(opts.high_hz, 0.45 * opts.rate)
     above = _energy_above(signal, rate, high)
     if above >= opts.report_energy:

@@ -21,9 +21,9 @@ class Sanitized:
     """A cleaned input: ``data`` is safe to pass on, ``changes`` says what was taken out."""
 
     kind: str
-    """``image``, ``text`` or ``audio``."""
+    """``image``, ``text``, ``audio`` or ``document``."""
     format: str
-    """The container written: ``JPEG``, ``PNG``, ``WEBP``, ``WAV`` or ``UTF-8``."""
+    """The container written: ``JPEG``, ``PNG``, ``WEBP``, ``WAV``, ``PDF`` or ``UTF-8``."""
     data: bytes = field(repr=False)
     changes: tuple[Change, ...] = ()
 
