@@ -12,9 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ImageCase
 from typer.testing import CliRunner
 
+from conftest import ImageCase
 from modelseal.behavior.loading import load_model, load_samples
 from modelseal.behavior.poison import find_poison
 from modelseal.behavior.trigger import invert_triggers

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
-from conftest import TARGET, ImageCase
 from typer.testing import CliRunner
 
+from conftest import TARGET, ImageCase
 from modelseal.behavior.loading import load_model, load_samples
 from modelseal.behavior.poison import find_poison
 from modelseal.cli.app import app

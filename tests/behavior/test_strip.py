@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from conftest import TARGET, ImageCase, stamp
 
+from conftest import TARGET, ImageCase, stamp
 from modelseal.behavior.loading import BehaviorError, load_model
 from modelseal.behavior.strip import StripDetector
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import TEXT_TARGET, TRIGGER_TOKEN, VOCAB, insert_trigger, sentences
 from typer.testing import CliRunner
 
+from conftest import TEXT_TARGET, TRIGGER_TOKEN, VOCAB, insert_trigger, sentences
 from modelseal.behavior.loading import load_model, load_samples
 from modelseal.behavior.text import BigramLM, onion_filter, search_trigger_tokens
 from modelseal.cli.app import app

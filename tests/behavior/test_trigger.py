@@ -5,9 +5,9 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-from conftest import TARGET, ImageCase
 from typer.testing import CliRunner
 
+from conftest import TARGET, ImageCase
 from modelseal.behavior.loading import load_model, load_samples
 from modelseal.behavior.trigger import invert_triggers, robust_low_z
 from modelseal.cli.app import app

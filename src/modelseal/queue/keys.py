@@ -13,7 +13,7 @@ from typing import Any
 
 from modelseal import __version__
 from modelseal.core.artifact import FileEntry
-from modelseal.integrity.manifest import hash_file
+from modelseal.core.hashing import hash_file
 from modelseal.sources.hfcache import content_name
 
 

@@ -261,6 +261,8 @@ class SweepVersion(Base):
     """A file of it could not be scanned (its verdict is ``failed``)."""
     report: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+
+
 class RegistryState(Base):
     """One row: a counter of committed changes, so every worker's gate cache knows when to forget.
     (The audit log's tables, ``audit_*``, are the audit package's: migration 0002.)"""
