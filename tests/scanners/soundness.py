@@ -9,6 +9,7 @@ import io
 import os
 import pickle
 import struct
+import zipfile
 import zlib
 from collections.abc import Callable
 
@@ -160,6 +161,20 @@ def legacy_torch_tar(v7: bool = True) -> bytes:
     return bytes(data)
 
 
+def npz_declared_huge() -> bytes:
+    """An ``.npz`` whose directory declares a huge size for its object member (found by the differential
+    fuzz, seed 1002157): numpy.load inflates until the stream ends whatever the size says, so the scanner
+    must read it too, and call it a bomb only if its bytes are one."""
+    import numpy
+
+    buf = io.BytesIO()
+    numpy.save(buf, numpy.array([Reduce(os.system, HARMLESS)], dtype=object), allow_pickle=True)
+    data = bytearray(zip_bytes({"a.npy": buf.getvalue()}, compression=zipfile.ZIP_DEFLATED))
+    central = data.index(b"PK\x01\x02")
+    data[central + 24 : central + 28] = struct.pack("<I", 0x7FFFFFF0)  # the uncompressed size
+    return bytes(data)
+
+
 def joblib_zfile() -> bytes:
     return b"ZF" + b"0x%016x" % len(EVIL) + b" " + zlib.compress(EVIL)
 
@@ -183,5 +198,6 @@ CASES: dict[str, Callable[[], bytes]] = {
     "torch_damaged_directory.pt": torch_zip_damaged_directory,
     "legacy_v7.tar": legacy_torch_tar,
     "joblib_zf.pkl": joblib_zfile,
+    "npz_declared_huge.npz": npz_declared_huge,
     "model.pkl.zst": zstd_frame,
 }
