@@ -13,7 +13,15 @@ import zipfile
 import zlib
 from collections.abc import Callable
 
-from tests.scanners.craft import HARMLESS, Reduce, global0, tar_bytes, torch_zip, zip_bytes
+from tests.scanners.craft import (
+    HARMLESS,
+    Reduce,
+    global0,
+    tar_bytes,
+    torch_zip,
+    with_local_name,
+    zip_bytes,
+)
 
 EVIL = pickle.dumps(Reduce(os.system, HARMLESS), protocol=2)
 """A standalone pickle that calls os.system("true")."""
@@ -161,6 +169,12 @@ def legacy_torch_tar(v7: bool = True) -> bytes:
     return bytes(data)
 
 
+def torch_zip_local_name_differs() -> bytes:
+    """A torch zip whose data.pkl has another name in its local header (found by the differential fuzz):
+    zipfile refuses the member, torch's reader finds it by the central directory and unpickles it."""
+    return with_local_name(torch_zip(EVIL), b"archive/data.pkl", b"archive/d\x13ta.pkl")
+
+
 def npz_declared_huge() -> bytes:
     """An ``.npz`` whose directory declares a huge size for its object member (found by the differential
     fuzz, seed 1002157): numpy.load inflates until the stream ends whatever the size says, so the scanner
@@ -199,5 +213,6 @@ CASES: dict[str, Callable[[], bytes]] = {
     "legacy_v7.tar": legacy_torch_tar,
     "joblib_zf.pkl": joblib_zfile,
     "npz_declared_huge.npz": npz_declared_huge,
+    "torch_local_name_differs.pt": torch_zip_local_name_differs,
     "model.pkl.zst": zstd_frame,
 }

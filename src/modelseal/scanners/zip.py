@@ -90,8 +90,6 @@ def _starts_like_npy(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bool:
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """A zip whose central directory is damaged may still be read by readers that walk the local headers
     from the start (torch's reader gets through some such damage): scan the members they would find."""
-    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
-
     entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
     pos = 0
     while len(entries) < ctx.limits.max_members:
@@ -108,17 +106,10 @@ def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     allow = allowlist_of(ctx)
     out: list[Finding] = []
     for name, method, data_at, csize in entries:
-        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or _is_storage(name, fmt):
+        src = None if _is_storage(name, fmt) else _member_data(f, data_at, csize, method, ctx)
+        if src is None:
             continue
-        f.seek(data_at)
-        src = ByteSource(FileRaw(f)).window(csize)  # type: ignore[arg-type]
-        if method == zipfile.ZIP_DEFLATED:
-            src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
-        item = ScanInput(src, name, None)
-        if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
-            out.extend(x.within(name) for x in scan_pickle_stream(item, ctx.deeper(), allow).findings)
-        else:
-            out.extend(ctx.nested(item).findings)
+        out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
     return out
 
 
@@ -215,9 +206,17 @@ class ZipScanner(Scanner):
             # the pickle in it has run: read the content whatever the CRC says.
             member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
-            out.append(
-                make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc)
-            )
+            # zipfile refuses a member whose local name differs from the central one; torch's reader
+            # finds the data by the central directory whatever the local name says: read it that way
+            src = _by_central_directory(f, info, ctx) if mismatch else None
+            if src is None:
+                out.append(
+                    make_finding(
+                        "MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc
+                    )
+                )
+                return out
+            out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
             return out
         with member:
             if declared_bomb:
@@ -227,28 +226,52 @@ class ZipScanner(Scanner):
                 item = ScanInput(ByteSource(counted), name, None)
             else:
                 item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
-            if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
-                outcome = scan_pickle_stream(item, ctx.deeper(), allow)
-                out.extend(f.within(name) for f in outcome.findings)
-            elif (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
-                fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
-            ):
-                data = member.read(limits.max_header_bytes + 1)
-                if len(data) > limits.max_header_bytes:
-                    out.append(
-                        make_finding(
-                            "MS-LIMIT-EXCEEDED", f"code member {name!r} is too large to analyse", location=loc
-                        )
-                    )
-                elif fmt == "keras":
-                    out.extend(keras_zip_member(name, data))
-                else:
-                    out.extend(scan_torchscript_code(data, name))
-            else:
-                out.extend(ctx.nested(item).findings)
+            out.extend(_content(item, fmt, allow, ctx))
             if declared_bomb and not any(f.rule_id == "MS-ARCHIVE-BOMB" for f in out):
                 out.extend(_bomb_in_fact(item, loc))
         return out
+
+
+def _content(item: ScanInput, fmt: str, allow: Allowlist, ctx: ScanContext) -> list[Finding]:
+    """One member's content, read as the loader of the archive's layout reads it."""
+    name = item.name
+    if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
+        return [f.within(name) for f in scan_pickle_stream(item, ctx.deeper(), allow).findings]
+    if (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
+        fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
+    ):
+        most = ctx.limits.max_header_bytes
+        data = b""
+        while len(data) <= most and (chunk := item.source.read_upto(most + 1 - len(data))):
+            data += chunk
+        if len(data) > most:
+            why = f"code member {name!r} is too large to analyse"
+            return [make_finding("MS-LIMIT-EXCEEDED", why, location=Location(name))]
+        return keras_zip_member(name, data) if fmt == "keras" else scan_torchscript_code(data, name)
+    return list(ctx.nested(item).findings)
+
+
+def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: ScanContext) -> ByteSource | None:
+    """A member's content from where its data starts: stored or deflated (None: another method)."""
+    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
+
+    if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    f.seek(data_at)
+    src = ByteSource(FileRaw(f)).window(stored)  # type: ignore[arg-type]
+    if method == zipfile.ZIP_DEFLATED:
+        src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
+    return src
+
+
+def _by_central_directory(f: IO[bytes], info: zipfile.ZipInfo, ctx: ScanContext) -> ByteSource | None:
+    f.seek(info.header_offset)
+    raw = f.read(_LOCAL.size)
+    if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+        return None
+    name_len, extra_len = _LOCAL.unpack(raw)[-2:]
+    data_at = info.header_offset + _LOCAL.size + name_len + extra_len
+    return _member_data(f, data_at, info.compress_size, info.compress_type, ctx)
 
 
 def _bomb_in_fact(item: ScanInput, loc: Location) -> list[Finding]:
