@@ -33,6 +33,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
@@ -48,7 +49,7 @@ _SCRATCH = (
 _ORACLE: Oracle | None = None
 
 
-def _run(job: tuple[int, int, int, float, float]) -> dict[str, object]:
+def _run(job: tuple[int, int, int, float, float]) -> dict[str, Any]:
     """Check seeds [start, stop) in batches until ``deadline`` (a wall-clock time); say how far it got."""
     start, stop, batch, timeout, deadline = job
     global _ORACLE
@@ -96,15 +97,15 @@ def _run(job: tuple[int, int, int, float, float]) -> dict[str, object]:
     }
 
 
-def _done(checkpoint: Path) -> list[dict[str, object]]:
+def _done(checkpoint: Path) -> list[dict[str, Any]]:
     if not checkpoint.is_file():
         return []
     return [json.loads(line) for line in checkpoint.read_text().splitlines() if line.strip()]
 
 
-def _todo(first: int, last: int, done: list[dict[str, object]], chunk: int) -> list[tuple[int, int]]:
+def _todo(first: int, last: int, done: list[dict[str, Any]], chunk: int) -> list[tuple[int, int]]:
     """The seed ranges of [first, last) that no checkpoint line covers, cut into chunks."""
-    covered = sorted((int(str(d["start"])), int(str(d["stop"]))) for d in done)
+    covered = sorted((d["start"], d["stop"]) for d in done)
     gaps, at = [], first
     for lo, hi in covered:
         if lo > at:
@@ -118,7 +119,7 @@ def _todo(first: int, last: int, done: list[dict[str, object]], chunk: int) -> l
 def _deadline(until: str | None) -> float:
     if not until:
         return float("inf")
-    now = datetime.datetime.now(datetime.UTC)
+    now = datetime.datetime.now(datetime.timezone.utc)
     hour, minute = map(int, until.split(":"))
     at = now.replace(hour=hour, minute=minute, second=0, microsecond=0)
     if at <= now:
@@ -126,12 +127,12 @@ def _deadline(until: str | None) -> float:
     return at.timestamp()
 
 
-def _totals(done: list[dict[str, object]]) -> tuple[int, int, int, list[str]]:
+def _totals(done: list[dict[str, Any]]) -> tuple[int, int, int, list[str]]:
     """Seeds run, inputs checked, inputs the oracle could not read, divergences."""
-    checked = sum(int(str(d["checked"])) for d in done)
-    unchecked = sum(len(d["unchecked"]) for d in done)  # type: ignore[arg-type]
-    lines = [line for d in done for line in d["divergences"]]  # type: ignore[attr-defined]
-    seeds = sum(int(str(d["stop"])) - int(str(d["start"])) for d in done)
+    checked = sum(d["checked"] for d in done)
+    unchecked = sum(len(d["unchecked"]) for d in done)
+    lines = [line for d in done for line in d["divergences"]]
+    seeds = sum(d["stop"] - d["start"] for d in done)
     return seeds, checked, unchecked, lines
 
 
@@ -160,8 +161,8 @@ def main() -> None:
                 continue  # the deadline came before it began
             with checkpoint.open("a") as out:
                 out.write(json.dumps(result) + "\n")
-            now_checked += int(str(result["checked"]))
-            for line in result["divergences"]:  # type: ignore[attr-defined]
+            now_checked += result["checked"]
+            for line in result["divergences"]:
                 print("DIVERGENCE", line, flush=True)
             seeds, checked, unchecked, lines = _totals(_done(checkpoint))
             rate = now_checked / (time.monotonic() - started)
@@ -173,7 +174,7 @@ def main() -> None:
     elapsed = time.monotonic() - started
     done = _done(checkpoint)
     ran = done[len(before) :]
-    cpu = sum(float(str(d.get("cpu_s", 0))) for d in ran)
+    cpu = sum(d.get("cpu_s", 0.0) for d in ran)
     print(
         f"this run: {now_checked} inputs in {elapsed:.0f} s wall ({now_checked / max(elapsed, 1e-9):.1f}/s); "
         f"{cpu:.0f} CPU s in the workers and their oracles after start-up "

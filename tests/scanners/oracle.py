@@ -23,6 +23,8 @@ from typing import Any
 
 LOADERS = ("pickle", "torch", "numpy", "joblib")
 
+STARTUP_TIMEOUT = 600.0
+"""Seconds a worker may take to start (its imports), apart from the time it may take per file."""
 _DATA_LIMIT = 3 << 30
 """Bytes of data the worker may allocate (RLIMIT_DATA), far above what any generated input needs."""
 
@@ -121,6 +123,8 @@ def with_joblib(path):
 
 
 RUN = {"pickle": plain, "torch": with_torch, "numpy": with_numpy, "joblib": with_joblib}
+sys.stdout.write("ready\n")
+sys.stdout.flush()
 for line in sys.stdin:
     job = json.loads(line)
     out = {}
@@ -159,6 +163,7 @@ class Oracle:
             env=self._env,
         )
         self._pending = b""
+        self._ready = False
 
     def send(self, paths: list[Path], loaders: tuple[str, ...] = LOADERS) -> None:
         """Queue ``paths`` (answers come with :meth:`receive`, in the same order)."""
@@ -170,7 +175,21 @@ class Oracle:
 
     def receive(self, timeout: float) -> Resolved | None:
         """The answer to the oldest queued file; None when the worker dies or hangs on it (it is then
-        killed; the caller :meth:`restart` s it and sends again what was queued after that file)."""
+        killed; the caller :meth:`restart` s it and sends again what was queued after that file). The
+        worker's start-up (importing torch, slow on a loaded machine) is not counted in ``timeout``."""
+        if not self._ready:
+            self._ready = self._line(STARTUP_TIMEOUT) == b"ready"
+            if not self._ready:
+                self.close(kill=True)
+                return None
+        line = self._line(timeout)
+        if line is None:
+            self.close(kill=True)
+            return None
+        data: dict[str, Any] = json.loads(line)
+        return {k: {(m, n) for m, n in v} for k, v in data.items()}
+
+    def _line(self, timeout: float) -> bytes | None:
         assert self._proc.stdout is not None
         fd = self._proc.stdout.fileno()
         deadline = time.monotonic() + timeout
@@ -179,12 +198,10 @@ class Oracle:
             ready = select.select([fd], [], [], max(left, 0))[0] if left > 0 else []
             chunk = os.read(fd, 1 << 16) if ready else b""
             if not chunk:
-                self.close(kill=True)
                 return None
             self._pending += chunk
         line, self._pending = self._pending.split(b"\n", 1)
-        data: dict[str, Any] = json.loads(line)
-        return {k: {(m, n) for m, n in v} for k, v in data.items()}
+        return line
 
     def cpu_seconds(self) -> float:
         """CPU time the current worker has used (Linux; 0 elsewhere): for the fuzz bench's per-core rate."""

@@ -10,9 +10,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
+from tests.oracle_settings import oracle_settings
 from tests.scanners.differential import check, generate
 from tests.scanners.oracle import Oracle
 from tests.scanners.soundness import CASES
@@ -27,7 +28,7 @@ def oracle() -> Iterator[Oracle]:
     worker.close()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@oracle_settings(examples=120)
 @given(rng=st.randoms(use_true_random=False))
 def test_scanner_sees_what_the_loaders_resolve(rng: random.Random, oracle: Oracle) -> None:
     name, data = generate(rng)

@@ -248,3 +248,24 @@ def test_recording_reads_a_forward_only_stream_again() -> None:
     small = Recording(ByteSource.from_bytes(data), max_bytes=100)
     ByteSource(small).read(1000)
     assert small.again() is None
+
+
+def test_seven_zip_members_list_their_imports(tmp_path: Path) -> None:
+    """7z members are read like zip and tar members: the globals of every pickle inside, nested archives
+    included, are among the file's imports, and the dangerous one is a finding."""
+    py7zr = pytest.importorskip("py7zr")
+    import collections
+    import io
+
+    from tests.scanners.craft import torch_zip
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.writestr(EVIL, "model.pkl")
+        archive.writestr(torch_zip(pickle.dumps(collections.OrderedDict(a=1), protocol=2)), "sub/ckpt.pt")
+    result = scan([_write(tmp_path, "models.7z", buf.getvalue())])
+    report = result.targets[0].files[0]
+    assert report.format == "7z"
+    assert {"collections:OrderedDict"} <= set(report.imports)
+    assert set(report.imports) & {f"{m}:{n}" for m, n in PAYLOAD}
+    assert any(f.rule_id == "MS-PICKLE-DANGEROUS-CALLABLE" for f in result.findings)
