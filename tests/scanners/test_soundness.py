@@ -269,3 +269,26 @@ def test_seven_zip_members_list_their_imports(tmp_path: Path) -> None:
     assert {"collections:OrderedDict"} <= set(report.imports)
     assert set(report.imports) & {f"{m}:{n}" for m, n in PAYLOAD}
     assert any(f.rule_id == "MS-PICKLE-DANGEROUS-CALLABLE" for f in result.findings)
+
+
+def test_seven_zip_solid_block_members_are_read(tmp_path: Path) -> None:
+    """In a solid 7z only the block's first member has a packed size; a large pickle after it is read (its
+    imports listed, its call flagged), not called a bomb against a packed size of nothing."""
+    py7zr = pytest.importorskip("py7zr")
+    import io
+
+    from modelseal.core.config import Config
+    from modelseal.core.limits import Limits
+    from tests.scanners.craft import HARMLESS, Reduce
+
+    big = pickle.dumps([os.urandom(1 << 20), Reduce(os.system, HARMLESS)], protocol=2)
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.writestr(b"first member of the block", "readme.txt")
+        archive.writestr(big, "model.pkl")
+    config = Config(limits=Limits(bomb_min_bytes=1 << 19))
+    result = scan([_write(tmp_path, "solid.7z", buf.getvalue())], config)
+    rules = {f.rule_id for f in result.findings}
+    assert "MS-ARCHIVE-BOMB" not in rules
+    assert set(result.targets[0].files[0].imports) & {f"{m}:{n}" for m, n in PAYLOAD}
+    assert "MS-PICKLE-DANGEROUS-CALLABLE" in rules
