@@ -175,6 +175,15 @@ def torch_zip_local_name_differs() -> bytes:
     return with_local_name(torch_zip(EVIL), b"archive/data.pkl", b"archive/d\x13ta.pkl")
 
 
+def torch_zip_version_needed() -> bytes:
+    """A torch zip whose other member asks for zip version 6.5 in the central directory (found by the
+    differential fuzz): zipfile refuses the whole archive, torch ignores the field and unpickles data.pkl."""
+    data = bytearray(torch_zip(EVIL))
+    second = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[second + 6] = 65  # version needed to extract: 6.5
+    return bytes(data)
+
+
 def npz_declared_huge() -> bytes:
     """An ``.npz`` whose directory declares a huge size for its object member (found by the differential
     fuzz, seed 1002157): numpy.load inflates until the stream ends whatever the size says, so the scanner
@@ -214,5 +223,6 @@ CASES: dict[str, Callable[[], bytes]] = {
     "joblib_zf.pkl": joblib_zfile,
     "npz_declared_huge.npz": npz_declared_huge,
     "torch_local_name_differs.pt": torch_zip_local_name_differs,
+    "torch_version_needed.pt": torch_zip_version_needed,
     "model.pkl.zst": zstd_frame,
 }

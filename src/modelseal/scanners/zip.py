@@ -120,7 +120,8 @@ class ZipScanner(Scanner):
         f = ctx.seekable(item)
         try:
             zf = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
+            # NotImplementedError: a member's "version needed" is past what zipfile reads; torch ignores it
             damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
             return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
         with zf:
