@@ -184,6 +184,19 @@ def torch_zip_version_needed() -> bytes:
     return bytes(data)
 
 
+def zip_member_without_name() -> bytes:
+    """A torch-looking zip with an object ``.npy`` storage and one central entry whose name is empty (its
+    bytes moved into the entry's comment; found by the differential fuzz): numpy.load still reads the
+    storage's pickle; the scanner must neither crash on the nameless member nor stop there."""
+    data = bytearray(torch_zip_storage_is_npy())
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + 15] != b"archive/version":
+        at = data.index(b"PK\x01\x02", at + 4)
+    data[at + 28 : at + 30] = struct.pack("<H", 0)  # no name
+    data[at + 32 : at + 34] = struct.pack("<H", 15)  # the name's bytes are now the comment
+    return bytes(data)
+
+
 def npz_declared_huge() -> bytes:
     """An ``.npz`` whose directory declares a huge size for its object member (found by the differential
     fuzz, seed 1002157): numpy.load inflates until the stream ends whatever the size says, so the scanner
@@ -224,5 +237,6 @@ CASES: dict[str, Callable[[], bytes]] = {
     "npz_declared_huge.npz": npz_declared_huge,
     "torch_local_name_differs.pt": torch_zip_local_name_differs,
     "torch_version_needed.pt": torch_zip_version_needed,
+    "zip_member_without_name.pt": zip_member_without_name,
     "model.pkl.zst": zstd_frame,
 }

@@ -292,3 +292,16 @@ def test_seven_zip_solid_block_members_are_read(tmp_path: Path) -> None:
     assert "MS-ARCHIVE-BOMB" not in rules
     assert set(result.targets[0].files[0].imports) & {f"{m}:{n}" for m, n in PAYLOAD}
     assert "MS-PICKLE-DANGEROUS-CALLABLE" in rules
+
+
+def test_zip_after_other_content_is_scanned_contained(tmp_path: Path) -> None:
+    """The polyglot check reads a zip found behind other content with the same containment as dispatch: a
+    damaged member is a finding there too, never an exception out of the scan."""
+    from tests.scanners.soundness import zip_member_without_name
+
+    result = scan(
+        [_write(tmp_path, "poly.bin", b"\x00\x01\x02 not a known format\n" + zip_member_without_name())]
+    )
+    report = result.targets[0].files[0]
+    assert any(f.rule_id == "MS-POLYGLOT" for f in result.findings)
+    assert set(report.imports) & {f"{m}:{n}" for m, n in PAYLOAD}

@@ -185,7 +185,7 @@ class ZipScanner(Scanner):
         mismatch = _header_mismatch(f, info)
         if mismatch:
             out.append(make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {mismatch}", location=loc))
-        if info.is_dir():
+        if name.endswith("/"):  # not is_dir(): a damaged directory may give a member an empty name
             return out
         if info.flag_bits & 0x1:
             out.append(make_finding("MS-ARCHIVE-ENCRYPTED", f"member {name!r} is encrypted", location=loc))
