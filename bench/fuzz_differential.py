@@ -38,7 +38,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT), str(ROOT / "src")]
 
-from tests.scanners.differential import compare, generate, scanned  # noqa: E402
+from tests.scanners.differential import Scanned, compare, generate, scanned  # noqa: E402
 from tests.scanners.oracle import Oracle  # noqa: E402
 
 _SCRATCH = (
@@ -47,6 +47,14 @@ _SCRATCH = (
 
 
 _ORACLE: Oracle | None = None
+
+
+def _scanned(path: Path) -> Scanned | str:
+    """The scan of one file, or what it raised (a scan must never raise: that is a divergence too)."""
+    try:
+        return scanned(path)
+    except Exception as exc:
+        return f"{type(exc).__name__}: {exc}"
 
 
 def _run(job: tuple[int, int, int, float, float]) -> dict[str, Any]:
@@ -71,13 +79,16 @@ def _run(job: tuple[int, int, int, float, float]) -> dict[str, Any]:
                 path.write_bytes(data)
                 paths.append(path)
             oracle.send(paths)
-            views = [scanned(p) for p in paths]  # while the oracle reads the same files
+            views = [_scanned(p) for p in paths]  # while the oracle reads the same files
             for i, (seed, path, view) in enumerate(zip(seeds, paths, views, strict=True)):
                 resolved = oracle.receive(timeout)
                 if resolved is None:  # it died or hung on this file: a fresh one for the rest
                     lost.append(seed)
                     oracle.restart()
                     oracle.send(paths[i + 1 :])
+                    continue
+                if isinstance(view, str):
+                    found.append(f"seed {seed} ({path.name}): the scan raised {view}")
                     continue
                 for d in compare(view, resolved):
                     found.append(f"seed {seed} ({path.name}): {d.loader} {d.name}: {d.why}")
