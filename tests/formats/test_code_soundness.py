@@ -4,14 +4,21 @@ critical), and realistic remote-code modules are not flagged at medium or above.
 
 from __future__ import annotations
 
+import builtins
 import itertools
 import json
+import keyword
+import tempfile
 from pathlib import Path
+
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelseal.core.findings import Severity
 from modelseal.scanners.pycode import analyse_source
 from tests.formats.code_oracle import import_events
 from tests.formats.helpers import assert_flagged, findings
+from tests.oracle_settings import oracle_settings
 
 # (module, function, arguments): entry points that run a process, reach the network or run a string.
 ENTRIES = [
@@ -88,16 +95,34 @@ EXTRA = [
 ]
 
 
-def _module(entry: tuple[str, str, str], resolution: tuple[str, str], invocation: str, placement: str) -> str:
+def _module(
+    entry: tuple[str, str, str],
+    resolution: tuple[str, str],
+    invocation: str,
+    placement: str,
+    aliases: tuple[str, ...] = (),
+    outer: str | None = None,
+) -> str:
+    """One module: the entry point reached by ``resolution`` (then held under each of ``aliases`` in turn),
+    called by ``invocation`` inside ``placement`` (itself inside ``outer`` when given)."""
     mod, fn, args = entry
     top, _, rest = mod.partition(".")
     fields = {"mod": mod, "fn": fn, "top": top, "rest": f".{rest}" if rest else ""}
     prelude, callable_ = (part.format(**fields) for part in resolution)
+    for alias in aliases:
+        prelude += f"\n{alias} = {callable_}"
+        callable_ = alias
     call = invocation.replace("C", f"({callable_})").replace("A", args)
+    body = _place(placement, call)
+    if outer is not None:
+        body = _place(outer, body)
+    return f"{HEADER}{prelude}\n{body}\n"
+
+
+def _place(placement: str, call: str) -> str:
     indented = "\n".join("    " + line for line in call.splitlines())
     single = call if "\n" not in call else "None"
-    body = placement.format(call=call, indented=indented, single=single)
-    return f"{HEADER}{prelude}\n{body}\n"
+    return placement.format(call=call, indented=indented, single=single)
 
 
 def generated() -> list[str]:
@@ -109,20 +134,54 @@ def generated() -> list[str]:
     return out + EXTRA
 
 
-def test_every_module_whose_import_fires_an_event_is_flagged(tmp_path: Path) -> None:
-    sources = generated()
+def _missed(folder: Path, sources: list[str], share: float) -> list[tuple[str, str]]:
+    """Import every source under the oracle (more than ``share`` of them must fire an event); the modules
+    that fired one and that the analysis does not flag high."""
     names = [f"modeling_gen{i}" for i in range(len(sources))]
     for name, source in zip(names, sources, strict=True):
-        (tmp_path / f"{name}.py").write_text(source)
-    events = import_events(tmp_path, names)
-    assert len(events) > len(sources) * 0.7, "the oracle should see most generated modules act"
+        (folder / f"{name}.py").write_text(source)
+    events = import_events(folder, names)
+    assert len(events) > len(sources) * share, "the oracle should see most generated modules act"
     missed = []
     for name, source in zip(names, sources, strict=True):
         if name in events:
             found = [f for f in analyse_source(source, f"{name}.py") if f.severity >= Severity.HIGH]
             if not found:
                 missed.append((events[name][0], source))
-    assert not missed, f"{len(missed)} of {len(events)} missed, e.g. {missed[:3]}"
+    return missed
+
+
+def test_every_module_whose_import_fires_an_event_is_flagged(tmp_path: Path) -> None:
+    missed = _missed(tmp_path, generated(), 0.7)
+    assert not missed, f"{len(missed)} missed, e.g. {missed[:3]}"
+
+
+_KEYWORDS = set(keyword.kwlist) | set(dir(builtins))
+NAMES = st.from_regex(r"[a-z][a-z0-9_]{0,7}", fullmatch=True).filter(lambda n: n not in _KEYWORDS)
+
+
+@st.composite
+def hostile_modules(draw: st.DrawFn) -> str:
+    """An entry point reached and called as the fixed product does, varied by Hypothesis: held under a
+    chain of aliases with drawn names, and placed inside another placement."""
+    aliases = draw(st.lists(NAMES.map(lambda n: f"h_{n}"), max_size=3, unique=True))
+    return _module(
+        draw(st.sampled_from(ENTRIES)),
+        draw(st.sampled_from(RESOLUTIONS)),
+        draw(st.sampled_from(INVOCATIONS)),
+        draw(st.sampled_from(PLACEMENTS)),
+        tuple(aliases),
+        draw(st.none() | st.sampled_from(PLACEMENTS[1:4])),
+    )
+
+
+@oracle_settings(examples=6)
+@given(st.lists(hostile_modules(), min_size=20, max_size=20))
+def test_generated_modules_that_act_on_import_are_flagged(sources: list[str]) -> None:
+    """Hypothesis over the same building blocks (one oracle subprocess per batch of modules)."""
+    with tempfile.TemporaryDirectory() as folder:
+        missed = _missed(Path(folder), sources, 0.5)
+    assert not missed, missed[:3]
 
 
 # Realistic remote-code modules (written for this test in the style of Hugging Face remote code).

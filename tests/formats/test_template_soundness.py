@@ -8,11 +8,14 @@ import json
 from pathlib import Path
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from modelseal.core.findings import Finding, Severity
 from tests.formats.chat_templates import BENIGN
 from tests.formats.helpers import assert_benign, assert_flagged
 from tests.formats.template_oracle import render_records
+from tests.oracle_settings import oracle_settings
 
 pytest.importorskip("jinja2")
 
@@ -80,8 +83,17 @@ WRAPPERS = [
 ]
 
 
-def _build(builder: tuple[str, str, str], lookup: str, recv: str, name: str, wrap: tuple[str, str]) -> str:
-    half = len(name) // 2
+def _build(
+    builder: tuple[str, str, str],
+    lookup: str,
+    recv: str,
+    name: str,
+    wrap: tuple[str, str],
+    cut: int | None = None,
+) -> str:
+    """One template: the lookup of the dunder ``name`` (built by ``builder``, its halves cut at ``cut``)
+    on ``recv``, inside ``wrap``."""
+    half = len(name) // 2 if cut is None else cut
     parts = {
         "name": name,
         "a": name[:half],
@@ -116,6 +128,55 @@ def test_every_template_the_oracle_sees_reaching_internals_is_flagged() -> None:
     assert len(reached) > len(templates) * 0.8, "the oracle should see most generated lookups"
     missed = [t for t in reached if not _loud(template_findings(t))]
     assert not missed, f"{len(missed)} of {len(reached)} missed, e.g. {missed[:5]}"
+
+
+# Template text that changes nothing about the lookup: the kind that surrounds it in real templates.
+FILLER = [
+    "",
+    "{{ bos_token }}",
+    "{% for message in messages %}{{ message['role'] }}: {{ message['content'] }}\n{% endfor %}",
+    "{%- if tools %}{{ tools|tojson }}{% endif -%}",
+    "{# a comment #}",
+    "{% set sep = '\n' %}",
+]
+_JINJA_WORDS = {"and", "or", "not", "in", "is", "if", "else", "for", "true", "false", "none", "loop", "self"}
+ALIASES = st.from_regex(r"[a-z][a-z0-9]{0,5}", fullmatch=True).filter(lambda n: n not in _JINJA_WORDS)
+
+
+@st.composite
+def hostile_templates(draw: st.DrawFn) -> str:
+    """A lookup of an internal name as the fixed product builds it, varied by Hypothesis: where the name is
+    cut, the receiver held under chains of aliases, wrappers nested in any order, filler around it, and
+    whitespace control."""
+    recv, name = draw(st.sampled_from(RECEIVERS))
+    cut = draw(st.integers(1, len(name) - 1))
+    template = _build(
+        draw(st.sampled_from(BUILDERS)), draw(st.sampled_from(LOOKUPS)), "RECV", name, ("", ""), cut
+    )
+    held, chain = recv if recv != "hold" else "lipsum", ""
+    for alias in draw(st.lists(ALIASES.map(lambda n: f"v_{n}"), max_size=3, unique=True)):
+        chain += f"{{% set {alias} = {held} %}}"
+        held = alias
+    template = chain + template.replace("RECV", held)
+    for before, after in draw(st.lists(st.sampled_from(WRAPPERS), max_size=3)):
+        template = f"{before}{template}{after}"
+    template = draw(st.sampled_from(FILLER)) + template + draw(st.sampled_from(FILLER))
+    if draw(st.booleans()):
+        template = template.replace("{{ ", "{{- ").replace("{% ", "{%- ")
+    return template
+
+
+@oracle_settings(examples=8)
+@given(st.lists(hostile_templates(), min_size=25, max_size=25))
+def test_generated_templates_reaching_internals_are_flagged(templates: list[str]) -> None:
+    """Hypothesis over the same building blocks: every template whose sandboxed render reaches an internal
+    is flagged (one oracle subprocess per batch)."""
+    records = render_records(templates)
+    assert sum(bool(r["unsafe"]) for r in records) >= len(templates) // 2, "most should reach an internal"
+    missed = [
+        t for t, r in zip(templates, records, strict=True) if r["unsafe"] and not _loud(template_findings(t))
+    ]
+    assert not missed, missed[:3]
 
 
 @pytest.mark.parametrize("name", sorted(BENIGN))

@@ -9,10 +9,19 @@ import io
 import os
 import pickle
 import struct
+import zipfile
 import zlib
 from collections.abc import Callable
 
-from tests.scanners.craft import HARMLESS, Reduce, global0, tar_bytes, torch_zip, zip_bytes
+from tests.scanners.craft import (
+    HARMLESS,
+    Reduce,
+    global0,
+    tar_bytes,
+    torch_zip,
+    with_local_name,
+    zip_bytes,
+)
 
 EVIL = pickle.dumps(Reduce(os.system, HARMLESS), protocol=2)
 """A standalone pickle that calls os.system("true")."""
@@ -160,6 +169,48 @@ def legacy_torch_tar(v7: bool = True) -> bytes:
     return bytes(data)
 
 
+def torch_zip_local_name_differs() -> bytes:
+    """A torch zip whose data.pkl has another name in its local header (found by the differential fuzz):
+    zipfile refuses the member, torch's reader finds it by the central directory and unpickles it."""
+    return with_local_name(torch_zip(EVIL), b"archive/data.pkl", b"archive/d\x13ta.pkl")
+
+
+def torch_zip_version_needed() -> bytes:
+    """A torch zip whose other member asks for zip version 6.5 in the central directory (found by the
+    differential fuzz): zipfile refuses the whole archive, torch ignores the field and unpickles data.pkl."""
+    data = bytearray(torch_zip(EVIL))
+    second = data.index(b"PK\x01\x02", data.index(b"PK\x01\x02") + 4)
+    data[second + 6] = 65  # version needed to extract: 6.5
+    return bytes(data)
+
+
+def zip_member_without_name() -> bytes:
+    """A torch-looking zip with an object ``.npy`` storage and one central entry whose name is empty (its
+    bytes moved into the entry's comment; found by the differential fuzz): numpy.load still reads the
+    storage's pickle; the scanner must neither crash on the nameless member nor stop there."""
+    data = bytearray(torch_zip_storage_is_npy())
+    at = data.index(b"PK\x01\x02")
+    while data[at + 46 : at + 46 + 15] != b"archive/version":
+        at = data.index(b"PK\x01\x02", at + 4)
+    data[at + 28 : at + 30] = struct.pack("<H", 0)  # no name
+    data[at + 32 : at + 34] = struct.pack("<H", 15)  # the name's bytes are now the comment
+    return bytes(data)
+
+
+def npz_declared_huge() -> bytes:
+    """An ``.npz`` whose directory declares a huge size for its object member (found by the differential
+    fuzz, seed 1002157): numpy.load inflates until the stream ends whatever the size says, so the scanner
+    must read it too, and call it a bomb only if its bytes are one."""
+    import numpy
+
+    buf = io.BytesIO()
+    numpy.save(buf, numpy.array([Reduce(os.system, HARMLESS)], dtype=object), allow_pickle=True)
+    data = bytearray(zip_bytes({"a.npy": buf.getvalue()}, compression=zipfile.ZIP_DEFLATED))
+    central = data.index(b"PK\x01\x02")
+    data[central + 24 : central + 28] = struct.pack("<I", 0x7FFFFFF0)  # the uncompressed size
+    return bytes(data)
+
+
 def joblib_zfile() -> bytes:
     return b"ZF" + b"0x%016x" % len(EVIL) + b" " + zlib.compress(EVIL)
 
@@ -183,5 +234,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "torch_damaged_directory.pt": torch_zip_damaged_directory,
     "legacy_v7.tar": legacy_torch_tar,
     "joblib_zf.pkl": joblib_zfile,
+    "npz_declared_huge.npz": npz_declared_huge,
+    "torch_local_name_differs.pt": torch_zip_local_name_differs,
+    "torch_version_needed.pt": torch_zip_version_needed,
+    "zip_member_without_name.pt": zip_member_without_name,
     "model.pkl.zst": zstd_frame,
 }

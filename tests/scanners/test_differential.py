@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from modelseal.api import scan
@@ -24,6 +24,7 @@ from modelseal.scanners.pickle import machine
 from modelseal.scanners.pickle.allowlist import default_allowlist
 from modelseal.scanners.pickle.opcodes import Op
 from modelseal.scanners.registry import dispatch
+from tests.oracle_settings import oracle_settings
 from tests.scanners.differential import check, generate
 from tests.scanners.malicious import BUILDERS as MALICIOUS
 from tests.scanners.oracle import Oracle
@@ -39,7 +40,7 @@ def oracle() -> Iterator[Oracle]:
     worker.close()
 
 
-@settings(max_examples=120, deadline=None, suppress_health_check=list(HealthCheck))
+@oracle_settings(examples=120)
 @given(rng=st.randoms(use_true_random=False))
 def test_scanner_sees_what_the_loaders_resolve(rng: random.Random, oracle: Oracle) -> None:
     name, data = generate(rng)
@@ -91,7 +92,7 @@ def _same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert fast == reference, config.limits
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=list(HealthCheck))
+@oracle_settings(examples=150)
 @given(rng=st.randoms(use_true_random=False))
 def test_fast_loop_agrees_with_the_reference(rng: random.Random, monkeypatch: pytest.MonkeyPatch) -> None:
     name, data = generate(rng)

@@ -248,3 +248,60 @@ def test_recording_reads_a_forward_only_stream_again() -> None:
     small = Recording(ByteSource.from_bytes(data), max_bytes=100)
     ByteSource(small).read(1000)
     assert small.again() is None
+
+
+def test_seven_zip_members_list_their_imports(tmp_path: Path) -> None:
+    """7z members are read like zip and tar members: the globals of every pickle inside, nested archives
+    included, are among the file's imports, and the dangerous one is a finding."""
+    py7zr = pytest.importorskip("py7zr")
+    import collections
+    import io
+
+    from tests.scanners.craft import torch_zip
+
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.writestr(EVIL, "model.pkl")
+        archive.writestr(torch_zip(pickle.dumps(collections.OrderedDict(a=1), protocol=2)), "sub/ckpt.pt")
+    result = scan([_write(tmp_path, "models.7z", buf.getvalue())])
+    report = result.targets[0].files[0]
+    assert report.format == "7z"
+    assert {"collections:OrderedDict"} <= set(report.imports)
+    assert set(report.imports) & {f"{m}:{n}" for m, n in PAYLOAD}
+    assert any(f.rule_id == "MS-PICKLE-DANGEROUS-CALLABLE" for f in result.findings)
+
+
+def test_seven_zip_solid_block_members_are_read(tmp_path: Path) -> None:
+    """In a solid 7z only the block's first member has a packed size; a large pickle after it is read (its
+    imports listed, its call flagged), not called a bomb against a packed size of nothing."""
+    py7zr = pytest.importorskip("py7zr")
+    import io
+
+    from modelseal.core.config import Config
+    from modelseal.core.limits import Limits
+    from tests.scanners.craft import HARMLESS, Reduce
+
+    big = pickle.dumps([os.urandom(1 << 20), Reduce(os.system, HARMLESS)], protocol=2)
+    buf = io.BytesIO()
+    with py7zr.SevenZipFile(buf, "w") as archive:
+        archive.writestr(b"first member of the block", "readme.txt")
+        archive.writestr(big, "model.pkl")
+    config = Config(limits=Limits(bomb_min_bytes=1 << 19))
+    result = scan([_write(tmp_path, "solid.7z", buf.getvalue())], config)
+    rules = {f.rule_id for f in result.findings}
+    assert "MS-ARCHIVE-BOMB" not in rules
+    assert set(result.targets[0].files[0].imports) & {f"{m}:{n}" for m, n in PAYLOAD}
+    assert "MS-PICKLE-DANGEROUS-CALLABLE" in rules
+
+
+def test_zip_after_other_content_is_scanned_contained(tmp_path: Path) -> None:
+    """The polyglot check reads a zip found behind other content with the same containment as dispatch: a
+    damaged member is a finding there too, never an exception out of the scan."""
+    from tests.scanners.soundness import zip_member_without_name
+
+    result = scan(
+        [_write(tmp_path, "poly.bin", b"\x00\x01\x02 not a known format\n" + zip_member_without_name())]
+    )
+    report = result.targets[0].files[0]
+    assert any(f.rule_id == "MS-POLYGLOT" for f in result.findings)
+    assert set(report.imports) & {f"{m}:{n}" for m, n in PAYLOAD}

@@ -30,7 +30,7 @@ from modelseal.parallel import Executor, LocalPool, Outcome, default_jobs
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ScanContext, ScanInput, ScanOutcome
 from modelseal.scanners.pickle.allowlist import Allowlist
-from modelseal.scanners.registry import dispatch, run_artifact_scanners
+from modelseal.scanners.registry import contained, dispatch, run_artifact_scanners
 from modelseal.sources.resolve import Resolved, resolve
 
 if TYPE_CHECKING:
@@ -153,7 +153,8 @@ def _polyglot(fh: BinaryIO, entry: FileEntry, outcome: ScanOutcome, ctx: ScanCon
     from modelseal.scanners.zip import ZipScanner
 
     fh.seek(0)
-    inner = ZipScanner().scan(ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh), ctx)
+    item = ScanInput(ByteSource(FileRaw(fh)), entry.relpath, entry.size, fileobj=fh)
+    inner = contained(ZipScanner(), item, ctx)
     return [
         make_finding(
             "MS-POLYGLOT",

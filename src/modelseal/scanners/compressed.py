@@ -67,13 +67,37 @@ class Decompressing:
 
     def _account(self, out: bytes) -> bytes:
         self._produced += len(out)
-        limits = self._ctx.limits
-        self._ctx.budget.add_decompressed(len(out), limits)
         compressed = self._compressed + getattr(self._d, "consumed", 0)  # decoders that pull their input
-        if self._produced > limits.bomb_min_bytes and self._produced > limits.max_compression_ratio * max(
-            compressed, 1
-        ):
-            raise DecompressionBomb(self._produced, compressed, limits.max_compression_ratio)
+        charge_inflated(self._ctx, len(out), self._produced, compressed)
+        return out
+
+    def skip(self, n: int) -> int:
+        return skip_by_reading(self.read, n)
+
+
+def charge_inflated(ctx: ScanContext, n: int, produced: int, compressed: int) -> None:
+    """Count ``n`` more inflated bytes (``produced`` so far from ``compressed`` stored) against the file's
+    budget; DecompressionBomb once the ratio is past the limit."""
+    limits = ctx.limits
+    ctx.budget.add_decompressed(n, limits)
+    if produced > limits.bomb_min_bytes and produced > limits.max_compression_ratio * max(compressed, 1):
+        raise DecompressionBomb(produced, compressed, limits.max_compression_ratio)
+
+
+class Inflated:
+    """RawReader over a reader that inflates by itself (a zip member), its output counted as it comes:
+    for content whose declared size cannot be trusted, the bytes actually produced decide."""
+
+    def __init__(self, fileobj: Any, stored: int, ctx: ScanContext) -> None:
+        self._f = fileobj
+        self._stored = stored
+        self._ctx = ctx
+        self._produced = 0
+
+    def read(self, n: int) -> bytes:
+        out: bytes = self._f.read(n)
+        self._produced += len(out)
+        charge_inflated(self._ctx, len(out), self._produced, self._stored)
         return out
 
     def skip(self, n: int) -> int:

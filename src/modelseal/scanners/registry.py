@@ -160,6 +160,11 @@ def _dispatch(item: ScanInput, ctx: ScanContext) -> ScanOutcome:
                 ),
             ),
         )
+    return contained(scanner, item, ctx)
+
+
+def contained(scanner: Scanner, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
+    """``scanner.scan(item)`` with whatever it raises on hostile input turned into a finding."""
     try:
         return scanner.scan(item, ctx)
     except DecompressionBomb as exc:

@@ -29,8 +29,11 @@ class SevenZipScanner(Scanner):
                 ),
             )
         findings: list[Finding] = []
+        fh = ctx.seekable(item)
+        packed_total = fh.seek(0, 2)
+        fh.seek(0)
         try:
-            with py7zr.SevenZipFile(ctx.seekable(item), mode="r") as archive:
+            with py7zr.SevenZipFile(fh, mode="r") as archive:
                 entries = archive.list()
                 if len(entries) > ctx.limits.max_members:
                     return ScanOutcome(
@@ -59,9 +62,10 @@ class SevenZipScanner(Scanner):
                         continue
                     size = entry.uncompressed or 0
                     limits = ctx.limits
-                    if size > limits.bomb_min_bytes and size > limits.max_compression_ratio * max(
-                        entry.compressed or 1, 1
-                    ):
+                    # In a solid block only the block's first member has a packed size: for the others the
+                    # whole archive bounds what they were packed from (1 would call any large one a bomb)
+                    packed = entry.compressed or packed_total
+                    if size > limits.bomb_min_bytes and size > limits.max_compression_ratio * max(packed, 1):
                         findings.append(
                             make_finding(
                                 "MS-ARCHIVE-BOMB",

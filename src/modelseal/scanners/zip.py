@@ -73,8 +73,6 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """A zip whose central directory is damaged may still be read by readers that walk the local headers
     from the start (torch's reader gets through some such damage): scan the members they would find."""
-    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
-
     entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
     pos = 0
     while len(entries) < ctx.limits.max_members:
@@ -91,17 +89,10 @@ def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     allow = allowlist_of(ctx)
     out: list[Finding] = []
     for name, method, data_at, csize in entries:
-        if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED) or _is_storage(name, fmt):
+        src = None if _is_storage(name, fmt) else _member_data(f, data_at, csize, method, ctx)
+        if src is None:
             continue
-        f.seek(data_at)
-        src = ByteSource(FileRaw(f)).window(csize)  # type: ignore[arg-type]
-        if method == zipfile.ZIP_DEFLATED:
-            src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
-        item = ScanInput(src, name, None)
-        if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
-            out.extend(x.within(name) for x in scan_pickle_stream(item, ctx.deeper(), allow).findings)
-        else:
-            out.extend(ctx.nested(item).findings)
+        out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
     return out
 
 
@@ -112,7 +103,8 @@ class ZipScanner(Scanner):
         f = ctx.seekable(item)
         try:
             zf = zipfile.ZipFile(f)
-        except (zipfile.BadZipFile, OSError, ValueError, EOFError) as exc:
+        except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
+            # NotImplementedError: a member's "version needed" is past what zipfile reads; torch ignores it
             damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
             return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
         with zf:
@@ -179,26 +171,21 @@ class ZipScanner(Scanner):
             out.append(
                 make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {span.problem}", location=loc)
             )
-        if info.is_dir():
+        if name.endswith("/"):  # not is_dir(): a damaged directory may give a member an empty name
             return out
         if info.flag_bits & 0x1:
             out.append(make_finding("MS-ARCHIVE-ENCRYPTED", f"member {name!r} is encrypted", location=loc))
             return out
         limits = ctx.limits
-        if info.file_size > limits.bomb_min_bytes and info.file_size > limits.max_compression_ratio * max(
-            info.compress_size, 1
-        ):
-            out.append(
-                make_finding(
-                    "MS-ARCHIVE-BOMB",
-                    f"member {name!r} declares {info.file_size} bytes from {info.compress_size} stored",
-                    location=loc,
-                )
-            )
-            return out
+        # A declared size past the bomb ratio may be a lie (readers inflate until the stream ends, whatever
+        # the directory says): read the member anyway, counting the bytes it really inflates to, so that a
+        # bomb is one in fact and a lying header cannot hide what a loader reads.
+        declared_bomb = info.file_size > limits.bomb_min_bytes and info.file_size > (
+            limits.max_compression_ratio * max(info.compress_size, 1)
+        )
         if _is_storage(name, fmt) and not _starts_like_npy(zf, f, span):
             return out
-        if info.compress_type != zipfile.ZIP_STORED:
+        if info.compress_type != zipfile.ZIP_STORED and not declared_bomb:
             ctx.budget.add_decompressed(info.file_size, limits)
         try:
             member = zf.open(info)
@@ -206,29 +193,85 @@ class ZipScanner(Scanner):
             # the pickle in it has run: read the content whatever the CRC says.
             member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
-            out.append(
-                make_finding("MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc)
-            )
+            # zipfile refuses a member whose local name differs from the central one; torch's reader
+            # finds the data by the central directory whatever the local name says: read it that way
+            src = _by_central_directory(f, info, ctx) if mismatch else None
+            if src is None:
+                out.append(
+                    make_finding(
+                        "MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc
+                    )
+                )
+                return out
+            out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
             return out
         with member:
-            item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
-            if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
-                outcome = scan_pickle_stream(item, ctx.deeper(), allow)
-                out.extend(f.within(name) for f in outcome.findings)
-            elif (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
-                fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
-            ):
-                data = member.read(limits.max_header_bytes + 1)
-                if len(data) > limits.max_header_bytes:
-                    out.append(
-                        make_finding(
-                            "MS-LIMIT-EXCEEDED", f"code member {name!r} is too large to analyse", location=loc
-                        )
-                    )
-                elif fmt == "keras":
-                    out.extend(keras_zip_member(name, data))
-                else:
-                    out.extend(scan_torchscript_code(data, name))
+            if declared_bomb:
+                from modelseal.scanners.compressed import Inflated
+
+                counted = Inflated(member, info.compress_size, ctx)
+                item = ScanInput(ByteSource(counted), name, None)
             else:
-                out.extend(ctx.nested(item).findings)
+                item = ScanInput(ByteSource(FileRaw(member)), name, info.file_size, fileobj=member)  # type: ignore[arg-type]
+            out.extend(_content(item, fmt, allow, ctx))
+            if declared_bomb and not any(f.rule_id == "MS-ARCHIVE-BOMB" for f in out):
+                out.extend(_bomb_in_fact(item, loc))
         return out
+
+
+def _content(item: ScanInput, fmt: str, allow: Allowlist, ctx: ScanContext) -> list[Finding]:
+    """One member's content, read as the loader of the archive's layout reads it."""
+    name = item.name
+    if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
+        return [f.within(name) for f in scan_pickle_stream(item, ctx.deeper(), allow).findings]
+    if (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
+        fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
+    ):
+        most = ctx.limits.max_header_bytes
+        data = b""
+        while len(data) <= most and (chunk := item.source.read_upto(most + 1 - len(data))):
+            data += chunk
+        if len(data) > most:
+            why = f"code member {name!r} is too large to analyse"
+            return [make_finding("MS-LIMIT-EXCEEDED", why, location=Location(name))]
+        return keras_zip_member(name, data) if fmt == "keras" else scan_torchscript_code(data, name)
+    return list(ctx.nested(item).findings)
+
+
+def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: ScanContext) -> ByteSource | None:
+    """A member's content from where its data starts: stored or deflated (None: another method)."""
+    from modelseal.scanners.compressed import Decompressing, ZlibAdapter
+
+    if method not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+        return None
+    f.seek(data_at)
+    src = ByteSource(FileRaw(f)).window(stored)  # type: ignore[arg-type]
+    if method == zipfile.ZIP_DEFLATED:
+        src = ByteSource(Decompressing(src, ZlibAdapter(-15), ctx, None))
+    return src
+
+
+def _by_central_directory(f: IO[bytes], info: zipfile.ZipInfo, ctx: ScanContext) -> ByteSource | None:
+    f.seek(info.header_offset)
+    raw = f.read(_LOCAL.size)
+    if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+        return None
+    name_len, extra_len = _LOCAL.unpack(raw)[-2:]
+    data_at = info.header_offset + _LOCAL.size + name_len + extra_len
+    return _member_data(f, data_at, info.compress_size, info.compress_type, ctx)
+
+
+def _bomb_in_fact(item: ScanInput, loc: Location) -> list[Finding]:
+    """Inflate the rest of a member whose declared size is past the bomb ratio (a loader reads it all): it
+    is a bomb only if its bytes are. Stops at the limit, so a real bomb costs no more than the limit."""
+    from modelseal.core.errors import DecompressionBomb
+
+    try:
+        item.source.drain()
+    except DecompressionBomb as exc:
+        return [
+            make_finding("MS-ARCHIVE-BOMB", f"member {item.name!r}: decompression bomb: {exc}", location=loc)
+        ]
+    except _MEMBER_ERRORS:
+        pass  # damage past what was scanned: what the loaders read of it was scanned
+    return []
