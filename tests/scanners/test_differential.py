@@ -12,7 +12,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import pytest
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from modelseal.api import scan
@@ -92,7 +92,7 @@ def _same_both_ways(path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
         assert fast == reference, config.limits
 
 
-@oracle_settings(examples=150)
+@settings(oracle_settings(examples=150), suppress_health_check=list(HealthCheck))  # monkeypatch: per call
 @given(rng=st.randoms(use_true_random=False))
 def test_fast_loop_agrees_with_the_reference(rng: random.Random, monkeypatch: pytest.MonkeyPatch) -> None:
     name, data = generate(rng)

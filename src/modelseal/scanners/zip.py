@@ -195,7 +195,7 @@ class ZipScanner(Scanner):
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
             # zipfile refuses a member whose local name differs from the central one; torch's reader
             # finds the data by the central directory whatever the local name says: read it that way
-            src = _by_central_directory(f, info, ctx) if mismatch else None
+            src = _by_central_directory(f, info, ctx) if span.problem else None
             if src is None:
                 out.append(
                     make_finding(
@@ -253,11 +253,11 @@ def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: Scan
 
 def _by_central_directory(f: IO[bytes], info: zipfile.ZipInfo, ctx: ScanContext) -> ByteSource | None:
     f.seek(info.header_offset)
-    raw = f.read(_LOCAL.size)
-    if len(raw) < _LOCAL.size or raw[:4] != _LOCAL_SIG:
+    raw = f.read(LOCAL_HEADER.size)
+    if len(raw) < LOCAL_HEADER.size or raw[:4] != LOCAL_SIG:
         return None
-    name_len, extra_len = _LOCAL.unpack(raw)[-2:]
-    data_at = info.header_offset + _LOCAL.size + name_len + extra_len
+    name_len, extra_len = LOCAL_HEADER.unpack(raw)[-2:]
+    data_at = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
     return _member_data(f, data_at, info.compress_size, info.compress_type, ctx)
 
 
