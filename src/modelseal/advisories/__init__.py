@@ -21,6 +21,6 @@ def default_cache_path() -> Path:
     env = os.environ.get(ENV_CACHE)
     if env:
         return Path(env)
-    from modelseal.core.digestcache import user_cache_folder
+    from modelseal.core.config import user_cache_folder
 
     return user_cache_folder() / "advisories.sqlite"

@@ -13,6 +13,8 @@ Example::
 
 from __future__ import annotations
 
+import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -101,3 +103,13 @@ def _read(path: Path, explicit: bool) -> Config | None:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [tool.modelseal] must be a table")
     return _from_table(table, str(path))
+
+
+def user_cache_folder() -> Path:
+    """modelseal's folder in the user cache (platformdirs' rule; on Linux without importing it)."""
+    if sys.platform.startswith("linux"):
+        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
+        return Path(xdg or Path.home() / ".cache") / "modelseal"
+    from platformdirs import user_cache_dir
+
+    return Path(user_cache_dir("modelseal", appauthor=False))

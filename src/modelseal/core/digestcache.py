@@ -16,16 +16,16 @@ behave as empty: digests are then computed, never guessed.
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
 import re
-import sys
 import threading
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from modelseal.core.config import user_cache_folder
 
 if TYPE_CHECKING:
     import sqlite3
@@ -39,7 +39,14 @@ MAX_ENTRIES = 200_000
 SETTLE_NS = 2_000_000_000
 """A file whose mtime or ctime is this recent is not cached: 2 s covers the coarsest timestamps (FAT)."""
 
-_log = logging.getLogger(__name__)
+
+def _debug(message: str, *args: object) -> None:
+    """Log a failure of the cache itself (imports logging only then: ``modelseal scan``'s start-up)."""
+    import logging
+
+    logging.getLogger(__name__).debug(message, *args)
+
+
 _UNUSABLE = ("not a database", "malformed", "no such column", "has no column")
 """What makes an existing file worth replacing: not SQLite, damaged, or another layout."""
 _HEX = re.compile(r"[0-9a-f]{16,128}")
@@ -71,16 +78,6 @@ class FileKey:
     def settled(self, now_ns: int, settle_ns: int = SETTLE_NS) -> bool:
         """Old enough that a later write must move its times."""
         return max(self.mtime_ns, self.ctime_ns) <= now_ns - settle_ns
-
-
-def user_cache_folder() -> Path:
-    """modelseal's folder in the user cache (platformdirs' rule; on Linux without importing it)."""
-    if sys.platform.startswith("linux"):
-        xdg = os.environ.get("XDG_CACHE_HOME", "").strip()
-        return Path(xdg or Path.home() / ".cache") / "modelseal"
-    from platformdirs import user_cache_dir
-
-    return Path(user_cache_dir("modelseal", appauthor=False))
 
 
 class DigestCache:
@@ -115,13 +112,13 @@ class DigestCache:
             except sqlite3.DatabaseError as exc:
                 if db is not None:
                     db.close()
-                _log.debug("digest cache %s unusable (%s)", self.path, exc)
+                _debug("digest cache %s unusable (%s)", self.path, exc)
                 if attempt == 1 and any(w in str(exc) for w in _UNUSABLE):
                     _remove(self.path)
                     continue
                 return None
             except (sqlite3.Error, OSError) as exc:
-                _log.debug("digest cache %s cannot be opened (%s)", self.path, exc)
+                _debug("digest cache %s cannot be opened (%s)", self.path, exc)
                 return None
         return None
 
@@ -157,7 +154,7 @@ class DigestCache:
                     db.execute("BEGIN")
                     db.executemany("UPDATE digests SET used=? WHERE dev=? AND ino=? AND what=?", hits)
         except sqlite3.Error as exc:
-            _log.debug("digest cache %s read failed (%s)", self.path, exc)
+            _debug("digest cache %s read failed (%s)", self.path, exc)
 
     def put_many(self, entries: Iterable[tuple[FileKey, str, str]]) -> None:
         """Store (key, what, hex digest) for files that had settled; then evict past the bound."""
@@ -191,7 +188,7 @@ class DigestCache:
                         (count - self.max_entries * 9 // 10,),
                     )
         except sqlite3.Error as exc:
-            _log.debug("digest cache %s write failed (%s)", self.path, exc)
+            _debug("digest cache %s write failed (%s)", self.path, exc)
 
     def close(self) -> None:
         with self._lock:

@@ -18,12 +18,14 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from modelseal.core.cpus import usable_cpus
-from modelseal.core.digestcache import DigestCache, FileKey
 from modelseal.core.errors import ModelsealError
 from modelseal.core.extras import require
+
+if TYPE_CHECKING:  # the cache is imported when a file is hashed, not for bytes in memory
+    from modelseal.core.digestcache import DigestCache, FileKey
 
 BUFFER = 128 << 10
 ALGORITHMS = ("sha256", "blake3")
@@ -71,6 +73,8 @@ def _digest(
 ) -> tuple[str, FileKey | None]:
     """``"<algorithm>:<hex>"`` of ``prefix`` then bytes ``[start, end)``, and the file's key when its status
     was the same before and after the read (else None: it changed meanwhile and must not be cached)."""
+    from modelseal.core.digestcache import FileKey
+
     length = None if end is None else end - start
     with open(path, "rb", buffering=0) as f:
         before = os.fstat(f.fileno())
@@ -137,6 +141,8 @@ class Range:
 def _cached(ranges: Sequence[Range], algorithm: str, cache: DigestCache) -> list[str | None]:
     """Digests ``cache`` vouches for, by the files' status now (a file that cannot be stat'ed is hashed,
     which then reports the error)."""
+    from modelseal.core.digestcache import FileKey
+
     stats: dict[Path, FileKey | None] = {}
     asks: list[tuple[int, tuple[FileKey, str]]] = []
     for i, r in enumerate(ranges):

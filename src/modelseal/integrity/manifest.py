@@ -6,10 +6,13 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.digestcache import DigestCache
 from modelseal.core.hashing import Range, hash_ranges, new_hasher
+
+if TYPE_CHECKING:
+    from modelseal.core.digestcache import DigestCache
 
 DEFAULT_IGNORE = (".git",)
 """Ignored by default: a VCS folder is not model content. Unlike the OpenSSF reference tool,

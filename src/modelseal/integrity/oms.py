@@ -16,10 +16,9 @@ import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from modelseal.core.artifact import Artifact
-from modelseal.core.digestcache import DigestCache
 from modelseal.core.errors import IntegrityError
 from modelseal.core.hashing import hash_ranges, shard_ranges
 from modelseal.integrity.manifest import (
@@ -29,6 +28,9 @@ from modelseal.integrity.manifest import (
     manifest_for,
     with_digests_of,
 )
+
+if TYPE_CHECKING:
+    from modelseal.core.digestcache import DigestCache
 
 PAYLOAD_TYPE = "application/vnd.in-toto+json"
 STATEMENT_TYPE = "https://in-toto.io/Statement/v1"

@@ -19,7 +19,6 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.core.artifact import Artifact
 from modelseal.core.differences import Difference, diff_digests
-from modelseal.core.digestcache import DigestCache
 from modelseal.core.errors import IntegrityError
 from modelseal.core.extras import require
 from modelseal.core.findings import Finding
@@ -38,6 +37,8 @@ from modelseal.integrity.oms import (
 if TYPE_CHECKING:
     from cryptography import x509
     from cryptography.hazmat.primitives.asymmetric.types import PrivateKeyTypes, PublicKeyTypes
+
+    from modelseal.core.digestcache import DigestCache
 
 _CURVE_HASH = {"secp256r1": "SHA256", "secp384r1": "SHA384", "secp521r1": "SHA512"}
 
