@@ -7,12 +7,13 @@ import hashlib
 import multiprocessing
 import os
 import sqlite3
+import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from modelseal.core import digestcache, hashing
+from modelseal.core import hashing
 from modelseal.core.digestcache import ENV_OFF, ENV_PATH, DigestCache, FileKey, default_cache
 from modelseal.core.hashing import Range, hash_file, hash_ranges, shard_ranges
 
@@ -222,5 +223,5 @@ def test_default_cache_follows_the_environment(tmp_path: Path, monkeypatch: pyte
     assert default_cache() is not None
     monkeypatch.delenv(ENV_PATH)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    if digestcache.sys.platform.startswith("linux"):
+    if sys.platform.startswith("linux"):
         assert default_cache().path == tmp_path / "xdg" / "modelseal" / "digests.sqlite"  # type: ignore[union-attr]
