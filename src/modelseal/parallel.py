@@ -12,9 +12,7 @@ A worker that dies leaves each of its unfinished files with an ``MS-SCANNER-ERRO
 
 from __future__ import annotations
 
-import json
 import os
-import select
 import sys
 import threading
 from collections.abc import Callable, Sequence
@@ -181,6 +179,8 @@ def _collect(
     tick: Callable[[str], None],
     wait: bool,
 ) -> None:
+    import select  # only with workers (a small scan never forks: start-up)
+
     ready, _, _ = select.select(list(pipes), [], [], None if wait else 0)
     for fd in ready:
         lines, closed = pipes[fd].read()
@@ -235,9 +235,13 @@ def decode_outcome(values: list[Any]) -> Outcome:
 
 
 def _encode(index: int, outcome: Outcome) -> str:
+    import json  # only with workers (a small scan never forks: start-up)
+
     return json.dumps([index, *encode_outcome(outcome)])
 
 
 def _decode(line: bytes) -> tuple[int, Outcome]:
+    import json
+
     index, *values = json.loads(line)
     return index, decode_outcome(values)

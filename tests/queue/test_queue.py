@@ -15,6 +15,8 @@ from tests.queue.conftest import Workers, cli, env, query, wait_until
 from tests.queue.mirror import Mirror, _Store, add_snapshot, build_mirror, config_json, safetensors_bytes
 
 SLOW_INTS = 600_000
+POISON_INTS = 3_000_000
+"""A pickle whose scan outlasts a 0.5 s job time limit by far, however fast the machine (~2 s here)."""
 """A pickle of this many ints takes seconds to scan: long enough to kill a worker in the middle of it."""
 
 
@@ -139,7 +141,7 @@ def test_sigterm_lets_the_running_scan_finish(tmp_path: Path, queue_url: str, wo
 def test_poison_file_is_failed_after_its_attempts_and_the_sweep_goes_on(
     tmp_path: Path, queue_url: str, workers: Workers
 ) -> None:
-    mirror = mirror_with(tmp_path, slow_pickle(SLOW_INTS), others=3)
+    mirror = mirror_with(tmp_path, slow_pickle(POISON_INTS), others=3)
     started = sweep(SweepRequest(mirror.root, queue_url))
     workers.start("--concurrency", "2", "--attempts", "2", "--job-timeout", "0.5")
     wait_until(lambda: done(queue_url, started.sweep), seconds=60, what="the sweep with a poison file")
@@ -161,16 +163,19 @@ def test_postgres_restart_mid_sweep_loses_and_duplicates_nothing(
     from tests.server.pg import Server
 
     assert isinstance(pg_server, Server)
-    mirror = build_mirror(tmp_path, 40, malicious=1)
+    versions = 200  # enough that the restart lands in the middle on a quiet machine (~10 s of sweep)
+    mirror = build_mirror(tmp_path, versions, malicious=1)
     started = sweep(SweepRequest(mirror.root, queue_url))
-    workers.start("--concurrency", "2")
+    # The jobs a worker held when the database went away are retried once its old registration is
+    # presumed dead: 10 s here instead of the default 30 s, so a loaded CI machine stays within the wait.
+    workers.start("--concurrency", "2", "--stalled-after", "10")
     wait_until(lambda: sweep_progress(queue_url, started.sweep).done >= 3, what="some progress")
-    assert sweep_progress(queue_url, started.sweep).done < 40  # the restart lands in the middle
+    assert sweep_progress(queue_url, started.sweep).done < versions  # the restart lands in the middle
     pg_server.stop()
     pg_server.start()
-    wait_until(lambda: done(queue_url, started.sweep), seconds=90, what="the sweep after the restart")
+    wait_until(lambda: done(queue_url, started.sweep), seconds=180, what="the sweep after the restart")
     state = sweep_progress(queue_url, started.sweep)
-    assert (state.done, state.total, state.flagged, state.failed) == (40, 40, 1, 0)
+    assert (state.done, state.total, state.flagged, state.failed) == (versions, versions, 1, 0)
     assert len(query(queue_url, "SELECT key FROM blob_verdicts")) == mirror.distinct
     assert (
         query(queue_url, "SELECT count(*) AS n FROM procrastinate_jobs WHERE status IN ('todo', 'doing')")[0][

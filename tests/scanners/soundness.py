@@ -221,6 +221,20 @@ def zstd_frame() -> bytes:
     return bytes(zstandard.ZstdCompressor().compress(EVIL))
 
 
+def stack_global_binstring() -> bytes:
+    """STACK_GLOBAL's names pushed by SHORT_BINSTRING: bytes in the opcode stream, but every loader decodes
+    them to str before looking the global up."""
+    command = HARMLESS.encode()
+    return b"\x80\x02U\x02osU\x06system\x93(U" + bytes([len(command)]) + command + b"tR."
+
+
+def npy_repeat_object() -> bytes:
+    """An npy whose descr is ``'1O'``: numpy reads it as an object subarray and unpickles the data."""
+    header = "{'descr': '1O', 'fortran_order': False, 'shape': (1,), }"
+    header += " " * (-(10 + len(header) + 1) % 64) + "\n"
+    return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin-1") + EVIL
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "ufunc_laundering.pkl": ufunc_laundering,
     "loader_laundering.pkl": loader_laundering,
@@ -239,4 +253,6 @@ CASES: dict[str, Callable[[], bytes]] = {
     "torch_version_needed.pt": torch_zip_version_needed,
     "zip_member_without_name.pt": zip_member_without_name,
     "model.pkl.zst": zstd_frame,
+    "stack_global_binstring.pkl": stack_global_binstring,
+    "npy_repeat_object.npy": npy_repeat_object,
 }

@@ -18,14 +18,21 @@ import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING
 
 from modelseal.core.cpus import usable_cpus
 from modelseal.core.errors import ModelsealError
-from modelseal.core.extras import require
 
 if TYPE_CHECKING:  # the cache is imported when a file is hashed, not for bytes in memory
+    from typing import Protocol
+
     from modelseal.core.digestcache import DigestCache, FileKey
+
+    class _Hasher(Protocol):
+        def update(self, data: memoryview, /) -> object: ...
+
+        def hexdigest(self) -> str: ...
+
 
 BUFFER = 128 << 10
 ALGORITHMS = ("sha256", "blake3")
@@ -34,17 +41,13 @@ BLAKE3_THREADED_BYTES = 64 << 20
 BLAKE3_BUFFER = 8 << 20
 
 
-class _Hasher(Protocol):
-    def update(self, data: memoryview, /) -> object: ...
-
-    def hexdigest(self) -> str: ...
-
-
 def new_hasher(algorithm: str, *, threaded: bool = False) -> _Hasher:
     """A streaming hasher; BLAKE3 comes from the optional ``blake3`` package (``threaded``: on all cores)."""
     if algorithm == "sha256":
         return hashlib.sha256()
     if algorithm == "blake3":
+        from modelseal.core.extras import require
+
         require("blake3", "blake3", feature="BLAKE3")
         from blake3 import blake3
 

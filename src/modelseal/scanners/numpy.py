@@ -11,6 +11,7 @@ from modelseal.core.findings import Finding, Severity
 from modelseal.core.rules import make_finding
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.pickle.dtypes import code_itemsize
+from modelseal.scanners.pickle.machine import INTENT_RULES
 from modelseal.scanners.pickle.scanner import scan_pickle_stream
 
 
@@ -87,16 +88,15 @@ class NumpyScanner(Scanner):
             or not isinstance(shape, tuple)
             or not all(isinstance(d, int) and d >= 0 for d in shape)
         ):
-            return ScanOutcome(
-                "npy",
-                (
-                    make_finding(
-                        "MS-NUMPY-MALFORMED",
-                        "npy dtype or shape cannot be understood",
-                        evidence=header_text[:200],
-                    ),
-                ),
+            malformed = make_finding(
+                "MS-NUMPY-MALFORMED", "npy dtype or shape cannot be understood", evidence=header_text[:200]
             )
+            # numpy understands more type strings than this parser ('9O', '(2,)O', 'object'), and unpickles
+            # the data of any with objects: read the data as the pickle it may be, keeping what it would run
+            # (its parse errors are expected when the data is plain numbers).
+            outcome = scan_pickle_stream(item, ctx)
+            intent = tuple(f for f in outcome.findings if f.rule_id in INTENT_RULES)
+            return ScanOutcome("npy", (malformed, *intent))
         itemsize, has_object = sized
         if has_object:
             outcome = scan_pickle_stream(item, ctx)

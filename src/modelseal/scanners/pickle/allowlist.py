@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 from modelseal.core.errors import ConfigError
 
@@ -91,10 +91,16 @@ def _data(name: str) -> str:
 
 
 @functools.cache
-def _gadgets() -> _Gadgets:
+def _gadget_table() -> dict[str, Any]:
+    """``gadgets.toml``, parsed once for the gadget table and the call semantics."""
     from modelseal.core import toml
 
-    data = toml.loads(_data("gadgets.toml"))
+    return toml.loads(_data("gadgets.toml"))
+
+
+@functools.cache
+def _gadgets() -> _Gadgets:
+    data = _gadget_table()
     modules: list[tuple[str, str, str]] = []
     names: dict[str, tuple[str, str]] = {}
     for category, body in data["categories"].items():
@@ -133,9 +139,7 @@ def walk_attributes() -> frozenset[str]:
 
 @functools.cache
 def call_semantics() -> CallSemantics:
-    from modelseal.core import toml
-
-    data = toml.loads(_data("gadgets.toml"))
+    data = _gadget_table()
     return CallSemantics(
         {_split(k, "gadgets.toml"): tuple(v) for k, v in data["calls_arguments"].items()},
         frozenset(_split(n, "gadgets.toml") for n in data["returns_callable"]["names"]),

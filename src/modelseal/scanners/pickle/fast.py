@@ -13,31 +13,34 @@ ways give the same findings on generated pickles, hostile ones included.
 from __future__ import annotations
 
 import struct
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any
 
-from modelseal.core.limits import Limits
-from modelseal.core.streams import ByteSource
 from modelseal.scanners.pickle.opcodes import NAMES, Op
 from modelseal.scanners.pickle.values import MEMO_ENTRY_BYTES, Dict, Persistent, Seq, estimate
 
+if TYPE_CHECKING:  # a type only: classes of typing.Protocol cost start-up to create
+    from typing import Protocol
 
-class Machine(Protocol):
-    """What the fast loop uses of :class:`~modelseal.scanners.pickle.machine.Machine` (named here, not
-    imported: the machine imports this module)."""
+    from modelseal.core.limits import Limits
+    from modelseal.core.streams import ByteSource
 
-    src: ByteSource
-    limits: Limits
-    stack: list[Any]
-    metastack: list[list[Any]]
-    memo: dict[int, Any]
-    memo_bytes: int
-    below: int
-    ops: int
+    class Machine(Protocol):
+        """What the fast loop uses of :class:`~modelseal.scanners.pickle.machine.Machine` (named here, not
+        imported: the machine imports this module)."""
 
-    def _check_budget(self, ops: int, deadline: float) -> None: ...
-    def _fill(self, container: Seq | Dict, values: list[Any]) -> None: ...
-    def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Any: ...
-    def step_method(self, op: Op) -> None: ...
+        src: ByteSource
+        limits: Limits
+        stack: list[Any]
+        metastack: list[list[Any]]
+        memo: dict[int, Any]
+        memo_bytes: int
+        below: int
+        ops: int
+
+        def _check_budget(self, ops: int, deadline: float) -> None: ...
+        def _fill(self, container: Seq | Dict, values: list[Any]) -> None: ...
+        def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Any: ...
+        def step_method(self, op: Op) -> None: ...
 
 
 _U32 = struct.Struct("<I")

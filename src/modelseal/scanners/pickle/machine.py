@@ -738,8 +738,8 @@ class Machine:
                 items = self._pop_mark(op)
                 self.stack.append(self._call(g, Seq("tuple", items[:64]), op))
         elif name == "STACK_GLOBAL":
-            qualname = self._pop(op)
-            module = self._pop(op)
+            qualname = _as_name(self._pop(op))
+            module = _as_name(self._pop(op))
             if isinstance(module, str) and isinstance(qualname, str):
                 push(self._import(module, qualname, op.offset))
             else:
@@ -796,6 +796,12 @@ def _class_of(inst: Call) -> tuple[Global | None, bool]:
         first = inst.args.items[0] if isinstance(inst.args, Seq) and inst.args.items else None
         return (first if isinstance(first, Global) else None), True
     return callee, inst.rebuilt
+
+
+def _as_name(value: Any) -> Any:
+    """STRING, BINSTRING and SHORT_BINSTRING leave bytes here, but loaders decode them to ``str`` (with their
+    ``encoding``, ASCII by default) before STACK_GLOBAL reads them: bytes name a global too."""
+    return value.decode("latin-1") if isinstance(value, bytes) else value
 
 
 def _wrapper_attributes(inst: Call, rebuilt: bool) -> dict[str, Any]:
