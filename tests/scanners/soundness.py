@@ -235,6 +235,12 @@ def npy_repeat_object() -> bytes:
     return b"\x93NUMPY\x01\x00" + struct.pack("<H", len(header)) + header.encode("latin-1") + EVIL
 
 
+def int_starting_with_nul() -> bytes:
+    """``I\\x00z``: C's strtol stops on the NUL before any digit and the unpickler takes it as False; a parser
+    that wants digits stops there and misses the call after it."""
+    return b"I\x00z\n0" + CALL0 + b"."
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "ufunc_laundering.pkl": ufunc_laundering,
     "loader_laundering.pkl": loader_laundering,
@@ -255,4 +261,5 @@ CASES: dict[str, Callable[[], bytes]] = {
     "model.pkl.zst": zstd_frame,
     "stack_global_binstring.pkl": stack_global_binstring,
     "npy_repeat_object.npy": npy_repeat_object,
+    "int_starting_with_nul.pkl": int_starting_with_nul,
 }

@@ -446,7 +446,9 @@ def _digits(text: bytes, base: int) -> int:
 
 def _int_line(line: bytes) -> int | bool:
     text = _c_string(line)
-    value = _strtol0(text)
+    # A line that starts with NUL: C's strtol reads no digit and stops on the NUL, which the unpickler
+    # accepts as the end of the number: 0 (False when the line is two bytes long, as "00" is).
+    value = 0 if line and not text else _strtol0(text)
     if value is None:
         return _c_int(text, 0)
     if len(line) == 2 and value in (0, 1):  # "00"/"01": protocol 0's False and True
