@@ -9,12 +9,12 @@ DOC = Path(__file__).resolve().parents[1] / "docs" / "rules.md"
 
 
 def render() -> str:
-    from modelseal.core.rules import RULES
+    from modelseal.core.catalogue import RULES
 
     lines = [
         "# Rules",
         "",
-        "Generated from `src/modelseal/core/rules.py` by `tools/gen_rules_doc.py`. Rule ids are",
+        "Generated from `src/modelseal/core/catalogue.py` by `tools/gen_rules_doc.py`. Rule ids are",
         "stable: SARIF results, policies and waivers refer to them.",
         "",
         "| id | severity | title | what it means | what to do |",

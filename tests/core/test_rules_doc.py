@@ -6,7 +6,7 @@ import importlib.util
 import re
 from pathlib import Path
 
-from modelseal.core.rules import RULES
+from modelseal.core.catalogue import RULES
 
 ROOT = Path(__file__).resolve().parents[2]
 

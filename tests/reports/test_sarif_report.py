@@ -11,9 +11,9 @@ from typing import Any
 import jsonschema
 import pytest
 
+from modelseal.core.catalogue import RULES
 from modelseal.core.findings import Severity
 from modelseal.core.result import ScanResult
-from modelseal.core.rules import RULES
 from modelseal.reports import ReportOptions, get_writer
 from modelseal.reports.sarif import FINGERPRINT_KEY, PATH_FINGERPRINT_KEY
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from modelseal.core.catalogue import RULES
 from modelseal.core.findings import Finding
 from modelseal.core.result import ScanResult
-from modelseal.core.rules import RULES
 from modelseal.reports.interface import JsonDocumentWriter, format_counts, severity_counts
 
 SCHEMA_ID = "https://modelseal.dev/schemas/scan-report/v1.json"

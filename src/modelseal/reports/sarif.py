@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
+from modelseal.core.catalogue import RULES, Rule
 from modelseal.core.findings import Finding, Severity
 from modelseal.core.result import ScanResult, TargetReport
-from modelseal.core.rules import RULES, Rule
 from modelseal.reports.interface import JsonDocumentWriter
 from modelseal.reports.json import escape_path
 
