@@ -889,4 +889,3 @@ RULES: dict[str, Rule] = _rules(
         "Rename the file with a UTF-8 name.",
     ),
 )
-
