@@ -15,7 +15,7 @@ import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NamedTuple
+from typing import Any
 
 from modelseal.core.errors import ConfigError
 
@@ -46,16 +46,38 @@ class Classification:
     """Safe when rebuilt from state (``__new__`` plus assignment), though not when called (``allowed``)."""
 
 
-class _Gadgets(NamedTuple):
+# The tables below are plain classes built from their files, not NamedTuples or dataclasses: creating a
+# record class costs about as much as scanning a small file, and every scan imports this module.
+class _Gadgets:
     """The gadget table (``gadgets.toml``): what makes a callable dangerous, and why."""
 
-    modules: tuple[tuple[str, str, str], ...]  # (module prefix, category, explanation)
-    names: Mapping[str, tuple[str, str]]  # "module:qualname" -> (category, explanation)
-    walk_attrs: frozenset[str]
-    walk_explanation: str
-    final_names: frozenset[str]
-    final_explanation: str
-    file_methods: tuple[frozenset[str], frozenset[str]]  # (modules, method names)
+    __slots__ = (
+        "file_methods",
+        "final_explanation",
+        "final_names",
+        "modules",
+        "names",
+        "walk_attrs",
+        "walk_explanation",
+    )
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        modules: list[tuple[str, str, str]] = []  # (module prefix, category, explanation), longest first
+        names: dict[str, tuple[str, str]] = {}  # "module:qualname" -> (category, explanation)
+        for category, body in data["categories"].items():
+            for m in body.get("modules", []):
+                modules.append((m, category, body["explanation"]))
+            for n in body.get("names", []):
+                names[n] = (category, body["explanation"])
+        modules.sort(key=lambda t: -len(t[0]))
+        walk, final, methods = data["attribute_walk"], data["dangerous_final"], data["file_methods"]
+        self.modules = tuple(modules)
+        self.names = names
+        self.walk_attrs: frozenset[str] = frozenset(walk["names"])
+        self.walk_explanation: str = walk["explanation"]
+        self.final_names: frozenset[str] = frozenset(final["names"])
+        self.final_explanation: str = final["explanation"]
+        self.file_methods = (frozenset(methods["modules"]), frozenset(methods["names"]))  # (modules, methods)
 
     def match(self, module: str, qualname: str) -> tuple[str, str] | None:
         hit = self.names.get(f"{module}:{qualname}")
@@ -100,36 +122,23 @@ def _gadget_table() -> dict[str, Any]:
 
 @functools.cache
 def _gadgets() -> _Gadgets:
-    data = _gadget_table()
-    modules: list[tuple[str, str, str]] = []
-    names: dict[str, tuple[str, str]] = {}
-    for category, body in data["categories"].items():
-        for m in body.get("modules", []):
-            modules.append((m, category, body["explanation"]))
-        for n in body.get("names", []):
-            names[n] = (category, body["explanation"])
-    modules.sort(key=lambda t: -len(t[0]))
-    walk = data["attribute_walk"]
-    final = data["dangerous_final"]
-    methods = data["file_methods"]
-    return _Gadgets(
-        tuple(modules),
-        names,
-        frozenset(walk["names"]),
-        walk["explanation"],
-        frozenset(final["names"]),
-        final["explanation"],
-        (frozenset(methods["modules"]), frozenset(methods["names"])),
-    )
+    return _Gadgets(_gadget_table())
 
 
-class CallSemantics(NamedTuple):
+class CallSemantics:
     """What the symbolic machine must know of a few callables to judge each call on its own arguments."""
 
-    calls_arguments: Mapping[tuple[str, str], tuple[int, ...]]
-    """Callables that call the argument at these positions."""
-    returns_callable: frozenset[tuple[str, str]]
-    """Callables that hand back a callable: safe exactly when nothing in the pickle calls the result."""
+    __slots__ = ("calls_arguments", "returns_callable")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        self.calls_arguments: Mapping[tuple[str, str], tuple[int, ...]] = {
+            _split(k, "gadgets.toml"): tuple(v) for k, v in data["calls_arguments"].items()
+        }
+        """Callables that call the argument at these positions."""
+        self.returns_callable: frozenset[tuple[str, str]] = frozenset(
+            _split(n, "gadgets.toml") for n in data["returns_callable"]["names"]
+        )
+        """Callables that hand back a callable: safe exactly when nothing in the pickle calls the result."""
 
 
 def walk_attributes() -> frozenset[str]:
@@ -139,16 +148,18 @@ def walk_attributes() -> frozenset[str]:
 
 @functools.cache
 def call_semantics() -> CallSemantics:
-    data = _gadget_table()
-    return CallSemantics(
-        {_split(k, "gadgets.toml"): tuple(v) for k, v in data["calls_arguments"].items()},
-        frozenset(_split(n, "gadgets.toml") for n in data["returns_callable"]["names"]),
-    )
+    return CallSemantics(_gadget_table())
 
 
-class _Shipped(NamedTuple):
-    allow: frozenset[tuple[str, str]]
-    rebuild: frozenset[tuple[str, str]]
+class _Shipped:
+    """The shipped allowlist (``allowlist.json``): names safe to call, and classes safe only to rebuild."""
+
+    __slots__ = ("allow", "rebuild")
+
+    def __init__(self, data: Mapping[str, Any]) -> None:
+        sections = data["libraries"].values()
+        self.allow = frozenset(_pairs(e for s in sections for e in s["allow"]))
+        self.rebuild = frozenset(_pairs(e for s in sections for e in s.get("rebuild", ())))
 
 
 @functools.cache
@@ -156,12 +167,7 @@ def _shipped() -> _Shipped:
     """Read on the first imported name, not before: pure-data pickles never need it."""
     import json
 
-    data = json.loads(_data("allowlist.json"))
-    sections = data["libraries"].values()
-    return _Shipped(
-        frozenset(_pairs(e for s in sections for e in s["allow"])),
-        frozenset(_pairs(e for s in sections for e in s.get("rebuild", ()))),
-    )
+    return _Shipped(json.loads(_data("allowlist.json")))
 
 
 def _pairs(entries: Iterable[str]) -> Iterator[tuple[str, str]]:
