@@ -193,18 +193,17 @@ class ZipScanner(Scanner):
             # the pickle in it has run: read the content whatever the CRC says.
             member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
-            # zipfile refuses a member whose local name differs from the central one; torch's reader
-            # finds the data by the central directory whatever the local name says: read it that way
-            src = _by_central_directory(f, info, ctx) if span.problem else None
-            if src is None:
+            # zipfile refuses a member whose local name or flags differ from the central ones; torch's
+            # reader finds the data by the central directory whatever the local header says
+            windows = _windows(f, info) if span.problem else []
+            if not windows:
                 out.append(
                     make_finding(
                         "MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc
                     )
                 )
                 return out
-            out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
-            return out
+            return _scan_windows(f, windows, name, fmt, allow, ctx, out)
         with member:
             if declared_bomb:
                 from modelseal.scanners.compressed import Inflated
@@ -216,6 +215,11 @@ class ZipScanner(Scanner):
             out.extend(_content(item, fmt, allow, ctx))
             if declared_bomb and not any(f.rule_id == "MS-ARCHIVE-BOMB" for f in out):
                 out.extend(_bomb_in_fact(item, loc))
+        if span.problem:  # the headers disagree: read the member as every other reader may
+            stored = info.compress_type == zipfile.ZIP_STORED
+            read = min(info.compress_size, info.file_size) if stored else info.compress_size
+            others = [w for w in _windows(f, info) if w[1:] != (info.compress_type, read)]
+            return _scan_windows(f, others, name, fmt, allow, ctx, out)
         return out
 
 
@@ -251,14 +255,46 @@ def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: Scan
     return src
 
 
-def _by_central_directory(f: IO[bytes], info: zipfile.ZipInfo, ctx: ScanContext) -> ByteSource | None:
+def _windows(f: IO[bytes], info: zipfile.ZipInfo) -> list[tuple[int, int, int]]:
+    """Where each reader takes the data of a member whose local header contradicts the central directory:
+    (data offset, method, stored length) for every pairing they use. All find the data after the local
+    header's name and extra field. zipfile reads a stored member up to the smaller central size and inflates
+    the central compressed size; torch's miniz reads a stored record by its central uncompressed size (its
+    stored-size check misses files with a modification time) or, chunked, by its central compressed size;
+    a reader that walks the local headers trusts their method and sizes (unless a data descriptor follows)."""
     f.seek(info.header_offset)
     raw = f.read(LOCAL_HEADER.size)
     if len(raw) < LOCAL_HEADER.size or raw[:4] != LOCAL_SIG:
-        return None
-    name_len, extra_len = LOCAL_HEADER.unpack(raw)[-2:]
+        return []
+    _, _, flags, method, _, _, _, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack(raw)
     data_at = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
-    return _member_data(f, data_at, info.compress_size, info.compress_type, ctx)
+    room = max(f.seek(0, 2) - data_at, 0)
+    local = set() if flags & 0x08 else {csize, usize} - {0xFFFFFFFF}  # 0xFFFFFFFF: in a zip64 extra
+    stored = {info.compress_size, info.file_size, *local}
+    packed = {info.compress_size, *({csize} & local)}
+    pairs = {
+        (m, min(n, room))
+        for m in {info.compress_type, method}
+        for n in (stored if m == zipfile.ZIP_STORED else packed)
+    }
+    return sorted((data_at, m, n) for m, n in pairs if n)
+
+
+def _scan_windows(
+    f: IO[bytes],
+    windows: list[tuple[int, int, int]],
+    name: str,
+    fmt: str,
+    allow: Allowlist,
+    ctx: ScanContext,
+    out: list[Finding],
+) -> list[Finding]:
+    """``out`` with the findings of the member's content read in each of ``windows`` (each one once)."""
+    for data_at, method, length in windows:
+        src = _member_data(f, data_at, length, method, ctx)
+        if src is not None:
+            out.extend(x for x in _content(ScanInput(src, name, None), fmt, allow, ctx) if x not in out)
+    return out
 
 
 def _bomb_in_fact(item: ScanInput, loc: Location) -> list[Finding]:

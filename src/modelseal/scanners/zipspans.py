@@ -17,6 +17,8 @@ from typing import IO, NamedTuple
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 LOCAL_SIG = b"PK\x03\x04"
+READ_FLAGS = 0x61
+"""The flag bits that change how a reader reads the data: encrypted, patched, strongly encrypted."""
 
 
 class Span(NamedTuple):
@@ -44,13 +46,15 @@ def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, st
     raw = f.read(LOCAL_HEADER.size + len(central))
     if len(raw) < LOCAL_HEADER.size:
         return -1, "local header is cut off"
-    sig, _, flags, _, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
+    sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
     if sig != LOCAL_SIG:
         return -1, "no local header where the central directory points"
     if name_len != len(central) or raw[LOCAL_HEADER.size :] != central:
         f.seek(info.header_offset + LOCAL_HEADER.size)
         local_name = f.read(min(name_len, 80))
         return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
+    if method != info.compress_type or (flags ^ info.flag_bits) & READ_FLAGS:
+        return -1, "local compression method or flags differ from the central directory"
     sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
     if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
         return -1, "local sizes or CRC differ from the central directory"
