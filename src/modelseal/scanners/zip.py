@@ -11,8 +11,10 @@ included), and ``code/`` holds TorchScript.
 
 from __future__ import annotations
 
+import lzma
 import posixpath
 import zipfile
+import zlib
 from collections import Counter
 from typing import IO
 
@@ -54,7 +56,16 @@ def _is_storage(name: str, fmt: str) -> bool:
     )
 
 
-_MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    OSError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    zlib.error,  # a member whose data does not inflate by the method the directory names
+    lzma.LZMAError,
+)
 
 
 def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
