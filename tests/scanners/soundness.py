@@ -273,6 +273,15 @@ def torch_zip_central_size_short() -> bytes:
     )
 
 
+def torch_zip_stored_sizes_differ() -> bytes:
+    """The same short compressed size in the local header too: the headers agree, but a stored member's two
+    sizes do not (zipfile reads the smaller, torch's miniz the uncompressed size)."""
+    short = [(18, "<I", 2)]
+    return patch_member(
+        torch_zip_central_size_short(), "archive/data.pkl", {b"PK\x03\x04": short, b"PK\x01\x02": []}
+    )
+
+
 def torch_zip_member_not_inflating() -> bytes:
     """A torch zip whose first member, a storage torch never reads, names deflate but holds bytes that do not
     inflate (found by the header fuzz): the error on that member must not end the scan before data.pkl."""
@@ -304,4 +313,5 @@ CASES: dict[str, Callable[[], bytes]] = {
     "int_starting_with_nul.pkl": int_starting_with_nul,
     "torch_central_size_short.pt": torch_zip_central_size_short,
     "torch_member_not_inflating.pt": torch_zip_member_not_inflating,
+    "torch_stored_sizes_differ.pt": torch_zip_stored_sizes_differ,
 }

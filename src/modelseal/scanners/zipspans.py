@@ -3,8 +3,9 @@ be read in place (at their data offset, without ``zipfile``'s copy and CRC pass)
 
 Readers disagree on a zip whose local headers contradict the central directory or whose members share
 bytes, so a span is usable only when nothing is wrong with it: its local header is where the directory
-says, names the same member with the same sizes, its data lies inside the file, and no other member's
-header or data overlaps it. Anything else is a ``problem`` (reported by the zip scanner; never read in
+says, names the same member with the same method, sizes and read flags, a stored member's two sizes are
+equal, its data lies inside the file, and no other member's header or data overlaps it. Anything else is a
+``problem`` (reported by the zip scanner, which then reads the member as each reader may; never read in
 place).
 """
 
@@ -59,6 +60,9 @@ def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, st
     if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
         return -1, "local sizes or CRC differ from the central directory"
     data = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
+    stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
+    if stored and info.compress_size != info.file_size:  # zipfile reads the smaller, torch's miniz the other
+        return data, "stored member's compressed and uncompressed sizes differ"
     if data + info.compress_size > file_size:
         return data, "member data runs past the end of the file"
     return data, ""
