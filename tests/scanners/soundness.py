@@ -282,6 +282,16 @@ def torch_zip_stored_sizes_differ() -> bytes:
     )
 
 
+def torch_zip_two_directories() -> bytes:
+    """Two torch zips of the same lengths, one after the other, under the first one's end record: zipfile
+    finds the directory before the end record and takes the first zip for prepended bytes (reading the
+    clean second one), torch's miniz reads the directory where the end record says (the payload's)."""
+    clean = pickle.dumps({"a": "x" * (len(EVIL) - len(pickle.dumps({"a": ""}, protocol=2)))}, protocol=2)
+    evil, good = torch_zip(EVIL), torch_zip(clean)
+    at = evil.rindex(b"PK\x05\x06")
+    return evil[:at] + good[: good.rindex(b"PK\x05\x06")] + evil[at:]
+
+
 def torch_zip_member_not_inflating() -> bytes:
     """A torch zip whose first member, a storage torch never reads, names deflate but holds bytes that do not
     inflate (found by the header fuzz): the error on that member must not end the scan before data.pkl."""
@@ -314,4 +324,5 @@ CASES: dict[str, Callable[[], bytes]] = {
     "torch_central_size_short.pt": torch_zip_central_size_short,
     "torch_member_not_inflating.pt": torch_zip_member_not_inflating,
     "torch_stored_sizes_differ.pt": torch_zip_stored_sizes_differ,
+    "torch_two_directories.pt": torch_zip_two_directories,
 }

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import lzma
 import posixpath
+import struct
 import zipfile
 import zlib
 from collections import Counter
@@ -81,10 +82,14 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
         return True  # unreadable here: scanning it reports why
 
 
+_Entry = tuple[str, int, int, int]  # name, method, data offset, stored size
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+
+
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """A zip whose central directory is damaged may still be read by readers that walk the local headers
     from the start (torch's reader gets through some such damage): scan the members they would find."""
-    entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
+    entries: list[_Entry] = []
     pos = 0
     while len(entries) < ctx.limits.max_members:
         f.seek(pos)
@@ -96,15 +101,60 @@ def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
         data_at = pos + LOCAL_HEADER.size + name_len + extra_len
         entries.append((name, method, data_at, csize))
         pos = data_at + csize
+    return _scan_entries(f, entries, ctx)
+
+
+def _declared_directory(f: IO[bytes], offset: int, ctx: ScanContext) -> list[_Entry]:
+    """The members of the central directory where the end record places it. zipfile takes a directory
+    found elsewhere to follow bytes prepended to the archive and moves every offset by as many; torch's
+    miniz reads the directory at the declared offset, which may be another one."""
+    entries: list[_Entry] = []
+    while len(entries) < ctx.limits.max_members:
+        f.seek(offset)
+        raw = f.read(_CENTRAL.size)
+        if len(raw) < _CENTRAL.size or raw[:4] != b"PK\x01\x02":
+            break
+        fields = _CENTRAL.unpack(raw)
+        flags, method, csize, usize, name_len, extra_len, comment_len = fields[3:5] + fields[8:13]
+        name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        offset += _CENTRAL.size + name_len + extra_len + comment_len
+        f.seek(fields[16])
+        local = f.read(LOCAL_HEADER.size)
+        if len(local) == LOCAL_HEADER.size and local[:4] == LOCAL_SIG:
+            data_at = fields[16] + LOCAL_HEADER.size + sum(LOCAL_HEADER.unpack(local)[-2:])
+            entries.append((name, method, data_at, usize if method == zipfile.ZIP_STORED else csize))
+    return entries
+
+
+def _scan_entries(f: IO[bytes], entries: list[_Entry], ctx: ScanContext) -> list[Finding]:
+    """Members found without zipfile, each read by its own method and size."""
     fmt = _layout([e[0] for e in entries])
     allow = allowlist_of(ctx)
     out: list[Finding] = []
-    for name, method, data_at, csize in entries:
-        src = None if _is_storage(name, fmt) else _member_data(f, data_at, csize, method, ctx)
-        if src is None:
-            continue
-        out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
+    for name, method, data_at, size in entries:
+        try:
+            src = None if _is_storage(name, fmt) else _member_data(f, data_at, size, method, ctx)
+            if src is not None:
+                out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
+        except _MEMBER_ERRORS as exc:
+            why = f"member {name!r} cannot be read: {exc}"
+            out.append(make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name)))
     return out
+
+
+def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """Findings on the directory torch reads when zipfile read the central directory somewhere else."""
+    declared = zipfile._EndRecData(f)[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
+    if not isinstance(declared, int) or declared == zf.start_dir:
+        return []
+    why = (
+        f"the central directory lies at {zf.start_dir}, the end record says {declared}: zipfile reads one,"
+        " torch's reader the other (both were scanned)"
+    )
+    return [
+        make_finding("MS-ZIP-HEADER-MISMATCH", why),
+        *_scan_entries(f, _declared_directory(f, declared, ctx), ctx),
+    ]
 
 
 class ZipScanner(Scanner):
@@ -119,7 +169,9 @@ class ZipScanner(Scanner):
             damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
             return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
         with zf:
-            return self._scan_members(zf, f, ctx)
+            outcome = self._scan_members(zf, f, ctx)
+            moved = _moved_directory(zf, f, ctx)
+            return ScanOutcome(outcome.format, (*outcome.findings, *moved)) if moved else outcome
 
     def _scan_members(self, zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> ScanOutcome:
         infos = zf.infolist()
