@@ -132,14 +132,23 @@ def _scan_entries(f: IO[bytes], entries: list[_Entry], ctx: ScanContext) -> list
     allow = allowlist_of(ctx)
     out: list[Finding] = []
     for name, method, data_at, size in entries:
-        try:
-            src = None if _is_storage(name, fmt) else _member_data(f, data_at, size, method, ctx)
-            if src is not None:
-                out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
-        except _MEMBER_ERRORS as exc:
-            why = f"member {name!r} cannot be read: {exc}"
-            out.append(make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name)))
+        if not _is_storage(name, fmt):
+            out.extend(_read_at(f, (data_at, method, size), name, fmt, allow, ctx))
     return out
+
+
+def _read_at(
+    f: IO[bytes], window: tuple[int, int, int], name: str, fmt: str, allow: Allowlist, ctx: ScanContext
+) -> list[Finding]:
+    """The findings on a member's content read from ``window`` (data offset, method, stored size), or on
+    why it cannot be read (nothing for a method other than stored or deflated)."""
+    data_at, method, size = window
+    try:
+        src = _member_data(f, data_at, size, method, ctx)
+        return [] if src is None else _content(ScanInput(src, name, None), fmt, allow, ctx)
+    except _MEMBER_ERRORS as exc:
+        why = f"member {name!r} cannot be read: {exc}"
+        return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
 
 
 def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
@@ -267,6 +276,31 @@ class ZipScanner(Scanner):
                 )
                 return out
             return _scan_windows(f, windows, name, fmt, allow, ctx, out)
+        try:
+            out.extend(self._read(member, info, fmt, allow, ctx, declared_bomb))
+        except _MEMBER_ERRORS as exc:
+            if not span.problem:
+                raise
+            why = f"member {name!r} cannot be read: {exc}"
+            out.append(make_finding("MS-ARCHIVE-MALFORMED", why, location=loc))
+        if span.problem:  # the headers disagree: read the member as every other reader may
+            stored = info.compress_type == zipfile.ZIP_STORED
+            read = min(info.compress_size, info.file_size) if stored else info.compress_size
+            others = [w for w in _windows(f, info) if w[1:] != (info.compress_type, read)]
+            return _scan_windows(f, others, name, fmt, allow, ctx, out)
+        return out
+
+    @staticmethod
+    def _read(
+        member: IO[bytes],
+        info: zipfile.ZipInfo,
+        fmt: str,
+        allow: Allowlist,
+        ctx: ScanContext,
+        declared_bomb: bool,
+    ) -> list[Finding]:
+        """The findings on a member's content as zipfile reads it."""
+        name, loc, out = info.filename, Location(info.filename), []
         with member:
             if declared_bomb:
                 from modelseal.scanners.compressed import Inflated
@@ -278,11 +312,6 @@ class ZipScanner(Scanner):
             out.extend(_content(item, fmt, allow, ctx))
             if declared_bomb and not any(f.rule_id == "MS-ARCHIVE-BOMB" for f in out):
                 out.extend(_bomb_in_fact(item, loc))
-        if span.problem:  # the headers disagree: read the member as every other reader may
-            stored = info.compress_type == zipfile.ZIP_STORED
-            read = min(info.compress_size, info.file_size) if stored else info.compress_size
-            others = [w for w in _windows(f, info) if w[1:] != (info.compress_type, read)]
-            return _scan_windows(f, others, name, fmt, allow, ctx, out)
         return out
 
 
@@ -353,10 +382,8 @@ def _scan_windows(
     out: list[Finding],
 ) -> list[Finding]:
     """``out`` with the findings of the member's content read in each of ``windows`` (each one once)."""
-    for data_at, method, length in windows:
-        src = _member_data(f, data_at, length, method, ctx)
-        if src is not None:
-            out.extend(x for x in _content(ScanInput(src, name, None), fmt, allow, ctx) if x not in out)
+    for window in windows:
+        out.extend(x for x in _read_at(f, window, name, fmt, allow, ctx) if x not in out)
     return out
 
 
