@@ -292,6 +292,16 @@ def torch_zip_two_directories() -> bytes:
     return evil[:at] + good[: good.rindex(b"PK\x05\x06")] + evil[at:]
 
 
+def torch_zip_directory_size_off() -> bytes:
+    """A torch zip whose end record overstates the directory's size by 2 and whose data.pkl says LZMA in its
+    local header only (found by the header fuzz): zipfile cannot open it, a walk of the local headers cannot
+    read the member, torch's miniz reads the directory where the end record says and the member as stored."""
+    data = patch_member(torch_zip(EVIL), "archive/data.pkl", {b"PK\x03\x04": [(8, "<H", zipfile.ZIP_LZMA)]})
+    end = data.rindex(b"PK\x05\x06")
+    size = struct.unpack_from("<I", data, end + 12)[0]
+    return data[: end + 12] + struct.pack("<I", size + 2) + data[end + 16 :]
+
+
 def torch_zip_member_not_inflating() -> bytes:
     """A torch zip whose first member, a storage torch never reads, names deflate but holds bytes that do not
     inflate (found by the header fuzz): the error on that member must not end the scan before data.pkl."""
@@ -325,4 +335,5 @@ CASES: dict[str, Callable[[], bytes]] = {
     "torch_member_not_inflating.pt": torch_zip_member_not_inflating,
     "torch_stored_sizes_differ.pt": torch_zip_stored_sizes_differ,
     "torch_two_directories.pt": torch_zip_two_directories,
+    "torch_directory_size_off.pt": torch_zip_directory_size_off,
 }

@@ -151,10 +151,19 @@ def _read_at(
         return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
 
 
+def _declared_offset(f: IO[bytes]) -> int | None:
+    """Where the end record (found as zipfile finds it) places the central directory."""
+    try:
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return end[zipfile._ECD_OFFSET] if end else None  # type: ignore[attr-defined,no-any-return]
+
+
 def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """Findings on the directory torch reads when zipfile read the central directory somewhere else."""
-    declared = zipfile._EndRecData(f)[zipfile._ECD_OFFSET]  # type: ignore[attr-defined]
-    if not isinstance(declared, int) or declared == zf.start_dir:
+    declared = _declared_offset(f)
+    if declared is None or declared == zf.start_dir:
         return []
     why = (
         f"the central directory lies at {zf.start_dir}, the end record says {declared}: zipfile reads one,"
@@ -164,6 +173,17 @@ def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> lis
         make_finding("MS-ZIP-HEADER-MISMATCH", why),
         *_scan_entries(f, _declared_directory(f, declared, ctx), ctx),
     ]
+
+
+def _without_zipfile(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """A zip that zipfile cannot open, read as the readers that still can: walking the local headers, and
+    by the directory where the end record places it (torch's miniz, which uses the central method and
+    sizes whatever the local headers say)."""
+    out = _local_members(f, ctx)
+    declared = _declared_offset(f)
+    if declared is not None:
+        out.extend(x for x in _scan_entries(f, _declared_directory(f, declared, ctx), ctx) if x not in out)
+    return out
 
 
 class ZipScanner(Scanner):
@@ -176,7 +196,7 @@ class ZipScanner(Scanner):
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
             # NotImplementedError: a member's "version needed" is past what zipfile reads; torch ignores it
             damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
-            return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
+            return ScanOutcome("zip", (damaged, *_without_zipfile(f, ctx)))
         with zf:
             outcome = self._scan_members(zf, f, ctx)
             moved = _moved_directory(zf, f, ctx)
