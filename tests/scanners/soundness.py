@@ -241,6 +241,75 @@ def int_starting_with_nul() -> bytes:
     return b"I\x00z\n0" + CALL0 + b"."
 
 
+_HEADERS = {b"PK\x03\x04": (26, 30), b"PK\x01\x02": (28, 46)}  # where the name's length and the name lie
+
+
+def patch_member(data: bytes, name: str, fields: dict[bytes, list[tuple[int, str, int]]]) -> bytes:
+    """Set fields (offset, struct format, value) of one member's local (``PK\\3\\4``) and central
+    (``PK\\1\\2``) headers."""
+    out = bytearray(data)
+    raw = name.encode()
+    for sig, changes in fields.items():
+        length_at, name_at = _HEADERS[sig]
+        at = out.index(sig)
+        while out[at + length_at : at + length_at + 2] != struct.pack("<H", len(raw)) or not out.startswith(
+            raw, at + name_at
+        ):
+            at = out.index(sig, at + 4)
+        for offset, fmt, value in changes:
+            struct.pack_into(fmt, out, at + offset, value)
+    return bytes(out)
+
+
+_NOON = [(10, "<H", 12 << 11)]  # a modification time of 12:00 (miniz checks stored sizes only without one)
+
+
+def torch_zip_central_size_short() -> bytes:
+    """A torch zip whose central directory gives stored ``data.pkl`` a compressed size of 2 bytes (found by
+    the differential fuzz, seed 795164): zipfile reads 2 bytes, torch's miniz reads the uncompressed size."""
+    data = torch_zip(EVIL)
+    return patch_member(
+        data, "archive/data.pkl", {b"PK\x03\x04": _NOON, b"PK\x01\x02": [(12, "<H", 12 << 11), (20, "<I", 2)]}
+    )
+
+
+def torch_zip_stored_sizes_differ() -> bytes:
+    """The same short compressed size in the local header too: the headers agree, but a stored member's two
+    sizes do not (zipfile reads the smaller, torch's miniz the uncompressed size)."""
+    short = [(18, "<I", 2)]
+    return patch_member(
+        torch_zip_central_size_short(), "archive/data.pkl", {b"PK\x03\x04": short, b"PK\x01\x02": []}
+    )
+
+
+def torch_zip_two_directories() -> bytes:
+    """Two torch zips of the same lengths, one after the other, under the first one's end record: zipfile
+    finds the directory before the end record and takes the first zip for prepended bytes (reading the
+    clean second one), torch's miniz reads the directory where the end record says (the payload's)."""
+    clean = pickle.dumps({"a": "x" * (len(EVIL) - len(pickle.dumps({"a": ""}, protocol=2)))}, protocol=2)
+    evil, good = torch_zip(EVIL), torch_zip(clean)
+    at = evil.rindex(b"PK\x05\x06")
+    return evil[:at] + good[: good.rindex(b"PK\x05\x06")] + evil[at:]
+
+
+def torch_zip_directory_size_off() -> bytes:
+    """A torch zip whose end record overstates the directory's size by 2 and whose data.pkl says LZMA in its
+    local header only (found by the header fuzz): zipfile cannot open it, a walk of the local headers cannot
+    read the member, torch's miniz reads the directory where the end record says and the member as stored."""
+    data = patch_member(torch_zip(EVIL), "archive/data.pkl", {b"PK\x03\x04": [(8, "<H", zipfile.ZIP_LZMA)]})
+    end = data.rindex(b"PK\x05\x06")
+    size = struct.unpack_from("<I", data, end + 12)[0]
+    return data[: end + 12] + struct.pack("<I", size + 2) + data[end + 16 :]
+
+
+def torch_zip_member_not_inflating() -> bytes:
+    """A torch zip whose first member, a storage torch never reads, names deflate but holds bytes that do not
+    inflate (found by the header fuzz): the error on that member must not end the scan before data.pkl."""
+    data = zip_bytes({"archive/data/0": b"\0" * 8, "archive/data.pkl": EVIL, "archive/version": b"3\n"})
+    method = [(8, "<H", zipfile.ZIP_DEFLATED)]
+    return patch_member(data, "archive/data/0", {b"PK\x03\x04": method, b"PK\x01\x02": [(10, "<H", 8)]})
+
+
 CASES: dict[str, Callable[[], bytes]] = {
     "ufunc_laundering.pkl": ufunc_laundering,
     "loader_laundering.pkl": loader_laundering,
@@ -262,4 +331,9 @@ CASES: dict[str, Callable[[], bytes]] = {
     "stack_global_binstring.pkl": stack_global_binstring,
     "npy_repeat_object.npy": npy_repeat_object,
     "int_starting_with_nul.pkl": int_starting_with_nul,
+    "torch_central_size_short.pt": torch_zip_central_size_short,
+    "torch_member_not_inflating.pt": torch_zip_member_not_inflating,
+    "torch_stored_sizes_differ.pt": torch_zip_stored_sizes_differ,
+    "torch_two_directories.pt": torch_zip_two_directories,
+    "torch_directory_size_off.pt": torch_zip_directory_size_off,
 }

@@ -95,3 +95,50 @@ def test_header_offset_outside_the_file_is_a_problem(tmp_path: Path) -> None:
         (span,) = member_spans(f, infos)
     assert not span.in_place
     assert "outside the file" in span.problem
+
+
+class _Unseekable:
+    """A write-only stream without seek/tell, as a pipe or socket is: zipfile then writes data descriptors."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+
+    def write(self, chunk: bytes) -> int:
+        self.data += chunk
+        return len(chunk)
+
+    def flush(self) -> None:
+        pass
+
+
+def test_data_descriptors_are_no_mismatch(tmp_path: Path) -> None:
+    """Flag bit 3 with zero sizes in the local headers is what zipfile writes to a stream it cannot seek:
+    normal, so no header finding, and stored members are still read in place."""
+    import io
+
+    array = io.BytesIO()
+    np.save(array, np.arange(6.0))
+    out = _Unseekable()
+    with zipfile.ZipFile(out, "w") as zf:  # type: ignore[call-overload]
+        zf.writestr("a.npy", array.getvalue())
+        zf.writestr("b.npy", array.getvalue(), compress_type=zipfile.ZIP_DEFLATED)
+    path = tmp_path / "streamed.npz"
+    path.write_bytes(bytes(out.data))
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        spans = member_spans(f, zf.infolist())
+        assert all(s.info.flag_bits & 0x08 for s in spans)
+    assert [(s.problem, s.in_place) for s in spans] == [("", True), ("", False)]
+    assert not [f for f in findings(path) if f.rule_id == "MS-ZIP-HEADER-MISMATCH"]
+
+
+def test_stored_member_with_two_sizes_is_a_problem(tmp_path: Path) -> None:
+    """Both headers agree, but a stored member's sizes differ: zipfile and torch read different lengths."""
+    name, data = b"a.bin", b"x" * 16
+    raw = bytearray(_raw_zip([(name, 0, data)], _local(name, data) + data))
+    struct.pack_into("<I", raw, 18, 4)  # compressed size, local header
+    struct.pack_into("<I", raw, len(_local(name, data)) + len(data) + 20, 4)  # and central
+    path = tmp_path / "sizes.zip"
+    path.write_bytes(bytes(raw))
+    with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
+        (span,) = member_spans(f, zf.infolist())
+    assert "sizes differ" in span.problem

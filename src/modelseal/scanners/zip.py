@@ -11,8 +11,11 @@ included), and ``code/`` holds TorchScript.
 
 from __future__ import annotations
 
+import lzma
 import posixpath
+import struct
 import zipfile
+import zlib
 from collections import Counter
 from typing import IO
 
@@ -54,7 +57,16 @@ def _is_storage(name: str, fmt: str) -> bool:
     )
 
 
-_MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)
+_MEMBER_ERRORS = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    OSError,
+    RuntimeError,
+    ValueError,
+    EOFError,
+    zlib.error,  # a member whose data does not inflate by the method the directory names
+    lzma.LZMAError,
+)
 
 
 def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
@@ -70,10 +82,14 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
         return True  # unreadable here: scanning it reports why
 
 
+_Entry = tuple[str, int, int, int]  # name, method, data offset, stored size
+_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+
+
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """A zip whose central directory is damaged may still be read by readers that walk the local headers
     from the start (torch's reader gets through some such damage): scan the members they would find."""
-    entries: list[tuple[str, int, int, int]] = []  # name, method, data offset, stored size
+    entries: list[_Entry] = []
     pos = 0
     while len(entries) < ctx.limits.max_members:
         f.seek(pos)
@@ -85,14 +101,88 @@ def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
         data_at = pos + LOCAL_HEADER.size + name_len + extra_len
         entries.append((name, method, data_at, csize))
         pos = data_at + csize
+    return _scan_entries(f, entries, ctx)
+
+
+def _declared_directory(f: IO[bytes], offset: int, ctx: ScanContext) -> list[_Entry]:
+    """The members of the central directory where the end record places it. zipfile takes a directory
+    found elsewhere to follow bytes prepended to the archive and moves every offset by as many; torch's
+    miniz reads the directory at the declared offset, which may be another one."""
+    entries: list[_Entry] = []
+    while len(entries) < ctx.limits.max_members:
+        f.seek(offset)
+        raw = f.read(_CENTRAL.size)
+        if len(raw) < _CENTRAL.size or raw[:4] != b"PK\x01\x02":
+            break
+        fields = _CENTRAL.unpack(raw)
+        flags, method, csize, usize, name_len, extra_len, comment_len = fields[3:5] + fields[8:13]
+        name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
+        offset += _CENTRAL.size + name_len + extra_len + comment_len
+        f.seek(fields[16])
+        local = f.read(LOCAL_HEADER.size)
+        if len(local) == LOCAL_HEADER.size and local[:4] == LOCAL_SIG:
+            data_at = fields[16] + LOCAL_HEADER.size + sum(LOCAL_HEADER.unpack(local)[-2:])
+            entries.append((name, method, data_at, usize if method == zipfile.ZIP_STORED else csize))
+    return entries
+
+
+def _scan_entries(f: IO[bytes], entries: list[_Entry], ctx: ScanContext) -> list[Finding]:
+    """Members found without zipfile, each read by its own method and size."""
     fmt = _layout([e[0] for e in entries])
     allow = allowlist_of(ctx)
     out: list[Finding] = []
-    for name, method, data_at, csize in entries:
-        src = None if _is_storage(name, fmt) else _member_data(f, data_at, csize, method, ctx)
-        if src is None:
-            continue
-        out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
+    for name, method, data_at, size in entries:
+        if not _is_storage(name, fmt):
+            out.extend(_read_at(f, (data_at, method, size), name, fmt, allow, ctx))
+    return out
+
+
+def _read_at(
+    f: IO[bytes], window: tuple[int, int, int], name: str, fmt: str, allow: Allowlist, ctx: ScanContext
+) -> list[Finding]:
+    """The findings on a member's content read from ``window`` (data offset, method, stored size), or on
+    why it cannot be read (nothing for a method other than stored or deflated)."""
+    data_at, method, size = window
+    try:
+        src = _member_data(f, data_at, size, method, ctx)
+        return [] if src is None else _content(ScanInput(src, name, None), fmt, allow, ctx)
+    except _MEMBER_ERRORS as exc:
+        why = f"member {name!r} cannot be read: {exc}"
+        return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
+
+
+def _declared_offset(f: IO[bytes]) -> int | None:
+    """Where the end record (found as zipfile finds it) places the central directory."""
+    try:
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+    except (OSError, zipfile.BadZipFile):
+        return None
+    return end[zipfile._ECD_OFFSET] if end else None  # type: ignore[attr-defined,no-any-return]
+
+
+def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """Findings on the directory torch reads when zipfile read the central directory somewhere else."""
+    declared = _declared_offset(f)
+    if declared is None or declared == zf.start_dir:
+        return []
+    why = (
+        f"the central directory lies at {zf.start_dir}, the end record says {declared}: zipfile reads one,"
+        " torch's reader the other (both were scanned)"
+    )
+    return [
+        make_finding("MS-ZIP-HEADER-MISMATCH", why),
+        *_scan_entries(f, _declared_directory(f, declared, ctx), ctx),
+    ]
+
+
+def _without_zipfile(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
+    """A zip that zipfile cannot open, read as the readers that still can: walking the local headers, and
+    by the directory where the end record places it (torch's miniz, which uses the central method and
+    sizes whatever the local headers say)."""
+    out = _local_members(f, ctx)
+    declared = _declared_offset(f)
+    if declared is not None:
+        out.extend(x for x in _scan_entries(f, _declared_directory(f, declared, ctx), ctx) if x not in out)
     return out
 
 
@@ -106,9 +196,11 @@ class ZipScanner(Scanner):
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
             # NotImplementedError: a member's "version needed" is past what zipfile reads; torch ignores it
             damaged = make_finding("MS-ARCHIVE-MALFORMED", f"zip cannot be opened: {exc}")
-            return ScanOutcome("zip", (damaged, *_local_members(f, ctx)))
+            return ScanOutcome("zip", (damaged, *_without_zipfile(f, ctx)))
         with zf:
-            return self._scan_members(zf, f, ctx)
+            outcome = self._scan_members(zf, f, ctx)
+            moved = _moved_directory(zf, f, ctx)
+            return ScanOutcome(outcome.format, (*outcome.findings, *moved)) if moved else outcome
 
     def _scan_members(self, zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> ScanOutcome:
         infos = zf.infolist()
@@ -193,18 +285,42 @@ class ZipScanner(Scanner):
             # the pickle in it has run: read the content whatever the CRC says.
             member._expected_crc = None  # type: ignore[attr-defined]
         except (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError) as exc:
-            # zipfile refuses a member whose local name differs from the central one; torch's reader
-            # finds the data by the central directory whatever the local name says: read it that way
-            src = _by_central_directory(f, info, ctx) if span.problem else None
-            if src is None:
+            # zipfile refuses a member whose local name or flags differ from the central ones; torch's
+            # reader finds the data by the central directory whatever the local header says
+            windows = _windows(f, info) if span.problem else []
+            if not windows:
                 out.append(
                     make_finding(
                         "MS-ARCHIVE-MALFORMED", f"member {name!r} cannot be read: {exc}", location=loc
                     )
                 )
                 return out
-            out.extend(_content(ScanInput(src, name, None), fmt, allow, ctx))
-            return out
+            return _scan_windows(f, windows, name, fmt, allow, ctx, out)
+        try:
+            out.extend(self._read(member, info, fmt, allow, ctx, declared_bomb))
+        except _MEMBER_ERRORS as exc:
+            if not span.problem:
+                raise
+            why = f"member {name!r} cannot be read: {exc}"
+            out.append(make_finding("MS-ARCHIVE-MALFORMED", why, location=loc))
+        if span.problem:  # the headers disagree: read the member as every other reader may
+            stored = info.compress_type == zipfile.ZIP_STORED
+            read = min(info.compress_size, info.file_size) if stored else info.compress_size
+            others = [w for w in _windows(f, info) if w[1:] != (info.compress_type, read)]
+            return _scan_windows(f, others, name, fmt, allow, ctx, out)
+        return out
+
+    @staticmethod
+    def _read(
+        member: IO[bytes],
+        info: zipfile.ZipInfo,
+        fmt: str,
+        allow: Allowlist,
+        ctx: ScanContext,
+        declared_bomb: bool,
+    ) -> list[Finding]:
+        """The findings on a member's content as zipfile reads it."""
+        name, loc, out = info.filename, Location(info.filename), []
         with member:
             if declared_bomb:
                 from modelseal.scanners.compressed import Inflated
@@ -251,14 +367,44 @@ def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: Scan
     return src
 
 
-def _by_central_directory(f: IO[bytes], info: zipfile.ZipInfo, ctx: ScanContext) -> ByteSource | None:
+def _windows(f: IO[bytes], info: zipfile.ZipInfo) -> list[tuple[int, int, int]]:
+    """Where each reader takes the data of a member whose local header contradicts the central directory:
+    (data offset, method, stored length) for every pairing they use. All find the data after the local
+    header's name and extra field. zipfile reads a stored member up to the smaller central size and inflates
+    the central compressed size; torch's miniz reads a stored record by its central uncompressed size (its
+    stored-size check misses files with a modification time) or, chunked, by its central compressed size;
+    a reader that walks the local headers trusts their method and sizes (unless a data descriptor follows)."""
     f.seek(info.header_offset)
     raw = f.read(LOCAL_HEADER.size)
     if len(raw) < LOCAL_HEADER.size or raw[:4] != LOCAL_SIG:
-        return None
-    name_len, extra_len = LOCAL_HEADER.unpack(raw)[-2:]
+        return []
+    _, _, flags, method, _, _, _, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack(raw)
     data_at = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
-    return _member_data(f, data_at, info.compress_size, info.compress_type, ctx)
+    room = max(f.seek(0, 2) - data_at, 0)
+    local = set() if flags & 0x08 else {csize, usize} - {0xFFFFFFFF}  # 0xFFFFFFFF: in a zip64 extra
+    stored = {info.compress_size, info.file_size, *local}
+    packed = {info.compress_size, *({csize} & local)}
+    pairs = {
+        (m, min(n, room))
+        for m in {info.compress_type, method}
+        for n in (stored if m == zipfile.ZIP_STORED else packed)
+    }
+    return sorted((data_at, m, n) for m, n in pairs if n)
+
+
+def _scan_windows(
+    f: IO[bytes],
+    windows: list[tuple[int, int, int]],
+    name: str,
+    fmt: str,
+    allow: Allowlist,
+    ctx: ScanContext,
+    out: list[Finding],
+) -> list[Finding]:
+    """``out`` with the findings of the member's content read in each of ``windows`` (each one once)."""
+    for window in windows:
+        out.extend(x for x in _read_at(f, window, name, fmt, allow, ctx) if x not in out)
+    return out
 
 
 def _bomb_in_fact(item: ScanInput, loc: Location) -> list[Finding]:

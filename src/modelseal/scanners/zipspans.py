@@ -3,8 +3,9 @@ be read in place (at their data offset, without ``zipfile``'s copy and CRC pass)
 
 Readers disagree on a zip whose local headers contradict the central directory or whose members share
 bytes, so a span is usable only when nothing is wrong with it: its local header is where the directory
-says, names the same member with the same sizes, its data lies inside the file, and no other member's
-header or data overlaps it. Anything else is a ``problem`` (reported by the zip scanner; never read in
+says, names the same member with the same method, sizes and read flags, a stored member's two sizes are
+equal, its data lies inside the file, and no other member's header or data overlaps it. Anything else is a
+``problem`` (reported by the zip scanner, which then reads the member as each reader may; never read in
 place).
 """
 
@@ -17,6 +18,8 @@ from typing import IO, NamedTuple
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 LOCAL_SIG = b"PK\x03\x04"
+READ_FLAGS = 0x61
+"""The flag bits that change how a reader reads the data: encrypted, patched, strongly encrypted."""
 
 
 class Span(NamedTuple):
@@ -44,17 +47,22 @@ def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, st
     raw = f.read(LOCAL_HEADER.size + len(central))
     if len(raw) < LOCAL_HEADER.size:
         return -1, "local header is cut off"
-    sig, _, flags, _, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
+    sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
     if sig != LOCAL_SIG:
         return -1, "no local header where the central directory points"
     if name_len != len(central) or raw[LOCAL_HEADER.size :] != central:
         f.seek(info.header_offset + LOCAL_HEADER.size)
         local_name = f.read(min(name_len, 80))
         return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
+    if method != info.compress_type or (flags ^ info.flag_bits) & READ_FLAGS:
+        return -1, "local compression method or flags differ from the central directory"
     sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
     if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
         return -1, "local sizes or CRC differ from the central directory"
     data = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
+    stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
+    if stored and info.compress_size != info.file_size:  # zipfile reads the smaller, torch's miniz the other
+        return data, "stored member's compressed and uncompressed sizes differ"
     if data + info.compress_size > file_size:
         return data, "member data runs past the end of the file"
     return data, ""
