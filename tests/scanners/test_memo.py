@@ -16,7 +16,7 @@ from tests.scanners.test_differential import _same_both_ways
 @pytest.mark.parametrize("seed", range(20))
 def test_memo_behaves_as_a_dict(seed: int) -> None:
     rng = random.Random(seed)
-    memo, model = Memo(), {}
+    memo, model = Memo(), dict[int, int]()
     for step in range(400):
         index = len(model) if rng.random() < 0.4 else rng.randrange(-2, 40)
         if rng.random() < 0.6 and index >= 0:
