@@ -137,19 +137,35 @@ class ZipScanner(Scanner):
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
             allow = allow.extended(["__torch__.*:*", "__torch__:*"])
-        for span in member_spans(f, infos):
-            info = span.info
-            try:
-                findings.extend(self._member(zf, f, span, fmt, allow, ctx))
-            except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
-                findings.append(
-                    make_finding(
-                        "MS-ARCHIVE-MALFORMED",
-                        f"member {info.filename!r} cannot be read: {exc}",
-                        location=Location(info.filename),
-                    )
-                )
+        spans = member_spans(f, infos)
+        del infos, names
+        # Tensor storages first, each let go of when done (zf.open(info) needs neither of zipfile's lists):
+        # the tens of thousands of a checkpoint are freed before its pickle, the member that costs memory,
+        # is read. Findings keep the members' order.
+        zf.filelist.clear()
+        zf.NameToInfo.clear()
+        found: dict[int, list[Finding]] = {}
+        rest: list[tuple[int, Span]] = []
+        for index, span in enumerate(spans):
+            if _is_storage(span.info.filename, fmt):
+                found[index] = self._guarded(zf, f, span, fmt, allow, ctx)
+            else:
+                rest.append((index, span))
+        del spans
+        for index, span in rest:
+            found[index] = self._guarded(zf, f, span, fmt, allow, ctx)
+        findings.extend(finding for index in sorted(found) for finding in found[index])
         return ScanOutcome(fmt, tuple(findings))
+
+    def _guarded(
+        self, zf: zipfile.ZipFile, f: IO[bytes], span: Span, fmt: str, allow: Allowlist, ctx: ScanContext
+    ) -> list[Finding]:
+        try:
+            return self._member(zf, f, span, fmt, allow, ctx)
+        except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+            name = span.info.filename
+            why = f"member {name!r} cannot be read: {exc}"
+            return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
 
     def _member(
         self,
