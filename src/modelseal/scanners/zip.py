@@ -45,13 +45,10 @@ def _layout(names: list[str]) -> str:
 
 
 def _is_storage(name: str, fmt: str) -> bool:
-    parts = name.lower().split("/")
-    return (
-        fmt in ("pytorch-zip", "torchscript")
-        and len(parts) >= 3
-        and parts[-2] == "data"
-        and parts[-1].isdigit()
-    )
+    if fmt not in ("pytorch-zip", "torchscript"):
+        return False
+    parts = name.lower().rsplit("/", 2)
+    return len(parts) == 3 and parts[1] == "data" and parts[2].isdigit()
 
 
 _MEMBER_ERRORS = (zipfile.BadZipFile, NotImplementedError, OSError, RuntimeError, ValueError, EOFError)

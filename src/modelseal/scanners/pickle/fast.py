@@ -98,6 +98,7 @@ def run_common(m: Machine, deadline: float) -> int:
     methods, constants, empties, suspect = _METHODS, _CONSTANTS, _EMPTIES, _SUSPECT
     new_op = tuple.__new__
     stack = m.stack
+    memo_bytes = m.memo_bytes  # written back on the way out (nothing the loop calls reads it)
     buf, pos, base = src.buffered(_LOOKAHEAD)
     end = len(buf)
     done = ran = 0  # opcodes since the last budget check, and before it
@@ -123,17 +124,19 @@ def run_common(m: Machine, deadline: float) -> int:
                     index, step = buf[pos + 1], 2
                 else:
                     index, step = len(dense) + len(sparse), 1
-                if not stack or (len(dense) + len(sparse) >= max_memo and index not in memo):
+                if not stack:
                     return ran + done
                 value = stack[-1]
                 cost = MEMO_ENTRY_BYTES + estimate(value)
-                if m.memo_bytes + cost > max_memo_bytes:
+                if memo_bytes + cost > max_memo_bytes:
                     return ran + done
-                if index == len(dense) and not sparse:  # where picklers put them
+                if index == len(dense) and not sparse and index < max_memo:  # where picklers put them
                     dense.append(value)
-                else:
+                elif len(dense) + len(sparse) < max_memo or index in memo:
                     memo[index] = value
-                m.memo_bytes += cost
+                else:
+                    return ran + done
+                memo_bytes += cost
                 pos += step
             elif code == 0x68 or code == 0x6A:  # BINGET, LONG_BINGET
                 if code == 0x68:
@@ -237,3 +240,4 @@ def run_common(m: Machine, deadline: float) -> int:
     finally:
         src.pos = pos
         m.ops += done
+        m.memo_bytes = memo_bytes
