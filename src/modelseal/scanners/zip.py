@@ -144,13 +144,14 @@ class ZipScanner(Scanner):
         found: dict[int, list[Finding]] = {}
         rest: list[tuple[int, Span]] = []
         for index, span in enumerate(spans):
-            if _is_storage(span.info.filename, fmt):
-                found[index] = self._guarded(zf, f, span, fmt, allow, ctx)
-            else:
+            if not _is_storage(span.info.filename, fmt):
                 rest.append((index, span))
+            elif got := self._guarded(zf, f, span, fmt, allow, ctx):
+                found[index] = got
         del spans
         for index, span in rest:
-            found[index] = self._guarded(zf, f, span, fmt, allow, ctx)
+            if got := self._guarded(zf, f, span, fmt, allow, ctx):
+                found[index] = got
         findings.extend(finding for index in sorted(found) for finding in found[index])
         return ScanOutcome(fmt, tuple(findings))
 
