@@ -48,13 +48,10 @@ def _layout(names: list[str]) -> str:
 
 
 def _is_storage(name: str, fmt: str) -> bool:
-    parts = name.lower().split("/")
-    return (
-        fmt in ("pytorch-zip", "torchscript")
-        and len(parts) >= 3
-        and parts[-2] == "data"
-        and parts[-1].isdigit()
-    )
+    if fmt not in ("pytorch-zip", "torchscript"):
+        return False
+    parts = name.lower().rsplit("/", 2)
+    return len(parts) == 3 and parts[1] == "data" and parts[2].isdigit()
 
 
 _MEMBER_ERRORS = (
@@ -229,19 +226,36 @@ class ZipScanner(Scanner):
         if fmt == "torchscript":
             # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
             allow = allow.extended(["__torch__.*:*", "__torch__:*"])
-        for span in member_spans(f, infos):
-            info = span.info
-            try:
-                findings.extend(self._member(zf, f, span, fmt, allow, ctx))
-            except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
-                findings.append(
-                    make_finding(
-                        "MS-ARCHIVE-MALFORMED",
-                        f"member {info.filename!r} cannot be read: {exc}",
-                        location=Location(info.filename),
-                    )
-                )
+        spans = member_spans(f, infos)
+        del infos, names
+        # Tensor storages first, each let go of when done (zf.open(info) needs neither of zipfile's lists):
+        # the tens of thousands of a checkpoint are freed before its pickle, the member that costs memory,
+        # is read. Findings keep the members' order.
+        zf.filelist.clear()
+        zf.NameToInfo.clear()
+        found: dict[int, list[Finding]] = {}
+        rest: list[tuple[int, Span]] = []
+        for index, span in enumerate(spans):
+            if not _is_storage(span.info.filename, fmt):
+                rest.append((index, span))
+            elif got := self._guarded(zf, f, span, fmt, allow, ctx):
+                found[index] = got
+        del spans
+        for index, span in rest:
+            if got := self._guarded(zf, f, span, fmt, allow, ctx):
+                found[index] = got
+        findings.extend(finding for index in sorted(found) for finding in found[index])
         return ScanOutcome(fmt, tuple(findings))
+
+    def _guarded(
+        self, zf: zipfile.ZipFile, f: IO[bytes], span: Span, fmt: str, allow: Allowlist, ctx: ScanContext
+    ) -> list[Finding]:
+        try:
+            return self._member(zf, f, span, fmt, allow, ctx)
+        except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+            name = span.info.filename
+            why = f"member {name!r} cannot be read: {exc}"
+            return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
 
     def _member(
         self,

@@ -16,7 +16,7 @@ import struct
 from typing import TYPE_CHECKING, Any
 
 from modelseal.scanners.pickle.opcodes import NAMES, Op
-from modelseal.scanners.pickle.values import MEMO_ENTRY_BYTES, Dict, Persistent, Seq, estimate
+from modelseal.scanners.pickle.values import MEMO_ENTRY_BYTES, Dict, Memo, Persistent, Seq, estimate
 
 if TYPE_CHECKING:  # a type only: classes of typing.Protocol cost start-up to create
     from typing import Protocol
@@ -32,7 +32,7 @@ if TYPE_CHECKING:  # a type only: classes of typing.Protocol cost start-up to cr
         limits: Limits
         stack: list[Any]
         metastack: list[list[Any]]
-        memo: dict[int, Any]
+        memo: Memo
         memo_bytes: int
         below: int
         ops: int
@@ -89,6 +89,7 @@ def run_common(m: Machine, deadline: float) -> int:
     src = m.src
     limits = m.limits
     memo = m.memo
+    dense, sparse = memo.dense, memo.sparse
     max_memo = limits.max_pickle_memo
     max_memo_bytes = limits.max_pickle_memo_bytes
     max_depth = limits.max_pickle_stack
@@ -97,6 +98,7 @@ def run_common(m: Machine, deadline: float) -> int:
     methods, constants, empties, suspect = _METHODS, _CONSTANTS, _EMPTIES, _SUSPECT
     new_op = tuple.__new__
     stack = m.stack
+    memo_bytes = m.memo_bytes  # written back on the way out (nothing the loop calls reads it)
     buf, pos, base = src.buffered(_LOOKAHEAD)
     end = len(buf)
     done = ran = 0  # opcodes since the last budget check, and before it
@@ -121,24 +123,32 @@ def run_common(m: Machine, deadline: float) -> int:
                 elif code == 0x71:
                     index, step = buf[pos + 1], 2
                 else:
-                    index, step = len(memo), 1
-                if not stack or (len(memo) >= max_memo and index not in memo):
+                    index, step = len(dense) + len(sparse), 1
+                if not stack:
                     return ran + done
                 value = stack[-1]
                 cost = MEMO_ENTRY_BYTES + estimate(value)
-                if m.memo_bytes + cost > max_memo_bytes:
+                if memo_bytes + cost > max_memo_bytes:
                     return ran + done
-                memo[index] = value
-                m.memo_bytes += cost
+                if index == len(dense) and not sparse and index < max_memo:  # where picklers put them
+                    dense.append(value)
+                elif len(dense) + len(sparse) < max_memo or index in memo:
+                    memo[index] = value
+                else:
+                    return ran + done
+                memo_bytes += cost
                 pos += step
             elif code == 0x68 or code == 0x6A:  # BINGET, LONG_BINGET
                 if code == 0x68:
                     index, step = buf[pos + 1], 2
                 else:
                     index, step = u32(buf, pos + 1)[0], 5
-                if index not in memo:
+                if index < len(dense):
+                    stack.append(dense[index])
+                elif index in sparse:
+                    stack.append(sparse[index])
+                else:
                     return ran + done
-                stack.append(memo[index])
                 pos += step
             elif code == 0x4B:  # BININT1
                 stack.append(buf[pos + 1])
@@ -230,3 +240,4 @@ def run_common(m: Machine, deadline: float) -> int:
     finally:
         src.pos = pos
         m.ops += done
+        m.memo_bytes = memo_bytes

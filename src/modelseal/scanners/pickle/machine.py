@@ -34,6 +34,7 @@ from modelseal.scanners.pickle.values import (
     Call,
     Dict,
     Global,
+    Memo,
     Opaque,
     Persistent,
     Seq,
@@ -151,7 +152,7 @@ class Machine:
         self.limits = ctx.limits
         self.stack: list[Any] = []
         self.metastack: list[list[Any]] = []
-        self.memo: dict[int, Any] = {}
+        self.memo = Memo()
         self.imports: dict[tuple[str, str], _Import] = {}
         self.findings: list[Finding] = []
         self._per_rule: dict[str, int] = {}

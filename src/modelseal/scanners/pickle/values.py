@@ -51,10 +51,49 @@ class Seq:
         self.dropped = 0
 
     def add(self, values: list[Any]) -> None:
+        """Keep up to :data:`KEEP_ITEMS` of ``values``; the caller hands over a list it no longer uses, which
+        an empty container adopts rather than copies (millions of small tuples in a checkpoint)."""
         room = KEEP_ITEMS - len(self.items)
+        if not self.items and len(values) <= room:
+            self.items = values
+            return
         if room > 0:
             self.items.extend(values[:room])
         self.dropped += max(0, len(values) - max(room, 0))
+
+
+class Memo:
+    """The pickle memo. Picklers store entries at the next free index, so those go in a list (8 bytes an
+    entry, where a dict entry and its int key cost about 70: a checkpoint memoises hundreds of thousands);
+    any other index goes in a dict. Every index in ``sparse`` is at least ``len(dense)``."""
+
+    __slots__ = ("dense", "sparse")
+
+    def __init__(self) -> None:
+        self.dense: list[Any] = []
+        self.sparse: dict[int, Any] = {}
+
+    def __len__(self) -> int:
+        return len(self.dense) + len(self.sparse)
+
+    def __contains__(self, index: int) -> bool:
+        return 0 <= index < len(self.dense) or index in self.sparse
+
+    def __getitem__(self, index: int) -> Any:
+        if 0 <= index < len(self.dense):
+            return self.dense[index]
+        return self.sparse[index]
+
+    def __setitem__(self, index: int, value: Any) -> None:
+        dense = self.dense
+        if 0 <= index < len(dense):
+            dense[index] = value
+        elif index == len(dense):
+            dense.append(value)
+            if self.sparse:
+                self.sparse.pop(index, None)
+        else:
+            self.sparse[index] = value
 
 
 class Dict:
@@ -66,6 +105,9 @@ class Dict:
 
     def add(self, pairs: list[tuple[Any, Any]]) -> None:
         room = KEEP_ITEMS - len(self.items)
+        if not self.items and len(pairs) <= room:
+            self.items = pairs
+            return
         if room > 0:
             self.items.extend(pairs[:room])
         self.dropped += max(0, len(pairs) - max(room, 0))

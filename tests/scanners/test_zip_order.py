@@ -1,0 +1,35 @@
+"""A zip's tensor storages are scanned before its other members (so the storages' records are let go of
+before the pickle is read), yet the findings keep the members' order."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from pathlib import Path
+
+import numpy as np
+
+from tests.formats.helpers import findings
+
+
+def _call(module: str, name: str) -> bytes:
+    return f"c{module}\n{name}\n(S'echo'\ntR.".encode()
+
+
+def _object_npy(payload: bytes) -> bytes:
+    out = io.BytesIO()
+    np.lib.format.write_array_header_1_0(out, {"descr": "|O", "fortran_order": False, "shape": (1,)})
+    return out.getvalue() + payload
+
+
+def test_findings_keep_the_members_order(tmp_path: Path) -> None:
+    path = tmp_path / "model.pt"
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", _call("os", "system"))
+        zf.writestr("archive/data/0", _object_npy(_call("subprocess", "call")))
+        zf.writestr("archive/data/1", b"\0" * 16)
+        zf.writestr("archive/extra.pkl", _call("builtins", "exec"))
+    where = [f.location.member for f in findings(path) if f.rule_id == "MS-PICKLE-DANGEROUS-CALLABLE"]
+    assert where, "the dangerous calls were not found"
+    order = [w for i, w in enumerate(where) if w not in where[:i]]
+    assert order == ["archive/data.pkl", "archive/data/0", "archive/extra.pkl"], where
