@@ -3,11 +3,12 @@ cache check all read files through here.
 
 Ranges of :data:`MAP_BYTES` or more are hashed from the page cache through read-only memory maps of
 :data:`WINDOW` bytes at a time: one ``update`` per window runs in C with the GIL released, and nothing is
-copied (``bench/bench_hashing.py --sweep``: about 12 % less CPU than ``readinto`` for SHA-256, 8 % for
-BLAKE3). Windows bound what is mapped (threads x window) whatever the model size. Smaller ranges, and files
-the OS will not map, are read with ``readinto`` into one reused :data:`BUFFER` per thread. Caveat of any
-mapping: a file truncated by another process while its window is hashed ends this process with SIGBUS (it
-fails, never passes); one found shorter before a window is read, as any file that changed meanwhile.
+copied (``bench/bench_hashing.py --sweep``: about 12 % less CPU per byte than ``readinto``, for SHA-256
+and BLAKE3 alike; SHA-256 then runs at ``openssl speed``). Windows bound what is mapped (threads x
+window) whatever the model size. Smaller ranges, and files the OS will not map, are read with ``readinto``
+into one reused :data:`BUFFER` per thread. Caveat of any mapping: a file truncated by another process
+while its window is hashed ends this process with SIGBUS (it fails, never passes); one found shorter
+before a window is read, as any file that changed meanwhile.
 
 Work items are whole files or byte ranges of a file (the OpenSSF ``shards`` method); they run on a thread
 pool, largest first, so the small ones fill the gaps at the end. SHA-256 of one whole file is sequential
@@ -45,7 +46,7 @@ if TYPE_CHECKING:  # the cache is imported when a file is hashed, not for bytes 
 BUFFER = 128 << 10
 """``readinto`` buffer for ranges below :data:`MAP_BYTES`: fits the core's L2 cache."""
 MAP_BYTES = 1 << 20
-"""From this size a range is hashed through memory maps (smaller ones cost more in map calls than copies)."""
+"""From this size a range is hashed through memory maps (below it, map calls cost as much as the copies)."""
 WINDOW = 64 << 20
 """Bytes mapped and hashed per ``update``: large enough that map calls cost nothing, small enough to bound
 the mapped memory."""
