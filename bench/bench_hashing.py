@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import compileall
 import json
 import os
 import re
@@ -336,6 +337,11 @@ def main() -> int:
             f"free memory {free / GiB:.1f} GiB"
         )
         print("page cache: WARM for every tool (the folder is read whole before each round)")
+        compileall.compile_dir(ROOT / "src", quiet=1)  # written even under PYTHONDONTWRITEBYTECODE
+        print(
+            "bytecode: src/ compiled before the runs, as an installed package is (the peers' are); "
+            f"PYTHONDONTWRITEBYTECODE={os.environ.get('PYTHONDONTWRITEBYTECODE', '')!r}"
+        )
         print(f"load average before: {os.getloadavg()}")
         rate, together, b3rate = openssl_speed(3), openssl_speed(3, multi=cores), blake3_speed(3)
         sizes = [p.stat().st_size for p in paths]
