@@ -83,14 +83,10 @@ def _buffer() -> bytearray:
     return buf
 
 
-def _shrank(path: Path, left: int) -> ModelsealError:
-    return ModelsealError(f"{path}: file shrank while being hashed (wanted {left} more bytes)")
-
-
 def _mapped(f: FileIO, h: _Hasher, start: int, end: int) -> int:
     """Feed bytes ``[start, end)`` to ``h`` one mapped window at a time; where the bytes stopped: ``end``,
-    or earlier when the OS does not map this file or it is shorter now (the caller reads the rest, which
-    tells)."""
+    or earlier when the OS does not map this file or it is shorter now (the caller reads the rest, and a
+    read that comes up short is the error)."""
     import mmap
 
     fd, grain = f.fileno(), mmap.ALLOCATIONGRANULARITY
@@ -120,7 +116,7 @@ def _read(f: FileIO, h: _Hasher, path: Path, start: int, end: int | None) -> Non
         n = f.readinto(buf if left < 0 or left >= BUFFER else view[:left])
         if not n:
             if left > 0:
-                raise _shrank(path, left)
+                raise ModelsealError(f"{path}: file shrank while being hashed (wanted {left} more bytes)")
             break
         h.update(view[:n])
         if left > 0:
