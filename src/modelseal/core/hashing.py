@@ -163,7 +163,7 @@ def hash_bytes(data: bytes, algorithm: str = "sha256") -> str:
 
 
 def hash_file(path: Path, algorithm: str = "sha256", *, cache: DigestCache | None = None) -> str:
-    """``"<algorithm>:<hex>"`` of a file, read with a bounded buffer (or found in ``cache``)."""
+    """``"<algorithm>:<hex>"`` of a file, read through bounded windows (or found in ``cache``)."""
     return hash_ranges([Range(path, 0, None, 0)], algorithm, 1, cache=cache)[0]
 
 
