@@ -222,6 +222,8 @@ class ReviewItem:
     client: str | None
     verdict: Verdict
     output: Any
+    input: Any = None
+    """The input the answer was given for, when the validator had it (a batch's row)."""
 
 
 @dataclass
@@ -301,7 +303,8 @@ class OutputValidator:
                 limit.record(client or "")
         if self.review is not None:
             for i, why in held.items():
-                self.review(ReviewItem(client, Verdict(False, why, int(labels[i]), float(conf[i])), p[i]))
+                verdict = Verdict(False, why, int(labels[i]), float(conf[i]))
+                self.review(ReviewItem(client, verdict, p[i], None if x is None else x[i]))
         return screened
 
     def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:
