@@ -92,11 +92,12 @@ class ConfidenceGate:
         )
 
     @cached_property
-    def _plan(self) -> tuple[Any, Any, Any]:
+    def _plan(self) -> tuple[Any, Any, Any, Any]:
         """The one-pass gate's constants for ``k`` classes: the negated per-class thresholds, the weights
         that turn a row ``[sorted p (k) | p log p (k) | -threshold (1)]`` into one statistic per gate
-        column, and each column's least passing value (see :meth:`codes`)."""
+        column, each column's least passing value (see :meth:`words`), and ``x log x`` (0 at 0)."""
         import numpy as np
+        from scipy.special import xlogy
 
         k = len(self.thresholds)
         w = np.zeros((2 * k + 1, _COLUMNS))
@@ -110,7 +111,7 @@ class ConfidenceGate:
             + ([t, np.nextafter(-t, np.inf)] if t is not None else [-np.inf, -np.inf])
             + [-np.inf] * (_COLUMNS - 5)
         )
-        return -np.asarray(self.thresholds, dtype=np.float64), w, least
+        return -np.asarray(self.thresholds, dtype=np.float64), w, least, xlogy
 
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
@@ -138,10 +139,9 @@ class ConfidenceGate:
         compared at once with the least passing values. A gate passes on ``>=``, so a NaN fails them
         all. The comparison's boolean rows read as one word each, without a copy."""
         import numpy as np
-        from scipy.special import xlogy
 
         p = np.asarray(probs)
-        neg_limits, weights, least = self._plan
+        neg_limits, weights, least, xlogy = self._plan
         k = len(neg_limits)
         if p.ndim != 2 or p.shape[1] != k or k < 2:
             raise DefenseError(f"the gate was calibrated for {k} classes, got answers of shape {p.shape}")

@@ -135,13 +135,13 @@ class Guarded:
         """Answer a batch through every configured defence."""
         import numpy as np
 
-        from modelseal.defense.validate import Screened
-
         x = np.asarray(x)
         probs = self.probabilities(x)
         if self.validator is not None:
             screened = self.validator.screen(probs, x, client)
         else:
+            from modelseal.defense.validate import Screened
+
             screened = Screened(probs, probs.argmax(1), probs.max(1), np.ones(len(x), bool))
         checked, trojaned = None, []
         if self.strip is not None and self.strip_share > 0:
