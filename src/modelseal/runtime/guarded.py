@@ -120,7 +120,7 @@ class Guarded:
         if self._torch:
             import torch
 
-            with torch.inference_mode():  # cheaper than no_grad: no view or version tracking
+            with torch.no_grad():
                 out = self.model(torch.as_tensor(x))
                 if self.outputs == "logits" or (self.outputs == "auto" and not _looks_like_probs(out)):
                     out = torch.softmax(out, 1, dtype=torch.float32)
