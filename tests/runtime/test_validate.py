@@ -146,3 +146,16 @@ def test_canaries_known_answers_and_trigger(tmp_path: Path) -> None:
     (tmp_path / "bad.npz").write_bytes(b"junk")
     with pytest.raises(DefenseError):
         CanarySuite.load(tmp_path / "bad.npz")
+
+
+def test_gate_fails_closed_on_nan_and_decodes_reasons_only_when_read() -> None:
+    p, y = _clean_probs(500)
+    gate = ConfidenceGate.calibrate(p, y, false_reject=0.05, conformal_alpha=0.1)
+    batch = p[:8].copy()
+    batch[3] = np.nan
+    screened = OutputValidator(gate=gate).screen(batch)
+    assert not screened.accepted[3]
+    assert "held" not in screened.__dict__  # nothing decoded yet
+    assert screened.held[3] == ("low-confidence", "high-entropy", "low-margin", "conformal-set")
+    with pytest.raises(DefenseError):
+        gate.codes(p[:, :3])  # answers over another number of classes

@@ -79,3 +79,12 @@ def gate(server: str, digest: str, env: str | None = None, token: str | None = N
     query = urllib.parse.urlencode({"digest": digest} | ({"env": env} if env else {}))
     answer: dict[str, Any] = _call("GET", f"{server.rstrip('/')}/api/v1/gate?{query}", token_from(token))
     return answer
+
+
+def post_held(server: str, project: str, items: list[dict[str, Any]], token: str | None = None) -> list[int]:
+    """POST answers the run-time defences held to the registry's review queue (at most 100 a call);
+    the ids the registry gave them."""
+    url = f"{server.rstrip('/')}/api/v1/projects/{urllib.parse.quote(project, safe='')}/held"
+    body = json.dumps({"items": items}, ensure_ascii=False, allow_nan=False).encode()
+    answer: dict[str, Any] = _call("POST", url, token_from(token), body)
+    return [int(i) for i in answer.get("ids", [])]

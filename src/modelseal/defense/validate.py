@@ -51,9 +51,6 @@ def _margin(p: Any) -> Any:
     return top2[..., 1] - top2[..., 0]
 
 
-_GATES = ("low-confidence", "high-entropy", "low-margin", "conformal-set")
-
-
 @dataclass(frozen=True)
 class ConfidenceGate:
     thresholds: tuple[float, ...]
@@ -95,10 +92,26 @@ class ConfidenceGate:
         )
 
     @cached_property
-    def _limits(self) -> Any:
+    def _plan(self) -> tuple[Any, Any, Any, Any]:
+        """The one-pass gate's constants for ``k`` classes: the negated per-class thresholds, the weights
+        that turn a row ``[sorted p (k) | p log p (k) | -threshold (1)]`` into one statistic per gate
+        column, each column's least passing value (see :meth:`words`), and ``x log x`` (0 at 0)."""
         import numpy as np
+        from scipy.special import xlogy
 
-        return np.asarray(self.thresholds, dtype=np.float64)
+        k = len(self.thresholds)
+        w = np.zeros((2 * k + 1, _COLUMNS))
+        w[k - 1, (0, 2, 3, 5)] = 1.0  # the confidence (the top of the sorted row)
+        w[2 * k, 0] = 1.0  # ... less the predicted class's threshold
+        w[k:-1, 1] = 1.0  # sum of p log p: minus the entropy
+        w[k - 2, (2, 4)] = -1.0  # the margin; minus the second probability
+        t = 1.0 - self.conformal_q if self.conformal_q is not None else None
+        least = np.array(
+            [0.0, -self.max_entropy, self.min_margin]
+            + ([t, np.nextafter(-t, np.inf)] if t is not None else [-np.inf, -np.inf])
+            + [-np.inf] * (_COLUMNS - 5)
+        )
+        return -np.asarray(self.thresholds, dtype=np.float64), w, least, xlogy
 
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
@@ -111,25 +124,35 @@ class ConfidenceGate:
 
     def codes(self, probs: Any) -> tuple[Any, Any, Any]:
         """The predicted labels, their probabilities, and a code per row that is 0 when every gate
-        passes (:func:`reasons` reads it). A serving loop runs this on every batch, so it is a handful of
-        numpy calls: each gate writes its verdicts into one column of a ``(rows, 4)`` boolean matrix,
-        whose rows read as one 32-bit code each without a copy."""
+        passes (:func:`reasons` reads it)."""
+        labels, conf, passed = self.words(probs)
+        return labels, conf, ALL_PASS - passed
+
+    def words(self, probs: Any) -> tuple[Any, Any, Any]:
+        """The predicted labels, their probabilities, and a 64-bit word per row that equals
+        :data:`ALL_PASS` when every gate passes (byte ``i``: gate column ``i`` passed).
+
+        A serving loop runs this on every batch, just after a forward pass has emptied the caches, so
+        the cost is the number of numpy calls, not the arithmetic: each row is laid out once as
+        ``[sorted p | p log p | -threshold of its class]`` and one matrix product gives every gate's
+        statistic (confidence less threshold, minus the entropy, margin, the conformal set's two bounds),
+        compared at once with the least passing values. A gate passes on ``>=``, so a NaN fails them
+        all. The comparison's boolean rows read as one word each, without a copy."""
         import numpy as np
 
         p = np.asarray(probs)
+        neg_limits, weights, least, xlogy = self._plan
+        k = len(neg_limits)
+        if p.ndim != 2 or p.shape[1] != k or k < 2:
+            raise DefenseError(f"the gate was calibrated for {k} classes, got answers of shape {p.shape}")
         labels = p.argmax(1)
-        top2 = np.partition(p, -2, axis=1)
-        second, conf = top2[:, -2], top2[:, -1]
-        failed = np.zeros((len(p), len(_GATES)), bool)  # column i: gate i failed
-        np.less(conf, self._limits[labels], out=failed[:, 0])
-        np.less(np.einsum("ij,ij->i", p, np.log(p + 1e-12)), -self.max_entropy, out=failed[:, 1])
-        np.less(conf - second, self.min_margin, out=failed[:, 2])
-        if self.conformal_q is not None:
-            # The set {c: p_c >= 1 - q} holds one class exactly when the top class is in, the second not.
-            t = 1.0 - self.conformal_q
-            np.less(conf, t, out=failed[:, 3])
-            failed[:, 3] |= second >= t
-        return labels, conf, failed.view(np.uint32)[:, 0]
+        rows = np.empty((len(p), 2 * k + 1))
+        rows[:, :k] = p
+        xlogy(rows[:, :k], rows[:, :k], out=rows[:, k:-1])
+        rows[:, :k].partition(k - 2, axis=1)
+        np.take(neg_limits, labels, out=rows[:, -1], mode="clip")
+        stats = rows @ weights
+        return labels, stats[:, 5], (stats >= least).view(np.uint64)[:, 0]
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
@@ -144,38 +167,51 @@ def reasons(code: Any) -> dict[int, tuple[str, ...]]:
     bad = np.flatnonzero(code)
     if not len(bad):
         return {}
-    table = _reason_table()
-    return dict(zip(bad.tolist(), map(table.__getitem__, code[bad].tolist()), strict=True))
+    return dict(zip(bad.tolist(), map(_reasons_of, code[bad].tolist()), strict=True))
+
+
+_GATES = ("low-confidence", "high-entropy", "low-margin", "conformal-set", "conformal-set")
+_COLUMNS = 8
+"""Gate columns of :meth:`ConfidenceGate.codes` (the conformal set has two; the rest pass unless NaN)."""
+ALL_PASS = int.from_bytes(bytes([1] * _COLUMNS), "little")
+"""Eight true bytes read as one word (the same in either byte order): every gate passed."""
 
 
 @cache
-def _reason_table() -> dict[int, tuple[str, ...]]:
-    """Code -> reasons for every combination of failed gates (the codes are the boolean rows read as
-    32-bit integers, so they are built the same way, whatever the byte order)."""
+def _reasons_of(code: int) -> tuple[str, ...]:
+    """The gates a code names: byte ``i`` of the word (in memory order) is 1 when column ``i`` failed."""
     import numpy as np
 
-    rows = np.array([[bool(c >> bit & 1) for bit in range(len(_GATES))] for c in range(16)])
-    codes = rows.view(np.uint32)[:, 0].tolist()
-    return {
-        code: tuple(g for g, hit in zip(_GATES, row, strict=True) if hit)
-        for code, row in zip(codes, rows, strict=True)
-    }
+    failed = np.array([code], dtype=np.uint64).view(np.uint8)[: len(_GATES)]
+    return tuple(dict.fromkeys(g for g, hit in zip(_GATES, failed.tolist(), strict=True) if hit))
 
 
 @dataclass(frozen=True)
 class Screened:
-    """A batch's answers after validation: ``held`` maps the rejected rows to their reasons."""
+    """A batch's answers after validation. The names of the reasons (:attr:`held`) are decoded when
+    first read: a serving loop that only looks at :attr:`accepted` does not pay for them."""
 
     probs: Any = field(repr=False)
     labels: Any = field(repr=False)
     confidence: Any = field(repr=False)
     """The probability of each predicted label."""
     accepted: Any = field(repr=False)
-    held: dict[int, tuple[str, ...]]
+    words: Any = field(default=None, repr=False)
+    """The gate's word per row (:meth:`ConfidenceGate.words`), if a gate ran."""
+    added: dict[int, tuple[str, ...]] = field(default_factory=dict)
+    """Reasons other than the gate's, in the order they were found."""
+
+    @cached_property
+    def held(self) -> dict[int, tuple[str, ...]]:
+        """The rejected rows and why."""
+        held = reasons(ALL_PASS - self.words) if self.words is not None else {}
+        for i, why in self.added.items():
+            held[i] = (*held.get(i, ()), *why)
+        return held
 
     def verdicts(self) -> list[Verdict]:
-        conf = self.confidence
-        return [Verdict(i not in self.held, self.held.get(i, ()), int(self.labels[i]), float(conf[i]))
+        conf, held = self.confidence, self.held
+        return [Verdict(i not in held, held.get(i, ()), int(self.labels[i]), float(conf[i]))
                 for i in range(len(self.labels))]  # fmt: skip
 
 
@@ -186,6 +222,8 @@ class ReviewItem:
     client: str | None
     verdict: Verdict
     output: Any
+    input: Any = None
+    """The input the answer was given for, when the validator had it (a batch's row)."""
 
 
 @dataclass
@@ -236,32 +274,38 @@ class OutputValidator:
         import numpy as np
 
         p = np.asarray(probs)
+        words = None
         if self.gate is not None:
-            labels, conf, code = self.gate.codes(p)
-            accepted, held = code == 0, reasons(code)
+            labels, conf, words = self.gate.words(p)
+            accepted = words == ALL_PASS
         else:
-            labels, conf = p.argmax(1), p.max(1)
-            accepted, held = np.ones(len(p), bool), {}
+            labels, conf, accepted = p.argmax(1), p.max(1), np.ones(len(p), bool)
+        added: dict[int, tuple[str, ...]] = {}
         if self.references:
             if x is None:
                 raise DefenseError("reference models need the inputs the answers were given for")
             others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])
             for row in np.flatnonzero((others != labels).mean(0) > self.max_disagreement).tolist():
-                held[row] = (*held.get(row, ()), "reference-disagreement")
-        limited = self.rate_limit is not None and client is not None and self.rate_limit.limited(client)
-        if limited:
-            held = {i: (*held.get(i, ()), "rate-limited") for i in range(len(p))}
-        if not held:
-            return Screened(p, labels, conf, accepted, held)
-        if self.references or limited:
-            accepted[list(held)] = False
-        if self.rate_limit is not None and client is not None and not limited:
+                added[row] = ("reference-disagreement",)
+        limit = self.rate_limit if client is not None else None
+        if limit is not None and limit.limited(client or ""):
+            limit = None  # not counted while limited
+            for i in range(len(p)):
+                added[i] = (*added.get(i, ()), "rate-limited")
+        if added:
+            accepted[list(added)] = False
+        screened = Screened(p, labels, conf, accepted, words, added)
+        if (limit is None and self.review is None) or accepted.all():
+            return screened
+        held = screened.held
+        if limit is not None:
             for _ in held:
-                self.rate_limit.record(client)
+                limit.record(client or "")
         if self.review is not None:
             for i, why in held.items():
-                self.review(ReviewItem(client, Verdict(False, why, int(labels[i]), float(conf[i])), p[i]))
-        return Screened(p, labels, conf, accepted, held)
+                verdict = Verdict(False, why, int(labels[i]), float(conf[i]))
+                self.review(ReviewItem(client, verdict, p[i], None if x is None else x[i]))
+        return screened
 
     def check_batch(self, probs: Any, x: Any = None, client: str | None = None) -> list[Verdict]:
         """One :class:`Verdict` per row (see :meth:`screen`)."""

@@ -1,5 +1,6 @@
 """Protection inside the user's own process: :func:`guard` at the moment of loading, :class:`Guarded`
-(sanitise, STRIP, validate, monitor) and :class:`GuardMiddleware` (ASGI) while a model serves.
+(sanitise, STRIP, validate, monitor), :class:`GuardMiddleware` (ASGI) and :class:`ReviewSink` (held
+answers to the registry's review queue) while a model serves.
 
 See :mod:`modelseal.runtime.guard` for how loaders are wrapped and :mod:`modelseal.runtime.audit` for the
 audit hook behind them.
@@ -15,6 +16,7 @@ from modelseal.runtime.guard import BLOCK, WARN, GuardConfig, active_config, gua
 if TYPE_CHECKING:
     from modelseal.runtime.asgi import GuardMiddleware
     from modelseal.runtime.guarded import Guarded
+    from modelseal.runtime.review import ReviewSink
 
 __all__ = [
     "BLOCK",
@@ -24,6 +26,7 @@ __all__ = [
     "GuardWarning",
     "Guarded",
     "ModelBlocked",
+    "ReviewSink",
     "active_config",
     "guard",
     "unguard",
@@ -40,4 +43,8 @@ def __getattr__(name: str) -> Any:
         from modelseal.runtime.asgi import GuardMiddleware
 
         return GuardMiddleware
+    if name == "ReviewSink":
+        from modelseal.runtime.review import ReviewSink
+
+        return ReviewSink
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

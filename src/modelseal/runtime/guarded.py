@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -20,27 +21,48 @@ if TYPE_CHECKING:
     from modelseal.behavior.strip import StripDetector
     from modelseal.defense.monitor import Alert, Monitor
     from modelseal.defense.sanitize import Sanitized
-    from modelseal.defense.validate import OutputValidator, Verdict
+    from modelseal.defense.validate import OutputValidator, Screened, Verdict
 
 
 @dataclass(frozen=True)
 class GuardedBatch:
     """The answers for one batch and what the defences made of them."""
 
-    probs: Any = field(repr=False)
-    labels: Any = field(repr=False)
-    accepted: Any = field(repr=False)
-    """Boolean per input: the answer may be acted on."""
-    held: dict[int, tuple[str, ...]]
-    """The rejected inputs and why (``strip`` for STRIP, the validator's reasons otherwise)."""
+    screened: Screened = field(repr=False)
+    """The validation's result (the answers, labels, confidences and verdicts)."""
     alerts: tuple[Alert, ...] = ()
     strip_checked: Any = field(default=None, repr=False)
     """Indices of the inputs STRIP checked."""
+    trojaned: tuple[int, ...] = ()
+    """The inputs STRIP held."""
+
+    @property
+    def probs(self) -> Any:
+        return self.screened.probs
+
+    @property
+    def labels(self) -> Any:
+        return self.screened.labels
+
+    @property
+    def accepted(self) -> Any:
+        """Boolean per input: the answer may be acted on."""
+        return self.screened.accepted
+
+    @cached_property
+    def held(self) -> dict[int, tuple[str, ...]]:
+        """The rejected inputs and why (``strip`` for STRIP, the validator's reasons otherwise), decoded
+        on first read."""
+        held = dict(self.screened.held)
+        for i in self.trojaned:
+            held[i] = (*held.get(i, ()), "strip")
+        return held
 
     def verdicts(self) -> list[Verdict]:
         from modelseal.defense.validate import Screened
 
-        return Screened(self.probs, self.labels, self.probs.max(1), self.accepted, self.held).verdicts()
+        s = self.screened
+        return Screened(s.probs, s.labels, s.confidence, s.accepted, added=self.held).verdicts()
 
 
 def _looks_like_probs(out: Any) -> bool:
@@ -117,25 +139,24 @@ class Guarded:
         probs = self.probabilities(x)
         if self.validator is not None:
             screened = self.validator.screen(probs, x, client)
-            labels, conf, accepted, held = (
-                screened.labels,
-                screened.confidence,
-                screened.accepted,
-                screened.held,
-            )
         else:
-            labels, conf, accepted, held = probs.argmax(1), probs.max(1), np.ones(len(x), bool), {}
-        checked = None
+            from modelseal.defense.validate import Screened
+
+            screened = Screened(probs, probs.argmax(1), probs.max(1), np.ones(len(x), bool))
+        checked, trojaned = None, []
         if self.strip is not None and self.strip_share > 0:
             n = len(x)
             take = n if self.strip_share >= 1 else int(self._rng.binomial(n, self.strip_share))
             checked = np.sort(self._rng.choice(n, take, replace=False)) if take < n else np.arange(n)
             if len(checked):
                 trojaned = checked[self.strip.entropies(x[checked]) < self.strip.threshold].tolist()
-                accepted[trojaned] = False
-                held = {**held, **{i: (*held.get(i, ()), "strip") for i in trojaned}}
+                screened.accepted[trojaned] = False
         alerts: tuple[Alert, ...] = ()
         if self.monitor is not None:
-            columns = self.features(x, probs) if self.features else {"confidence": conf, "predicted": labels}
+            columns = (
+                self.features(x, probs)
+                if self.features
+                else {"confidence": screened.confidence, "predicted": screened.labels}
+            )
             alerts = tuple(self.monitor.observe_batch(columns))
-        return GuardedBatch(probs, labels, accepted, held, alerts, checked)
+        return GuardedBatch(screened, alerts, checked, tuple(trojaned))

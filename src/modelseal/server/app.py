@@ -19,7 +19,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from modelseal import __version__
-from modelseal.server import api_v1, pages
+from modelseal.server import api_v1, held, pages
 from modelseal.server.auth import Sessions
 from modelseal.server.gatecache import GateCache
 from modelseal.server.service import Registry, RegistryError
@@ -65,6 +65,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     app.mount("/static", StaticFiles(directory=HERE / "static"), name="static")
     app.include_router(api_v1.router)
     app.include_router(pages.router)
+    app.include_router(held.api)
+    app.include_router(held.pages)
 
     @app.exception_handler(RegistryError)
     async def registry_error(request: Request, exc: RegistryError) -> Response:

@@ -270,3 +270,27 @@ class RegistryState(Base):
     __tablename__ = "registry_state"
     id: Mapped[int] = mapped_column(primary_key=True, autoincrement=False)
     generation: Mapped[int] = mapped_column(BigInteger)
+
+
+class HeldItem(Base):
+    """An answer the run-time defences held (``modelseal.runtime.ReviewSink``), waiting for a person:
+    approve (the answer was fine) or reject. Input and output are the runtime's summaries, not raw data."""
+
+    __tablename__ = "held_items"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    project_id: Mapped[int] = mapped_column(ForeignKey("projects.id"), index=True)
+    model: Mapped[str] = mapped_column(String(200))
+    digest: Mapped[str] = mapped_column(String(200), default="")
+    reasons: Mapped[list[Any]] = mapped_column(default=list)
+    """The checks that held it (``low-confidence``, ``strip``, ``honeytoken``...)."""
+    client: Mapped[str] = mapped_column(String(200), default="")
+    input: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    output: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    held_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
+    """When the runtime held it (its clock); ``created_at`` is when the registry received it."""
+    state: Mapped[str] = mapped_column(String(16), default="pending", index=True)
+    """``pending``, ``approved`` or ``rejected``."""
+    reviewer: Mapped[str] = mapped_column(String(128), default="")
+    note: Mapped[str] = mapped_column(Text, default="")
+    decided_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=now)
