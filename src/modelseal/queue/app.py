@@ -240,12 +240,24 @@ def register_tasks(
     @app.periodic(cron=settings.reverify_cron)
     @app.task(name=REVERIFY_TASK, queue=QUEUE, priority=PRIORITIES["background"])
     async def reverify_mirrors(timestamp: int) -> None:
-        """Sweep again what was swept lately: a new scanner version or configuration makes new keys, so
-        only contents judged under old ones are scanned again; the rest is assembled from verdicts."""
+        await reverify_recent(url, connection, settings.reverify_days, reverify)
 
-        def mirrors() -> list[tuple[str, dict[str, Any]]]:
-            with connection() as conn:
-                return recent_mirrors(conn, settings.reverify_days)
 
-        for mirror, config in await asyncio.to_thread(mirrors):
-            await asyncio.to_thread(reverify, url, mirror, config)
+async def reverify_recent(
+    url: str,
+    connection: Callable[[], AbstractContextManager[Conn]],
+    days: int,
+    reverify: Callable[[str, str, dict[str, Any]], None],
+) -> int:
+    """The daily task: sweep again every mirror swept in the last ``days`` days (``reverify`` enqueues at
+    background priority). A new scanner version or configuration makes new keys, so only contents judged
+    under old ones are scanned again; the rest is assembled from verdicts. How many mirrors."""
+
+    def mirrors() -> list[tuple[str, dict[str, Any]]]:
+        with connection() as conn:
+            return recent_mirrors(conn, days)
+
+    found = await asyncio.to_thread(mirrors)
+    for mirror, config in found:
+        await asyncio.to_thread(reverify, url, mirror, config)
+    return len(found)
