@@ -385,6 +385,21 @@ def _best(
     candidate: str, knowns: Iterable[str], affixes: frozenset[str], prefixes: bool
 ) -> tuple[str, str] | None:
     """(known, class) of the closest look-alike; affix and glyph classes beat plain edits."""
+    listed = tuple(knowns)
+    if len(_LISTS) > 64:  # configurations come and go in a long-lived worker: start the lists afresh
+        _LISTS.clear()
+    return _nearest(candidate, _LISTS.setdefault(listed, listed), affixes, prefixes)
+
+
+_LISTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One copy of each list of known names (the catalogue's, the internal ones), shared by the memo's keys."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _nearest(
+    candidate: str, knowns: tuple[str, ...], affixes: frozenset[str], prefixes: bool
+) -> tuple[str, str] | None:
+    """:func:`_best`, memoised per name: a re-sweep or the daily re-verification asks about the same ids."""
     best: tuple[int, str, str] | None = None
     for known in knowns:
         kind = resemblance(candidate, known, affixes, prefixes=prefixes)
