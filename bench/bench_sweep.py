@@ -7,11 +7,13 @@ pickles (a harmless ``echo``).
     PYTHONPATH=src:. python3 bench/bench_sweep.py [--snapshots 600] [--workers 1,2,4] [--rounds 1]
 
 The default size is what fits the five minutes a bench run gets on a 2-CPU machine; the issue's 10 000
-snapshots is ``--snapshots 10000`` (about 17 times as long). Prints, per worker count, the sweep's wall time
-(enqueue to the last version assembled; workers started and warmed first), versions per second, the
-scaling efficiency against one worker (T1 / (n * Tn)), and the re-verification of the same mirror (every
-content already judged: assembly only); min / median / max where rounds repeat; the bytes and scans dedup
-saved; the database's size per row; SHA-256 speed on one core; and os.getloadavg() before and after.
+snapshots is ``--snapshots 10000`` (the re-sweeps are then left out unless ``--resweep``; progress goes to
+stderr every 30 s). The mirror is built once and swept by every executor. Prints, per worker count, the
+sweep's wall time (enqueue to the last version assembled; workers started and warmed first), versions per
+second, the scaling efficiency against one worker (T1 / (n * Tn)), and the re-verification of the same
+mirror (every content already judged: assembly only); min / median / max where rounds repeat; the bytes
+and scans dedup saved; the database's size per row; SHA-256 speed on one core; and os.getloadavg() before,
+after each count and at the end.
 PostgreSQL is Debian's package, started here with fsync on (as the ``postgres`` user when run as root).
 """
 
@@ -67,16 +69,32 @@ def stop_workers(procs: list[subprocess.Popen[bytes]]) -> None:
 
 
 def timed_sweep(url: str, mirror: Path, record: bool = True) -> tuple[float, SweepProgress]:
-    """Seconds from the sweep's start (listing, keying, enqueueing) to its last version assembled."""
+    """Seconds from the sweep's start (listing, keying, enqueueing) to its last version assembled; the
+    progress on stderr every ``PROGRESS_S`` seconds (not part of the figures)."""
     from modelseal.api.sweeping import SweepRequest, sweep, sweep_progress
 
     began = time.perf_counter()
     started = sweep(SweepRequest(mirror, url))
     if record:
         ENQUEUE.append(started.seconds)
+        progress(f"  enqueued {started.versions} versions in {started.seconds:.1f} s")
+    shown = time.perf_counter()
     while not (state := sweep_progress(url, started.sweep)).finished:
-        time.sleep(0.1)
+        time.sleep(0.2)
+        if record and time.perf_counter() - shown > PROGRESS_S:
+            shown = time.perf_counter()
+            elapsed = shown - began
+            progress(
+                f"  {state.done}/{state.total} versions after {elapsed:.0f} s ({state.done / elapsed:.1f}/s)"
+            )
     return time.perf_counter() - began, state
+
+
+PROGRESS_S = 30.0
+
+
+def progress(line: str) -> None:
+    print(f"[{time.strftime('%H:%M:%S')}] {line}", file=sys.stderr, flush=True)
 
 
 def wait_for(check: Callable[[], bool]) -> None:
@@ -85,9 +103,10 @@ def wait_for(check: Callable[[], bool]) -> None:
 
 
 def one_count(
-    admin: str, tmp: Path, mirror: Path, workers: int, round_: int
-) -> tuple[float, float, SweepProgress]:
-    """A fresh database, ``workers`` warmed-up worker processes; the first sweep and the re-sweep."""
+    admin: str, tmp: Path, mirror: Path, workers: int, round_: int, resweep: bool
+) -> tuple[float, float | None, SweepProgress]:
+    """A fresh database, ``workers`` warmed-up worker processes; the first sweep and (``resweep``) the
+    re-sweep."""
     import psycopg
 
     url = create_database(admin, f"sweep_{workers}_{round_}")
@@ -102,17 +121,21 @@ def one_count(
                 return row is not None and row[0] >= workers
 
         wait_for(registered)
+        progress(f"{workers} worker(s), round {round_ + 1}: sweep")
         first, state = timed_sweep(url, mirror)
-        again, _ = timed_sweep(url, mirror)
+        again = None
+        if resweep:
+            progress(f"{workers} worker(s), round {round_ + 1}: re-sweep")
+            again, _ = timed_sweep(url, mirror)
         if workers == 1 and round_ == 0:
-            database_size(url, state)
+            database_size(url, state, resweep)
     finally:
         stop_workers(procs)
     return first, again, state
 
 
-def database_size(url: str, state: SweepProgress) -> None:
-    """Bytes on disk per table after the sweep and its re-sweep: the capacity plan's database figures."""
+def database_size(url: str, state: SweepProgress, resweep: bool) -> None:
+    """Bytes on disk per table after the sweep (and its re-sweep): the capacity plan's database figures."""
     import psycopg
 
     tables = ("blob_verdicts", "sweep_versions", "procrastinate_jobs", "procrastinate_events")
@@ -126,7 +149,7 @@ def database_size(url: str, state: SweepProgress) -> None:
 
         sizes = {t: one("SELECT pg_total_relation_size(%s)", t) for t in tables}
         rows = {t: one(f"SELECT count(*) FROM {t}") for t in tables}
-    print(f"database after 2 sweeps of {state.total} versions (1 worker):")
+    print(f"database after the sweep{'s' if resweep else ''} of {state.total} versions (1 worker):")
     for table in tables:
         per = f"{sizes[table] / rows[table]:8.0f} bytes/row" if rows[table] else "(jobs deleted on success)"
         print(f"  {table:<22} {rows[table]:>8} rows {sizes[table]:>12,} bytes  {per}")
@@ -152,8 +175,16 @@ def main() -> None:
         "--shared", type=float, default=0.7, help="share of file references to shared contents"
     )
     parser.add_argument("--malicious", type=int, default=3)
+    parser.add_argument(
+        "--resweep",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="also time the re-sweep of every count (default: only up to 2000 snapshots)",
+    )
+    parser.add_argument("--no-local", action="store_true", help="skip the local-pool baseline")
     args = parser.parse_args()
     counts = [int(n) for n in args.workers.split(",")]
+    resweep = args.resweep if args.resweep is not None else args.snapshots <= 2000
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} CPUs")
     tmp = Path(tempfile.mkdtemp(prefix="bench-sweep-"))
     began = time.perf_counter()
@@ -164,21 +195,28 @@ def main() -> None:
         f"{mirror.bytes_total:,} bytes, {len(mirror.malicious)} malicious; built in "
         f"{time.perf_counter() - began:.1f} s"
     )
-    local = [local_baseline(mirror.snapshots) for _ in range(args.rounds)]
-    local_s = [s for s, _ in local]
-    print(f"\n{'executor':<22} {'seconds (min med max)':>26} {'versions/s':>11} {'efficiency':>11}")
-    rate = args.snapshots / statistics.median(local_s)
-    print(
-        f"{'local pool (baseline)':<22} {spread(local_s):>26} {rate:11.1f} {'':>11}   flagged {local[0][1]}"
-    )
+    header = f"\n{'executor':<22} {'seconds (min med max)':>26} {'versions/s':>11} {'efficiency':>11}"
+    if not args.no_local:
+        progress("local pool baseline")
+        local = [local_baseline(mirror.snapshots) for _ in range(args.rounds)]
+        local_s = [s for s, _ in local]
+        rate = args.snapshots / statistics.median(local_s)
+        print(header)
+        print(
+            f"{'local pool (baseline)':<22} {spread(local_s):>26} {rate:11.1f} {'':>11}"
+            f"   flagged {local[0][1]}",
+            flush=True,
+        )
+    else:
+        print(header)
     one = None
     state = None
     with throwaway_postgres(durable=True) as admin:
         rows = []
         for workers in counts:
-            runs = [one_count(admin, tmp, mirror.root, workers, r) for r in range(args.rounds)]
+            runs = [one_count(admin, tmp, mirror.root, workers, r, resweep) for r in range(args.rounds)]
             firsts = [f for f, _, _ in runs]
-            agains = [a for _, a, _ in runs]
+            agains = [a for _, a, _ in runs if a is not None]
             state = runs[0][2]
             median = statistics.median(firsts)
             one = one or (median if workers == 1 else None)
@@ -186,9 +224,12 @@ def main() -> None:
             flagged = state.flagged
             print(
                 f"{f'queue, {workers} worker(s)':<22} {spread(firsts):>26} "
-                f"{args.snapshots / median:11.1f} {efficiency}   flagged {flagged}"
+                f"{args.snapshots / median:11.1f} {efficiency}   flagged {flagged}   "
+                f"load {os.getloadavg()[0]:.2f}",
+                flush=True,
             )
-            rows.append((workers, agains))
+            if agains:
+                rows.append((workers, agains))
         print()
         for workers, agains in rows:
             print(

@@ -72,7 +72,7 @@ class Workers:
         for proc in self.procs:
             if proc.poll() is None:
                 proc.send_signal(signal.SIGTERM)
-        codes = []
+        codes: list[int | None] = []
         for proc in self.procs:
             try:
                 codes.append(proc.wait(20))

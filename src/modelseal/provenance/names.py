@@ -27,6 +27,8 @@ from modelseal.provenance.reputation import ReputationTable
 _PART = r"[A-Za-z0-9](?:[A-Za-z0-9._-]{0,94}[A-Za-z0-9])?"
 _HUB_ID = re.compile(rf"^(?:(?P<org>{_PART})/)?(?P<name>{_PART})$")
 _SEPARATORS = re.compile(r"[-_.]+")
+_DOUBLED = re.compile(r"(.)\1+")
+_NUMBER = re.compile(r"\d+")
 _HOMOGLYPHS = str.maketrans({"0": "o", "1": "l", "i": "l", "|": "l"})
 _KEYBOARD_ROWS = ("1234567890", "qwertyuiop", "asdfghjkl", "zxcvbnm")
 
@@ -116,6 +118,7 @@ class HubId:
         return f"{self.org}/{self.name}" if self.org else self.name
 
 
+@lru_cache(maxsize=1 << 16)
 def _skeleton(text: str) -> str:
     """What the eye reads: case, look-alike glyphs, separators and doubled letters folded away."""
     s = text.casefold().replace("rn", "m").replace("vv", "w").translate(_HOMOGLYPHS)
@@ -123,7 +126,7 @@ def _skeleton(text: str) -> str:
 
 
 def _collapse(text: str) -> str:
-    return re.sub(r"(.)\1+", r"\1", text)
+    return _DOUBLED.sub(r"\1", text)
 
 
 def _tokens(text: str) -> list[str]:
@@ -162,8 +165,39 @@ def _edit_class(cand: str, known: str) -> str | None:
     return kind
 
 
-def _affix_class(cand: str, known: str, affixes: frozenset[str], prefixes: bool) -> str | None:
-    sc, sk = _skeleton(cand), _skeleton(known)
+@dataclass(frozen=True)
+class _Form:
+    """The folded views of one name that :func:`resemblance` compares, computed once per name per
+    process (a sweep compares every version's id with every listed model)."""
+
+    folded: str
+    skeleton: str
+    joined: str
+    """Separators removed."""
+    collapsed: str
+    """Separators removed and doubled letters folded (no glyph folding)."""
+    tokens: tuple[str, ...]
+    """Sorted."""
+    numbered: str
+    """Every run of digits as ``#``."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _form(text: str) -> _Form:
+    folded = text.casefold()
+    joined = _SEPARATORS.sub("", folded)
+    return _Form(
+        folded,
+        _skeleton(folded),
+        joined,
+        _collapse(joined),
+        tuple(sorted(_tokens(folded))),
+        _NUMBER.sub("#", folded),
+    )
+
+
+def _affix_class(cand: _Form, known: _Form, affixes: frozenset[str], prefixes: bool) -> str | None:
+    sc, sk = cand.skeleton, known.skeleton
     by_skeleton = _affix_skeletons(affixes)
 
     def affix_of(rest: str, joint: str) -> str | None:
@@ -173,7 +207,7 @@ def _affix_class(cand: str, known: str, affixes: frozenset[str], prefixes: bool)
     if len(sc) > len(sk) and sc.startswith(sk) and (a := affix_of(sc[len(sk) :], sk[-1:])):
         return f"added suffix '{a}'"
     if len(sk) > len(sc) and sk.startswith(sc):
-        parts = re.split(r"[-_]+", known)
+        parts = re.split(r"[-_]+", known.folded)
         # any last part of a name of three or more parts: "Mistral-7B-Instruct-v0.2" -> "Mistral-7B-Instruct"
         rest = sk[len(sc) :]
         last = parts[-1] if len(parts) >= 3 and _skeleton(parts[-1]) in (rest, sc[-1:] + rest) else None
@@ -194,24 +228,23 @@ def _affix_skeletons(affixes: frozenset[str]) -> Mapping[str, str]:
 
 def resemblance(candidate: str, known: str, affixes: frozenset[str], *, prefixes: bool = False) -> str | None:
     """The look-alike class by which ``candidate`` imitates ``known``, or None when it does not."""
-    cand, kn = candidate.casefold(), known.casefold()
-    if cand == kn:
+    cand, kn = _form(candidate), _form(known)
+    if cand.folded == kn.folded:
         return None
-    if _skeleton(cand) == _skeleton(kn):
-        if _SEPARATORS.sub("", cand) == _SEPARATORS.sub("", kn):
+    if cand.skeleton == kn.skeleton:
+        if cand.joined == kn.joined:
             return "separator change"
-        if _collapse(_SEPARATORS.sub("", cand)) == _collapse(_SEPARATORS.sub("", kn)):
-            return "doubled character" if len(cand) > len(kn) else "dropped double character"
+        if cand.collapsed == kn.collapsed:
+            return "doubled character" if len(cand.folded) > len(kn.folded) else "dropped double character"
         return "look-alike characters"
-    tc, tk = _tokens(cand), _tokens(kn)
-    if len(tk) > 1 and sorted(tc) == sorted(tk):
+    if len(kn.tokens) > 1 and cand.tokens == kn.tokens:
         return "order change"
     affix = _affix_class(cand, kn, affixes, prefixes)
     if affix:
         return affix
-    if re.sub(r"\d+", "#", cand) == re.sub(r"\d+", "#", kn):
+    if cand.numbered == kn.numbered:
         return None
-    return _edit_class(cand, kn)
+    return _edit_class(cand.folded, kn.folded)
 
 
 @dataclass(frozen=True)
@@ -352,12 +385,27 @@ def _best(
     candidate: str, knowns: Iterable[str], affixes: frozenset[str], prefixes: bool
 ) -> tuple[str, str] | None:
     """(known, class) of the closest look-alike; affix and glyph classes beat plain edits."""
+    listed = tuple(knowns)
+    if len(_LISTS) > 64:  # configurations come and go in a long-lived worker: start the lists afresh
+        _LISTS.clear()
+    return _nearest(candidate, _LISTS.setdefault(listed, listed), affixes, prefixes)
+
+
+_LISTS: dict[tuple[str, ...], tuple[str, ...]] = {}
+"""One copy of each list of known names (the catalogue's, the internal ones), shared by the memo's keys."""
+
+
+@lru_cache(maxsize=1 << 16)
+def _nearest(
+    candidate: str, knowns: tuple[str, ...], affixes: frozenset[str], prefixes: bool
+) -> tuple[str, str] | None:
+    """:func:`_best`, memoised per name: a re-sweep or the daily re-verification asks about the same ids."""
     best: tuple[int, str, str] | None = None
     for known in knowns:
         kind = resemblance(candidate, known, affixes, prefixes=prefixes)
         if kind is None:
             continue
-        rank = OSA.distance(candidate.casefold(), known.casefold())
+        rank = OSA.distance(_form(candidate).folded, _form(known).folded)
         if best is None or rank < best[0]:
             best = (rank, known, kind)
     return None if best is None else (best[1], best[2])

@@ -19,8 +19,14 @@ from modelseal.core.rules import make_finding
 from modelseal.parallel import encode_outcome
 from modelseal.queue import PRIORITIES
 from modelseal.queue.codec import encode_target
-from modelseal.queue.db import connect, conninfo
-from modelseal.queue.results import finish_version, recent_mirrors, record_verdict, verdicts, version_pending
+from modelseal.queue.db import connect, conninfo, worker_conninfo
+from modelseal.queue.results import (
+    finish_version,
+    pending_verdicts,
+    recent_mirrors,
+    record_verdict,
+    verdicts,
+)
 
 if TYPE_CHECKING:
     from procrastinate import App, JobContext
@@ -60,10 +66,12 @@ class WorkerSettings:
     deleted, its verdict being the record (millions of versions would otherwise fill the database)."""
 
 
-def build_app(url: str) -> App:
+def build_app(url: str, *, worker: bool = False) -> App:
+    """The application on ``url``; a ``worker``'s commits do not wait for the disk (see
+    :func:`~modelseal.queue.db.worker_conninfo`)."""
     from procrastinate import App, PsycopgConnector
 
-    return App(connector=PsycopgConnector(conninfo=conninfo(url)))
+    return App(connector=PsycopgConnector(conninfo=worker_conninfo(url) if worker else conninfo(url)))
 
 
 def blob_job(key: str, priority: int, payload: dict[str, Any]) -> Any:
@@ -210,11 +218,7 @@ def register_tasks(
 
         def look() -> dict[str, list[Any]] | None:
             with connection() as conn:
-                return (
-                    verdicts(conn, list(set(payload["files"].values())))
-                    if version_pending(conn, version)
-                    else None
-                )
+                return pending_verdicts(conn, version, list(set(payload["files"].values())))
 
         found = await asyncio.to_thread(look)
         if found is None:
@@ -240,12 +244,24 @@ def register_tasks(
     @app.periodic(cron=settings.reverify_cron)
     @app.task(name=REVERIFY_TASK, queue=QUEUE, priority=PRIORITIES["background"])
     async def reverify_mirrors(timestamp: int) -> None:
-        """Sweep again what was swept lately: a new scanner version or configuration makes new keys, so
-        only contents judged under old ones are scanned again; the rest is assembled from verdicts."""
+        await reverify_recent(url, connection, settings.reverify_days, reverify)
 
-        def mirrors() -> list[tuple[str, dict[str, Any]]]:
-            with connection() as conn:
-                return recent_mirrors(conn, settings.reverify_days)
 
-        for mirror, config in await asyncio.to_thread(mirrors):
-            await asyncio.to_thread(reverify, url, mirror, config)
+async def reverify_recent(
+    url: str,
+    connection: Callable[[], AbstractContextManager[Conn]],
+    days: int,
+    reverify: Callable[[str, str, dict[str, Any]], None],
+) -> int:
+    """The daily task: sweep again every mirror swept in the last ``days`` days (``reverify`` enqueues at
+    background priority). A new scanner version or configuration makes new keys, so only contents judged
+    under old ones are scanned again; the rest is assembled from verdicts. How many mirrors."""
+
+    def mirrors() -> list[tuple[str, dict[str, Any]]]:
+        with connection() as conn:
+            return recent_mirrors(conn, days)
+
+    found = await asyncio.to_thread(mirrors)
+    for mirror, config in found:
+        await asyncio.to_thread(reverify, url, mirror, config)
+    return len(found)

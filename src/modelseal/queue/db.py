@@ -24,6 +24,17 @@ def conninfo(url: str) -> str:
     return f"postgresql://{rest}"
 
 
+def worker_conninfo(url: str) -> str:
+    """A worker's connections commit without waiting for the disk (``synchronous_commit=off``): a
+    PostgreSQL crash may then lose a worker's last commits, never corrupt or reorder them, and everything a
+    worker writes is redone when lost (a job whose fetch or finish is lost runs again; a verdict or report
+    is written before its job's finish, so it is kept whenever the finish is). It saves a disk flush per
+    verdict, report and job state change. The sweep's own enqueueing stays durable."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(conninfo(url), options="-c synchronous_commit=off")
+
+
 def connect(url: str) -> psycopg.Connection[dict[str, object]]:
     require("queue", "psycopg", feature=FEATURE)
     import psycopg

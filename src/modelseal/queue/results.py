@@ -92,9 +92,15 @@ def create_sweep(conn: Conn, sweep: NewSweep, versions: Sequence[tuple[str, str,
     return ids
 
 
-def version_pending(conn: Conn, version: int) -> bool:
-    row = conn.execute("SELECT status FROM sweep_versions WHERE id = %s", (version,)).fetchone()
-    return row is not None and row["status"] == "pending"
+def pending_verdicts(conn: Conn, version: int, keys: Sequence[str]) -> dict[str, list[Any]] | None:
+    """The recorded outcomes of ``keys`` while ``version`` is pending, in one round trip; None once it
+    is done (another assembly stored it)."""
+    rows = conn.execute(
+        "SELECT b.key, b.outcome FROM sweep_versions v LEFT JOIN blob_verdicts b ON b.key = ANY(%s)"
+        " WHERE v.id = %s AND v.status = 'pending'",
+        (list(keys), version),
+    ).fetchall()
+    return {row["key"]: row["outcome"] for row in rows if row["key"] is not None} if rows else None
 
 
 def finish_version(conn: Conn, version: int, report: list[Any], worst: int | None, failed: bool) -> bool:

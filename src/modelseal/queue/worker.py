@@ -26,7 +26,7 @@ from modelseal.queue.app import (
     record_failure,
     register_tasks,
 )
-from modelseal.queue.db import FEATURE, conninfo, prepare
+from modelseal.queue.db import FEATURE, prepare, worker_conninfo
 from modelseal.queue.slots import Handler, Slots
 
 log = logging.getLogger("modelseal.worker")
@@ -76,7 +76,7 @@ async def _serve(
         while not stopping.is_set():
             try:
                 await asyncio.to_thread(prepare, url)
-                app = build_app(url)
+                app = build_app(url, worker=True)
                 pool = _pool(url, settings.concurrency + 2)
                 register_tasks(app, url, settings, slots, reverify, pool.connection)
                 async with app.open_async():
@@ -117,7 +117,7 @@ def _pool(url: str, size: int) -> Any:
     from psycopg_pool import ConnectionPool
 
     return ConnectionPool(
-        conninfo(url),
+        worker_conninfo(url),
         min_size=1,
         max_size=size,
         kwargs={"autocommit": True, "row_factory": dict_row},

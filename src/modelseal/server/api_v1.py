@@ -254,3 +254,33 @@ def audit_verify(
     finally:
         session.rollback()  # the log's lock, taken for a consistent view
     return json.loads(result.to_json())  # type: ignore[no-any-return]
+
+
+class SweepIn(BaseModel):
+    mirror: str = Field(min_length=1)
+    """A folder laid out like the Hugging Face cache, at the same path on the workers."""
+    priority: Literal["ci", "user", "background"] = "user"
+
+
+@router.post("/sweeps", status_code=202)
+def start_sweep(body: SweepIn, request: Request, who: Principal = Depends(need("admin"))) -> dict[str, Any]:
+    """Enqueue every snapshot of a mirror on the job queue (the registry's own PostgreSQL database); the
+    workers' reports land as scans of the registry's model versions with the same manifest digest."""
+    from dataclasses import asdict
+
+    from modelseal.server.sweeps import enqueue
+
+    if who.project_id is None and not csrf_ok(who, request.headers.get("x-csrf-token", "")):
+        raise HTTPException(403, "X-CSRF-Token header missing or wrong")
+    return asdict(enqueue(registry(request), body.mirror, body.priority, who.name))
+
+
+@router.get("/sweeps/{sweep_id}")
+def sweep_state(sweep_id: str, request: Request, who: Principal = Depends(need("read"))) -> dict[str, Any]:
+    """Where a sweep stands: versions done, flagged (high or worse), failed."""
+    from dataclasses import asdict
+
+    from modelseal.server.sweeps import progress
+
+    state = progress(registry(request), sweep_id)
+    return asdict(state) | {"finished": state.finished}

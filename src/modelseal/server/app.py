@@ -45,6 +45,8 @@ def create_app(settings: ServerSettings | None = None) -> FastAPI:
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         if settings.background:
             threading.Thread(target=_daily, args=(registry, stop), daemon=True, name="reverify").start()
+            if settings.queue:
+                threading.Thread(target=_landing, args=(registry, stop), daemon=True, name="land").start()
         yield
         stop.set()
         app.state.gate_cache.close()
@@ -172,3 +174,14 @@ def _daily(registry: Registry, stop: threading.Event) -> None:
             registry.reverify()
         except Exception:
             log.exception("daily re-verification failed")
+
+
+def _landing(registry: Registry, stop: threading.Event) -> None:
+    """Land the queue workers' finished model versions as scans, every few seconds."""
+    from modelseal.server.sweeps import land
+
+    while not stop.wait(registry.settings.land_interval_s):
+        try:
+            land(registry)
+        except Exception:
+            log.exception("landing swept versions failed")

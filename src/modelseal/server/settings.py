@@ -73,6 +73,11 @@ class ServerSettings:
     reverify_interval_s: float = 24 * 3600
     oidc: OidcSettings | None = field(default_factory=OidcSettings.from_env)
     """Sign-in through an OpenID Connect provider, beside local users (``MODELSEAL_OIDC_*``)."""
+    queue: bool = field(default_factory=lambda: bool(os.environ.get("MODELSEAL_QUEUE")))
+    """The registry's PostgreSQL database is also the job queue's (``MODELSEAL_QUEUE=1``): sweeps can be
+    enqueued from the API and their results land as scans (:mod:`modelseal.server.sweeps`)."""
+    land_interval_s: float = 10.0
+    """How often finished swept versions are landed in the registry's tables."""
     background: bool = True
     """Run the daily re-verification thread (tests turn it off and call it directly)."""
 

@@ -22,6 +22,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -261,6 +262,9 @@ class SweepVersion(Base):
     """A file of it could not be scanned (its verdict is ``failed``)."""
     report: Mapped[list[Any] | None] = mapped_column(JSON, nullable=True)
     finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True), nullable=True)
+    landed: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    """Looked at by the registry: its report is a scan of every registry model version with its manifest
+    digest (:mod:`modelseal.server.sweeps`)."""
 
 
 class RegistryState(Base):
