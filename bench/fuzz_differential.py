@@ -10,10 +10,12 @@ allowlisted is named by a finding.
 
 Each worker sends a batch of files to its oracle and scans the same batch in-process meanwhile (so a worker
 keeps two cores busy); a file on which the oracle dies or hangs (``--timeout``) is counted as unchecked and
-the rest of the batch goes to a fresh oracle. Input ``i`` is built from ``random.Random(i)``, so any seed
-rebuilds its file. Every finished seed range is appended to ``--checkpoint`` (JSON lines: start, stop,
-checked, unchecked seeds, divergences); a rerun with the same file resumes after the ranges it holds, and
-the totals printed are summed from it, so they are exact across interruptions. ``--until HH:MM`` (UTC) stops
+the rest of the batch goes to a fresh oracle; such a file is a divergence unless the scan fails it (a finding
+at high or above), since a loader that crashes on it may be steered further. Input ``i`` is built from
+``random.Random(i)``, so any seed rebuilds its file. Every finished seed range is appended to
+``--checkpoint`` (JSON lines: start, stop, checked, unchecked seeds, divergences); a rerun with the same
+file resumes after the ranges it holds, and the totals printed are summed from it, so they are exact across
+interruptions. ``--until HH:MM`` (UTC) stops
 cleanly at that time. Run it under ``nice -n 19`` when the machine is shared.
 
 Usage: ``python bench/fuzz_differential.py [--inputs 1000000] [--seed 0] [--workers 1] [--batch 64]

@@ -24,6 +24,7 @@ from pathlib import Path
 from modelseal.api.scanning import scan_file
 from modelseal.core.artifact import FileEntry
 from modelseal.core.config import Config
+from modelseal.core.findings import Severity
 from modelseal.scanners.interface import ScanContext
 from modelseal.scanners.pickle.allowlist import default_allowlist
 from modelseal.scanners.registry import dispatch
@@ -290,6 +291,8 @@ class Scanned:
     format: str
     named: str
     imports: frozenset[str]
+    blocks: bool
+    """A finding at high or above: the file fails the default gate."""
 
 
 def scanned(path: Path) -> Scanned:
@@ -297,7 +300,8 @@ def scanned(path: Path) -> Scanned:
     resolution, hashing or report around it)."""
     entry = FileEntry(path.name, path, path.stat().st_size)
     fmt, findings, _, imports = scan_file(entry, _context())
-    return Scanned(fmt, " ".join(f.message for f in findings), frozenset(imports))
+    blocks = any(f.severity >= Severity.HIGH for f in findings)
+    return Scanned(fmt, " ".join(f.message for f in findings), frozenset(imports), blocks)
 
 
 def compare(seen: Scanned, resolved: dict[str, set[tuple[str, str]]]) -> list[Divergence]:

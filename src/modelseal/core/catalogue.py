@@ -880,6 +880,16 @@ RULES: dict[str, Rule] = _rules(
         "the model in a format without code (safetensors).",
     ),
     Rule(
+        "MS-PICKLE-UNSAFE-STATE",
+        "State that corrupts a trusted object's memory",
+        Severity.HIGH,
+        "An allowlisted class is given a state its __setstate__ trusts without checking, which NumPy never "
+        "writes: a dtype whose flags, sizes, alignment, field offsets or subarray disagree with its type. "
+        "Loading it makes NumPy read plain bytes as object pointers or write outside an array's memory; the "
+        "loaders crash, and an attacker who shapes the bytes can take over the process.",
+        _REVIEW,
+    ),
+    Rule(
         "MS-FILE-NAME-NOT-UTF8",
         "File name is not UTF-8",
         Severity.MEDIUM,

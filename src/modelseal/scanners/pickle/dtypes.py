@@ -45,7 +45,12 @@ def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
     kind, digits = m.group(1), m.group(2)
     state = dtype.state.items if isinstance(dtype.state, Seq) else []
     if kind == "V":
-        has_object = False
+        subarray = (
+            _subarray_size(state[2], depth + 1) if len(state) > 2 and state[2] is not None else (0, False)
+        )
+        if subarray is None:
+            return None
+        has_object = subarray[1]
         fields = state[4] if len(state) > 4 else None
         if isinstance(fields, Dict):
             for _, spec in fields.items:
@@ -75,3 +80,136 @@ def array_nbytes(shape: Any, dtype: Any) -> tuple[int, bool] | None:
         if count * itemsize > MAX_NBYTES:
             return None
     return count * itemsize, has_object
+
+
+# The kind of dtype each ``numpy.dtypes`` class makes (facts from numpy/dtypes.pyi); StringDType is absent
+# on purpose: its instances keep their state elsewhere and no pickle of one goes through BUILD.
+_CLASS_KINDS = {
+    "BoolDType": "?",
+    "ObjectDType": "O",
+    "BytesDType": "S",
+    "StrDType": "U",
+    "VoidDType": "V",
+    "DateTime64DType": "M",
+    "TimeDelta64DType": "m",
+    **dict.fromkeys(("ByteDType", "Int8DType", "ShortDType", "Int16DType", "IntDType", "Int32DType"), "i"),
+    **dict.fromkeys(("LongDType", "Int64DType", "LongLongDType"), "i"),
+    **dict.fromkeys(("UByteDType", "UInt8DType", "UShortDType", "UInt16DType", "UIntDType"), "u"),
+    **dict.fromkeys(("UInt32DType", "ULongDType", "UInt64DType", "ULongLongDType"), "u"),
+    **dict.fromkeys(("Float16DType", "Float32DType", "Float64DType", "LongDoubleDType"), "f"),
+    **dict.fromkeys(("Complex64DType", "Complex128DType", "CLongDoubleDType"), "c"),
+}
+# dtype flags (numpy/ndarraytypes.h): what an object dtype must carry, and what no other dtype may.
+_OBJECT_FLAGS = 0x01 | 0x02 | 0x08 | 0x10  # ITEM_REFCOUNT, LIST_PICKLE, NEEDS_INIT, NEEDS_PYAPI
+_OBJECT_ONLY_FLAGS = 0x01 | 0x02 | 0x04 | 0x20 | 0x40  # ... ITEM_IS_POINTER, USE_GETITEM, USE_SETITEM
+
+
+def _int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def dtype_kind(dtype: Call) -> str | None:
+    """The one-letter kind of the dtype a ``numpy.dtype(code, ...)`` or ``numpy.dtypes.<X>DType()`` call
+    makes, or None when it cannot be told."""
+    callee = dtype.callee
+    if not isinstance(callee, Global):
+        return None
+    if callee.module == "numpy.dtypes":
+        return _CLASS_KINDS.get(callee.name)
+    code = dtype.args.items[0] if isinstance(dtype.args, Seq) and dtype.args.items else None
+    m = _CODE.match(code) if isinstance(code, str) else None
+    return m.group(1) if m else None
+
+
+def dtype_state_problem(dtype: Call) -> str | None:
+    """Why the BUILD state of a dtype is not one NumPy writes, or None when it is.
+
+    ``dtype.__setstate__`` trusts its tuple: flags that mark plain bytes as object pointers, field offsets
+    or a subarray beyond the item, an alignment of zero or a short tuple make the loader read or write
+    memory it does not own. Only the shapes NumPy itself writes are accepted (an allowlist of states)."""
+    kind = dtype_kind(dtype)
+    state = dtype.state
+    if kind is None:
+        return "a dtype whose type cannot be told is given a state"
+    if (
+        not isinstance(state, Seq)
+        or state.dropped
+        or (len(state.items), state.items[0]) not in ((8, 3), (9, 4))
+    ):
+        return "the state is not NumPy's 8-item (version 3) or 9-item (version 4) tuple"
+    endian, subarray, names, fields, elsize, alignment, flags = state.items[1:8]
+    if endian not in ("<", ">", "|", "="):
+        return f"byte order {endian!r} is not one NumPy writes"
+    if not (_int(elsize) and _int(alignment) and _int(flags)):
+        return "item size, alignment and flags must be integers"
+    if kind in "SUV":
+        if elsize < 0 or (kind == "U" and elsize % 4):
+            return f"item size {elsize} does not fit a {kind} dtype"
+        if alignment not in (1, 2, 4, 8, 16, 32, 64):
+            return f"alignment {alignment} is not a power of two"
+    if -128 <= flags < 0:  # NumPy once stored the flags as a signed char
+        flags += 256
+    if not 0 <= flags <= 0xFF:
+        return f"flags {flags} are out of range"
+    if kind != "V" and (subarray is not None or names is not None or fields is not None):
+        return "fields or a subarray on a dtype that is not a void (record) type"
+    has_object = kind == "O"
+    if subarray is not None:
+        sub = _subarray_size(subarray)
+        if sub is None or sub[0] > elsize:
+            return "the subarray does not fit in the item"
+        has_object = has_object or sub[1]
+    if names is not None or fields is not None:
+        record = _fields_size(names, fields, elsize)
+        if isinstance(record, str):
+            return record
+        has_object = has_object or record
+    if has_object and flags & _OBJECT_FLAGS != _OBJECT_FLAGS:
+        return f"flags {flags:#x} treat the object pointers of this dtype as plain bytes"
+    if not has_object and flags & _OBJECT_ONLY_FLAGS:
+        return f"flags {flags:#x} make NumPy read the plain bytes of this dtype as object pointers"
+    return None
+
+
+def _subarray_size(subarray: Any, depth: int = 0) -> tuple[int, bool] | None:
+    """(bytes, has_object) of a ``(base dtype, shape)`` subarray state."""
+    if not isinstance(subarray, Seq) or len(subarray.items) != 2:
+        return None
+    base, shape = subarray.items
+    sized = _dtype_size(base, depth)
+    dims = [shape] if _int(shape) else shape.items if isinstance(shape, Seq) and not shape.dropped else None
+    if sized is None or dims is None or not all(_int(d) and d >= 0 for d in dims):
+        return None
+    count = 1
+    for dim in dims:
+        count *= dim
+        if count * sized[0] > MAX_NBYTES:
+            return None
+    return count * sized[0], sized[1]
+
+
+def _fields_size(names: Any, fields: Any, elsize: int) -> str | bool:
+    """Whether the fields hold objects, or why they do not describe a record NumPy could have written."""
+    if not (isinstance(names, Seq) and isinstance(fields, Dict)) or names.dropped or fields.dropped:
+        return "names and fields are missing, inconsistent or too many to check"
+    if not names.items or not all(isinstance(n, str) for n in names.items):
+        return "field names must be strings"
+    specs = dict(fields.items) if all(isinstance(k, str) for k, _ in fields.items) else None
+    if specs is None or not set(names.items) <= set(specs):
+        return "the fields do not match the names"
+    titles = set()
+    has_object = False
+    for name in names.items:
+        spec = specs[name]
+        items = spec.items if isinstance(spec, Seq) else []
+        if len(items) not in (2, 3) or not _int(items[1]) or items[1] < 0:
+            return f"field {name!r} is not a (dtype, offset[, title]) tuple"
+        sized = _dtype_size(items[0])
+        if sized is None or items[1] + sized[0] > elsize:
+            return f"field {name!r} does not fit in the item"
+        has_object = has_object or sized[1]
+        if len(items) == 3:
+            titles.add(items[2])
+    if not set(specs) <= set(names.items) | titles:
+        return "the fields name more than the record holds"
+    return has_object

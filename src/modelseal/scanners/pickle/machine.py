@@ -492,12 +492,28 @@ class Machine:
                 self._check_called_argument(key, func, op)
             return
         cls, rebuilt = _class_of(inst)
+        if cls is not None and _is_numpy_dtype(cls):
+            self._check_dtype_state(inst, op)
         if cls is None or cls.dotted not in _JOBLIB_WRAPPERS:
             return
         self.joblib_arrays += 1
         if self.joblib:
             self._joblib_array(_wrapper_attributes(inst, rebuilt), op)
             self.stack[-1] = Opaque("joblib array")  # joblib replaces the wrapper with its array
+
+    def _check_dtype_state(self, dtype: Call, op: Op) -> None:
+        """NumPy's ``dtype.__setstate__`` believes its tuple: a state NumPy never writes corrupts memory."""
+        from modelseal.scanners.pickle.dtypes import dtype_state_problem
+
+        problem = dtype_state_problem(dtype)
+        if problem is not None:
+            self._emit(
+                "MS-PICKLE-UNSAFE-STATE",
+                f"{dtype.callee.dotted if isinstance(dtype.callee, Global) else 'a dtype'} is given a state "
+                f"NumPy never writes: {problem}",
+                op.offset,
+                evidence=f"BUILD at offset {op.offset}",
+            )
 
     def _joblib_array(self, attrs: dict[str, Any], op: Op) -> None:
         """joblib writes each array's raw bytes into the stream right after its wrapper's BUILD."""
@@ -788,6 +804,11 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
+
+
+def _is_numpy_dtype(cls: Global) -> bool:
+    """``numpy.dtype`` under any of its module paths, or one of the ``numpy.dtypes`` classes."""
+    return cls.module == "numpy.dtypes" or (cls.name == "dtype" and cls.module.split(".", 1)[0] == "numpy")
 
 
 def _class_of(inst: Call) -> tuple[Global | None, bool]:
