@@ -79,6 +79,8 @@ _I4 = np.dtype("i4")
 _HOSTILE = {
     # every loader dies on these three (checked below)
     "six-item tuple": ("f8", (3, "|", None, -1, -1, 0)),
+    "empty tuple": ("f8", ()),
+    "a dict": ("f8", {"a": 1}),
     "object dtype without object flags": ("O8", (3, "|", None, None, None, -1, -1, 0)),
     "names disagree with fields": ("V8", (3, "|", None, ("b",), {"a": (_I4, 0)}, 8, 1, 16)),
     # memory corruption that may not crash

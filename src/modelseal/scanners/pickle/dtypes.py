@@ -131,11 +131,8 @@ def dtype_state_problem(dtype: Call) -> str | None:
     state = dtype.state
     if kind is None:
         return "a dtype whose type cannot be told is given a state"
-    if (
-        not isinstance(state, Seq)
-        or state.dropped
-        or (len(state.items), state.items[0]) not in ((8, 3), (9, 4))
-    ):
+    form = (len(state.items), state.items[0]) if isinstance(state, Seq) and state.items else None
+    if form not in ((8, 3), (9, 4)) or state.dropped:
         return "the state is not NumPy's 8-item (version 3) or 9-item (version 4) tuple"
     endian, subarray, names, fields, elsize, alignment, flags = state.items[1:8]
     if endian not in ("<", ">", "|", "="):
