@@ -799,6 +799,17 @@ def _judged_per_call() -> frozenset[str]:
     return CALLS_ARGUMENTS_JUDGED | frozenset(table)
 
 
+def str_subclasses(entries: Iterable[str]) -> list[str]:
+    """The entries that are ``str`` or ``bytes`` classes: the only kept classes whose objects a loader may
+    take for the strings STACK_GLOBAL reads (the scanner trusts every other rebuilt object not to be one)."""
+    out = []
+    for entry in entries:
+        obj = _safe_lookup(entry)
+        if isinstance(obj, type) and issubclass(obj, (str, bytes)):
+            out.append(entry)
+    return sorted(out)
+
+
 def _judge(entries: set[str], rebuild: bool, gadgets: Any) -> tuple[list[str], dict[str, str]]:
     kept, refused = [], {}
     per_call = _judged_per_call()
@@ -829,7 +840,7 @@ def main() -> int:
         "about": "Callables that legitimate ML pickles need. Made by tools/gen_allowlist.py; review diffs "
         "like code. Entries are module:qualname, exact matches only. 'allow': safe to call with any "
         "arguments; 'rebuild': safe only when rebuilt by __new__ plus state assignment "
-        "(NEWOBJ, copyreg, BUILD).",
+        "(NEWOBJ, copyreg, BUILD); 'str_like': the classes of both whose objects are strings.",
         "generated": datetime.date.today().isoformat(),
         "libraries": {},
     }
@@ -852,6 +863,9 @@ def main() -> int:
         section: dict[str, Any] = {"source": version, "allow": kept_allow}
         if kept_rebuild:
             section["rebuild"] = kept_rebuild
+        str_like = str_subclasses([*kept_allow, *kept_rebuild])
+        if str_like:
+            section["str_like"] = str_like
         data["libraries"][lib] = section
         print(f"{lib} ({version}): {len(kept_allow)} allow, {len(kept_rebuild)} rebuild", file=sys.stderr)
         for entry, why in sorted({**refused, **refused_rebuild}.items()):

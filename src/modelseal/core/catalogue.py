@@ -884,9 +884,10 @@ RULES: dict[str, Rule] = _rules(
         "State that corrupts a trusted object's memory",
         Severity.HIGH,
         "An allowlisted class is given a state its __setstate__ trusts without checking, which NumPy never "
-        "writes: a dtype whose flags, sizes, alignment, field offsets or subarray disagree with its type. "
-        "Loading it makes NumPy read plain bytes as object pointers or write outside an array's memory; the "
-        "loaders crash, and an attacker who shapes the bytes can take over the process.",
+        "writes: a dtype whose flags, sizes, alignment, field offsets or subarray disagree with its type, or "
+        "an object array filled from a list shorter than the array. Loading it makes NumPy read plain bytes "
+        "or memory past a list as object pointers, or write outside an array's memory; the loaders crash, "
+        "and an attacker who shapes the bytes can take over the process.",
         _REVIEW,
     ),
     Rule(

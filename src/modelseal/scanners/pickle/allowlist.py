@@ -154,12 +154,14 @@ def call_semantics() -> CallSemantics:
 class _Shipped:
     """The shipped allowlist (``allowlist.json``): names safe to call, and classes safe only to rebuild."""
 
-    __slots__ = ("allow", "rebuild")
+    __slots__ = ("allow", "rebuild", "str_like")
 
     def __init__(self, data: Mapping[str, Any]) -> None:
         sections = data["libraries"].values()
         self.allow = frozenset(_pairs(e for s in sections for e in s["allow"]))
         self.rebuild = frozenset(_pairs(e for s in sections for e in s.get("rebuild", ())))
+        self.str_like = frozenset(_pairs(e for s in sections for e in s.get("str_like", ())))
+        """Classes of the two lists whose objects are strings (``str`` or ``bytes`` subclasses)."""
 
 
 @functools.cache
@@ -236,6 +238,13 @@ class Allowlist:
             if (module, qualname) == (mod_pat, name_pat):
                 return Classification(True, False)
         return Classification(False, False)
+
+    def makes_no_str(self, module: str, qualname: str) -> bool:
+        """Whether a shipped class is known to make objects that are not strings (a loader refuses them as
+        the names STACK_GLOBAL reads); a class the shipped lists do not hold may make anything."""
+        shipped = _shipped()
+        key = (_PY2_MODULES.get(module, module), qualname)
+        return (key in shipped.allow or key in shipped.rebuild) and key not in shipped.str_like
 
     def extended(self, extra: Iterable[str]) -> Allowlist:
         """This allowlist with more patterns (TorchScript adds its compiled ``__torch__`` classes)."""

@@ -69,17 +69,25 @@ def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
 def array_nbytes(shape: Any, dtype: Any) -> tuple[int, bool] | None:
     """(total bytes, has_object) of an array, or None when it cannot be determined exactly."""
     sized = _dtype_size(dtype)
-    if sized is None or not isinstance(shape, Seq) or shape.dropped:
+    count = element_count(shape)
+    if sized is None or count is None or count * sized[0] > MAX_NBYTES:
         return None
-    itemsize, has_object = sized
+    return count * sized[0], sized[1]
+
+
+def element_count(shape: Any) -> int | None:
+    """The elements of an array of ``shape`` (a tuple of sizes, or one size), or None when unknown."""
+    dims = [shape] if _int(shape) else shape.items if isinstance(shape, Seq) and not shape.dropped else None
+    if dims is None:
+        return None
     count = 1
-    for dim in shape.items:
-        if not isinstance(dim, int) or isinstance(dim, bool) or dim < 0:
+    for dim in dims:
+        if not _int(dim) or dim < 0:
             return None
         count *= dim
-        if count * itemsize > MAX_NBYTES:
+        if count > MAX_NBYTES:
             return None
-    return count * itemsize, has_object
+    return count
 
 
 # The kind of dtype each ``numpy.dtypes`` class makes (facts from numpy/dtypes.pyi); StringDType is absent
@@ -174,14 +182,9 @@ def _subarray_size(subarray: Any, depth: int = 0) -> tuple[int, bool] | None:
         return None
     base, shape = subarray.items
     sized = _dtype_size(base, depth)
-    dims = [shape] if _int(shape) else shape.items if isinstance(shape, Seq) and not shape.dropped else None
-    if sized is None or dims is None or not all(_int(d) and d >= 0 for d in dims):
+    count = element_count(shape)
+    if sized is None or count is None or count * sized[0] > MAX_NBYTES:
         return None
-    count = 1
-    for dim in dims:
-        count *= dim
-        if count * sized[0] > MAX_NBYTES:
-            return None
     return count * sized[0], sized[1]
 
 
@@ -210,3 +213,33 @@ def _fields_size(names: Any, fields: Any, elsize: int) -> str | bool:
     if not set(specs) <= set(names.items) | titles:
         return "the fields name more than the record holds"
     return has_object
+
+
+# Where ``ndarray.__setstate__`` finds the shape, dtype and data in each state it accepts: NumPy's own
+# ``(version, shape, dtype, is_fortran, data)``, the legacy one without a version, and MaskedArray's, which
+# adds the mask and the fill value.
+_ARRAY_STATE_LAYOUTS = {4: (0, 1, 3), 5: (1, 2, 4), 7: (1, 2, 4)}
+
+
+def array_state_problem(state: Any) -> str | None:
+    """Why an array's BUILD state would make NumPy read past its list of objects, or None.
+
+    ``ndarray.__setstate__`` fills an object array from a list without checking the list's length, and a
+    list shorter than the array hands it pointers from beyond the list's end (every loader crashes; a
+    shaped heap is worse). Bytes are checked against the array's size by NumPy itself."""
+    items = state.items if isinstance(state, Seq) else []
+    layout = _ARRAY_STATE_LAYOUTS.get(len(items))
+    if layout is None:
+        return None  # NumPy refuses any other state with an exception
+    shape, dtype, data = (items[i] for i in layout)
+    if not (isinstance(data, Seq) and data.kind == "list"):
+        return None
+    sized = _dtype_size(dtype)
+    if sized is None:
+        return "an array of a dtype that cannot be told is filled from a list"
+    count = element_count(shape)
+    given = len(data.items) + data.dropped
+    if sized[1] and (count is None or given < count):
+        elements = "an unknown number of" if count is None else str(count)
+        return f"an object array of {elements} elements gets a list of {given}"
+    return None

@@ -88,6 +88,10 @@ _REBUILDERS = frozenset(
     }
 )
 _GETATTR = ("builtins", "getattr")
+# NumPy names whose BUILD runs ndarray.__setstate__: the reconstructors pickles use, and the array classes.
+_NUMPY_ARRAYS = frozenset(
+    {"_reconstruct", "_mareconstruct", "ndarray", "matrix", "memmap", "recarray", "chararray", "MaskedArray"}
+)
 _PARTIALS = frozenset({("functools", "partial"), ("_functools", "partial")})
 # joblib checks the type of what BUILD leaves on the stack (isinstance), so a wrapper is recognised by the
 # class it resolves to (a dotted protocol-4 name reaches it too), however the object was made.
@@ -492,8 +496,8 @@ class Machine:
                 self._check_called_argument(key, func, op)
             return
         cls, rebuilt = _class_of(inst)
-        if cls is not None and _is_numpy_dtype(cls):
-            self._check_dtype_state(inst, op)
+        if cls is not None and cls.module.split(".", 1)[0] == "numpy":
+            self._check_numpy_state(cls, inst, op)
         if cls is None or cls.dotted not in _JOBLIB_WRAPPERS:
             return
         self.joblib_arrays += 1
@@ -501,16 +505,32 @@ class Machine:
             self._joblib_array(_wrapper_attributes(inst, rebuilt), op)
             self.stack[-1] = Opaque("joblib array")  # joblib replaces the wrapper with its array
 
-    def _check_dtype_state(self, dtype: Call, op: Op) -> None:
-        """NumPy's ``dtype.__setstate__`` believes its tuple: a state NumPy never writes corrupts memory."""
-        from modelseal.scanners.pickle.dtypes import dtype_state_problem
+    def _never_a_str(self, value: Any) -> bool:
+        """A value no loader takes for a string: a container, a number, None, or an object rebuilt (NEWOBJ,
+        copyreg) from a shipped class whose objects are not strings. A global may be a str constant
+        (``os.sep``) and a call may return one, so neither is here."""
+        if value is None or isinstance(value, (bool, int, float, Seq, Dict)):
+            return True
+        if not isinstance(value, Call):
+            return False
+        cls, rebuilt = _class_of(value)
+        return cls is not None and rebuilt and self.allowlist.makes_no_str(cls.module, cls.name)
 
-        problem = dtype_state_problem(dtype)
+    def _check_numpy_state(self, cls: Global, inst: Call, op: Op) -> None:
+        """NumPy's dtype and array ``__setstate__`` believe their tuples: a state NumPy never writes
+        corrupts memory."""
+        from modelseal.scanners.pickle import dtypes
+
+        if cls.module == "numpy.dtypes" or cls.name == "dtype":
+            problem = dtypes.dtype_state_problem(inst)
+        elif cls.name in _NUMPY_ARRAYS:
+            problem = dtypes.array_state_problem(inst.state)
+        else:
+            return
         if problem is not None:
             self._emit(
                 "MS-PICKLE-UNSAFE-STATE",
-                f"{dtype.callee.dotted if isinstance(dtype.callee, Global) else 'a dtype'} is given a state "
-                f"NumPy never writes: {problem}",
+                f"{cls.dotted} is given a state NumPy never writes: {problem}",
                 op.offset,
                 evidence=f"BUILD at offset {op.offset}",
             )
@@ -759,6 +779,10 @@ class Machine:
             module = _as_name(self._pop(op))
             if isinstance(module, str) and isinstance(qualname, str):
                 push(self._import(module, qualname, op.offset))
+            elif self._never_a_str(module) or self._never_a_str(qualname):
+                # CPython raises "STACK_GLOBAL requires str": what follows is never run (a plain pickle.load
+                # of a joblib file with an object array stops here, in the array's own pickle)
+                raise MalformedPickle("STACK_GLOBAL on a value that is not a string", op.offset)
             else:
                 self._emit(
                     "MS-PICKLE-UNKNOWN-CALLABLE",
@@ -804,11 +828,6 @@ class Machine:
             push(Opaque("out-of-band buffer"))
         else:  # pragma: no cover - every opcode in NAMES has a kind or a branch here
             raise MalformedPickle(f"unhandled opcode {name}", op.offset)
-
-
-def _is_numpy_dtype(cls: Global) -> bool:
-    """``numpy.dtype`` under any of its module paths, or one of the ``numpy.dtypes`` classes."""
-    return cls.module == "numpy.dtypes" or (cls.name == "dtype" and cls.module.split(".", 1)[0] == "numpy")
 
 
 def _class_of(inst: Call) -> tuple[Global | None, bool]:

@@ -1,7 +1,7 @@
-"""NumPy's ``dtype.__setstate__`` believes the tuple a pickle gives it: a state NumPy never writes makes the
-loaders read plain bytes as object pointers or write past an array's memory. The scanner accepts the states
-NumPy writes and flags every other (found by the differential fuzz: seeds 289317 and 658862 crashed every
-loader while the scan passed)."""
+"""NumPy's ``dtype.__setstate__`` and ``ndarray.__setstate__`` believe the tuples a pickle gives them: a state
+NumPy never writes makes the loaders read plain bytes as object pointers, read pointers past a list's end or
+write past an array's memory. The scanner accepts the states NumPy writes and flags every other (found by the
+differential fuzz: seeds 289317 and 658862 crashed every loader while the scan passed)."""
 
 from __future__ import annotations
 
@@ -144,3 +144,56 @@ def test_the_fuzz_seeds_that_crashed_every_loader_now_fail(tmp_path: Path, seed:
     path.write_bytes(data)
     seen = scanned(path)
     assert seen.blocks and "NumPy never writes" in seen.named
+
+
+_OBJECT_ARRAYS = [
+    np.array([1, "x", None], dtype=object),
+    np.array([[1, 2], [3, None]], dtype=object),
+    np.asfortranarray(np.array([[1, 2], [3, None]], dtype=object)),
+    np.array(None, dtype=object),  # 0-d: one element
+    np.empty(0, dtype=object),
+    np.array([(1, 2)], dtype=[("a", "O"), ("b", "i4")]),
+    np.ma.masked_array(np.array([1, None, "x"], dtype=object), mask=[False, True, False]),
+    np.asmatrix(np.array([[1, None]], dtype=object)),
+]
+
+
+@pytest.mark.parametrize("array", _OBJECT_ARRAYS, ids=lambda a: f"{type(a).__name__}-{a.dtype}-{a.shape}")
+@pytest.mark.parametrize("protocol", [0, 2, 5])
+def test_object_arrays_numpy_writes_pass(tmp_path: Path, array: Any, protocol: int) -> None:
+    assert RULE not in _rules(tmp_path, pickle.dumps(array, protocol=protocol))
+
+
+_RECONSTRUCT = (np._core.multiarray._reconstruct, (np.ndarray, (0,), b"b"))
+_MASKED = (np.ma.core._mareconstruct, (np.ma.MaskedArray, np.ndarray, (0,), b"b"))
+_O = np.dtype("O")
+_SHORT_LISTS = {
+    "array of 4 from a list of 2": (*_RECONSTRUCT, (1, (4,), _O, False, [1, 2])),
+    "legacy state without a version": (*_RECONSTRUCT, ((4,), _O, False, [1])),
+    "0-d from an empty list": (*_RECONSTRUCT, (1, (), _O, False, [])),
+    "records with objects": (*_RECONSTRUCT, (1, (4,), np.dtype([("a", "O"), ("b", "i4")]), False, [(1, 2)])),
+    "masked array": (*_MASKED, (1, (4,), _O, False, [1], b"\x00" * 4, None)),
+}
+
+
+@pytest.mark.parametrize("case", sorted(_SHORT_LISTS))
+def test_object_arrays_from_short_lists_are_flagged(tmp_path: Path, case: str) -> None:
+    factory, args, state = _SHORT_LISTS[case]
+    assert RULE in _rules(tmp_path, pickle.dumps(_Forged(factory, args, state), protocol=2))
+
+
+def test_a_longer_list_is_harmless_and_passes(tmp_path: Path) -> None:
+    factory, args = _RECONSTRUCT
+    longer = _Forged(factory, args, (1, (2,), _O, False, [1, 2, 3, 4]))
+    assert RULE not in _rules(tmp_path, pickle.dumps(longer, protocol=2))
+
+
+def test_the_loader_really_reads_past_a_short_list(tmp_path: Path) -> None:
+    """NumPy loads an array of 4 from a list of 2 without complaint: its last two elements are whatever lies
+    past the list's end (here, often the state's other items), or the process dies."""
+    path = tmp_path / "x.pkl"
+    factory, args, state = _SHORT_LISTS["array of 4 from a list of 2"]
+    path.write_bytes(pickle.dumps(_Forged(factory, args, state), protocol=2))
+    code = "import pickle,sys; a=pickle.load(open(sys.argv[1],'rb')); print('loaded', a.size)"
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, timeout=60)
+    assert done.returncode < 0 or done.stdout.strip() == b"loaded 4", done
