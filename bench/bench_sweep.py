@@ -183,6 +183,9 @@ def main() -> None:
     )
     parser.add_argument("--no-local", action="store_true", help="skip the local-pool baseline")
     args = parser.parse_args()
+    # A SIGTERM unwinds like Ctrl-C, so the workers and the throw-away PostgreSQL are stopped on the way out
+    # (killed outright they kept running, and a stuck worker took the CPU from the next run).
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     counts = [int(n) for n in args.workers.split(",")]
     resweep = args.resweep if args.resweep is not None else args.snapshots <= 2000
     print(f"load average before: {os.getloadavg()}; {os.cpu_count()} CPUs")
