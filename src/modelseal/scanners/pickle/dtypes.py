@@ -30,19 +30,20 @@ def code_itemsize(code: str) -> tuple[int, bool] | None:
     return (_DEFAULT[kind], False) if kind in _DEFAULT else None
 
 
+def _type_code(dtype: Call) -> re.Match[str] | None:
+    """The parsed type code (``<f8``, ``O8``, ``V12``) a ``numpy.dtype(code, align, copy)`` call is given."""
+    code = dtype.args.items[0] if isinstance(dtype.args, Seq) and dtype.args.items else None
+    return _CODE.match(code) if isinstance(code, str) else None
+
+
 def _dtype_size(dtype: Any, depth: int = 0) -> tuple[int, bool] | None:
     """(itemsize, has_object) of a symbolic ``numpy.dtype(code, align, copy)`` call with its BUILD state."""
     if depth > 8 or not isinstance(dtype, Call) or not isinstance(dtype.callee, Global):
         return None
-    if dtype.callee.name != "dtype" or not isinstance(dtype.args, Seq) or not dtype.args.items:
-        return None
-    code = dtype.args.items[0]
-    if not isinstance(code, str):
-        return None
-    m = _CODE.match(code)
+    m = _type_code(dtype) if dtype.callee.name == "dtype" else None
     if not m:
         return None
-    kind, digits = m.group(1), m.group(2)
+    code, kind, digits = m.group(0), m.group(1), m.group(2)
     state = dtype.state.items if isinstance(dtype.state, Seq) else []
     if kind == "V":
         subarray = (
@@ -124,8 +125,7 @@ def dtype_kind(dtype: Call) -> str | None:
         return None
     if callee.module == "numpy.dtypes":
         return _CLASS_KINDS.get(callee.name)
-    code = dtype.args.items[0] if isinstance(dtype.args, Seq) and dtype.args.items else None
-    m = _CODE.match(code) if isinstance(code, str) else None
+    m = _type_code(dtype)
     return m.group(1) if m else None
 
 
