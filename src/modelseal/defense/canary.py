@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from modelseal.defense.errors import DefenseError
+from modelseal.defense.validate import as_probabilities
 
 Predict = Callable[[Any], Any]
 """A batch of inputs -> a batch of probability (or logit) rows."""
@@ -77,21 +78,11 @@ class CanaryResult:
     """Wall-clock time of the run."""
 
 
-def _softmax(rows: Any) -> Any:
-    import numpy as np
-
-    r = np.asarray(rows, dtype=np.float64)
-    if np.all(r >= 0) and np.allclose(r.sum(1), 1.0, atol=1e-3):
-        return r
-    e = np.exp(r - r.max(1, keepdims=True))
-    return e / e.sum(1, keepdims=True)
-
-
 def run_canaries(predict: Predict, suite: CanarySuite) -> CanaryResult:
     import numpy as np
 
     start = time.perf_counter()
-    probs = _softmax(predict(suite.x))
+    probs = as_probabilities(predict(suite.x))
     wrong = tuple(int(i) for i in np.flatnonzero(probs.argmax(1) != np.asarray(suite.labels)))
     change = None
     if suite.probs is not None:
@@ -100,7 +91,7 @@ def run_canaries(predict: Predict, suite: CanarySuite) -> CanaryResult:
     if suite.trigger_mask is not None and suite.trigger_target is not None:
         keep = np.asarray(suite.labels) != suite.trigger_target
         stamped = (1 - suite.trigger_mask) * suite.x[keep] + suite.trigger_mask * suite.trigger_pattern
-        hit = _softmax(predict(stamped.astype(suite.x.dtype))).argmax(1) == suite.trigger_target
+        hit = as_probabilities(predict(stamped.astype(suite.x.dtype))).argmax(1) == suite.trigger_target
         rate = float(hit.mean()) if len(hit) else 0.0
     passed = (
         not wrong

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import re
+import sys
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
@@ -59,6 +60,10 @@ class ConfidenceGate:
     max_entropy: float
     conformal_q: float | None = None
     """Nonconformity quantile: class ``c`` is in the prediction set when ``1 - p_c <= q``."""
+    compiled: bool | None = None
+    """Judge C-ordered float32 / float64 batches with the compiled kernels
+    (:mod:`modelseal.defense.gatekernel`, extra ``jit``): None (the default) when numba is installed;
+    False for the numpy gate, which is the reference; True to require them."""
 
     @classmethod
     def calibrate(
@@ -92,10 +97,11 @@ class ConfidenceGate:
         )
 
     @cached_property
-    def _plan(self) -> tuple[Any, Any, Any, Any]:
+    def _plan(self) -> tuple[Any, Any, Any, Any, Any]:
         """The one-pass gate's constants for ``k`` classes: the negated per-class thresholds, the weights
         that turn a row ``[sorted p (k) | p log p (k) | -threshold (1)]`` into one statistic per gate
-        column, each column's least passing value (see :meth:`words`), and ``x log x`` (0 at 0)."""
+        column, each column's least passing value (see :meth:`words`), ``x log x`` (0 at 0), and the
+        compiled kernel's parameters (:mod:`modelseal.defense.gatekernel`)."""
         import numpy as np
         from scipy.special import xlogy
 
@@ -111,7 +117,34 @@ class ConfidenceGate:
             + ([t, np.nextafter(-t, np.inf)] if t is not None else [-np.inf, -np.inf])
             + [-np.inf] * (_COLUMNS - 5)
         )
-        return -np.asarray(self.thresholds, dtype=np.float64), w, least, xlogy
+        neg_limits = -np.asarray(self.thresholds, dtype=np.float64)
+        params = np.concatenate([least[1:5], neg_limits])  # the layout of gatekernel.PARAMS_HEAD
+        return neg_limits, w, least, xlogy, params
+
+    @property
+    def runs_compiled(self) -> bool:
+        """Whether :meth:`judge` runs the compiled kernels (read it to load them before serving)."""
+        return self._kernels is not None
+
+    @cached_property
+    def _kernels(self) -> Any:
+        """:mod:`modelseal.defense.gatekernel`, or None: not asked for, no numba, or a big-endian machine
+        (the kernels lay out the words' bytes by shifts)."""
+        if self.compiled is False:
+            return None
+        try:
+            if sys.byteorder != "little":
+                raise ModuleNotFoundError("a big-endian machine", name="numba")
+            from modelseal.defense import gatekernel
+        except ModuleNotFoundError as exc:
+            if exc.name != "numba":
+                raise
+            if self.compiled:
+                raise DefenseError(
+                    f"the compiled gate needs numba ({exc}): pip install 'modelseal[jit]'"
+                ) from exc
+            return None
+        return gatekernel
 
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
@@ -130,34 +163,84 @@ class ConfidenceGate:
 
     def words(self, probs: Any) -> tuple[Any, Any, Any]:
         """The predicted labels, their probabilities, and a 64-bit word per row that equals
-        :data:`ALL_PASS` when every gate passes (byte ``i``: gate column ``i`` passed).
+        :data:`ALL_PASS` when every gate passes (byte ``i``: gate column ``i`` passed)."""
+        return self.judge(probs)[:3]
+
+    def judge(self, probs: Any) -> tuple[Any, Any, Any, Any]:
+        """:meth:`words` and, per row, whether every gate passed.
 
         A serving loop runs this on every batch, just after a forward pass has emptied the caches, so
-        the cost is the number of numpy calls, not the arithmetic: each row is laid out once as
+        the cost is the number of calls, not the arithmetic. The numpy gate lays each row out once as
         ``[sorted p | p log p | -threshold of its class]`` and one matrix product gives every gate's
         statistic (confidence less threshold, minus the entropy, margin, the conformal set's two bounds),
         compared at once with the least passing values. A gate passes on ``>=``, so a NaN fails them
-        all. The comparison's boolean rows read as one word each, without a copy."""
+        all. The comparison's boolean rows read as one word each, without a copy. The compiled gate
+        (:attr:`compiled`) does all of it in one call."""
         import numpy as np
 
         p = np.asarray(probs)
-        neg_limits, weights, least, xlogy = self._plan
+        neg_limits, weights, least, xlogy, params = self._plan
         k = len(neg_limits)
         if p.ndim != 2 or p.shape[1] != k or k < 2:
             raise DefenseError(f"the gate was calibrated for {k} classes, got answers of shape {p.shape}")
+        if self.compiled is not False and p.dtype.char in "fd" and p.dtype.isnative and p.flags.c_contiguous:
+            kernels = self._kernels
+            if kernels is not None:
+                return kernels.judge(p, params)  # type: ignore[no-any-return]
+        elif self.compiled:
+            raise DefenseError("the compiled gate takes C-ordered float32 or float64 answers")
         labels = p.argmax(1)
         rows = np.empty((len(p), 2 * k + 1))
         rows[:, :k] = p
-        xlogy(rows[:, :k], rows[:, :k], out=rows[:, k:-1])
-        rows[:, :k].partition(k - 2, axis=1)
-        np.take(neg_limits, labels, out=rows[:, -1], mode="clip")
-        stats = rows @ weights
-        return labels, stats[:, 5], (stats >= least).view(np.uint64)[:, 0]
+        with np.errstate(invalid="ignore"):  # a NaN row fails every gate: expected, not a warning
+            xlogy(rows[:, :k], rows[:, :k], out=rows[:, k:-1])
+            rows[:, :k].partition(k - 2, axis=1)
+            np.take(neg_limits, labels, out=rows[:, -1], mode="clip")
+            stats = rows @ weights
+        words = (stats >= least).view(np.uint64)[:, 0]
+        return labels, stats[:, 5], words, words == ALL_PASS
+
+    def judge_logits(self, logits: Any) -> tuple[Any, Any, Any, Any, Any]:
+        """The softmax of a batch of logits (computed in float64, returned in the logits' type) and
+        :meth:`judge` of it; the compiled gate takes both in one pass."""
+        import numpy as np
+
+        z = np.asarray(logits)
+        kernels = self._kernels
+        fits = z.ndim == 2 and z.shape[1] == len(self.thresholds) > 1 and z.flags.c_contiguous
+        if kernels is not None and fits and z.dtype.char in "fd" and z.dtype.isnative:
+            return kernels.judge_logits(z, self._plan[4])  # type: ignore[no-any-return]
+        p = softmax(z)
+        return (p, *self.judge(p))
 
     def check(self, probs: Probs) -> list[str]:
         import numpy as np
 
         return self.check_batch(np.asarray(probs)[None]).get(0, [])
+
+
+def as_probabilities(rows: Any) -> Any:
+    """Rows as float64 probabilities: unchanged when each is already a distribution (no negative value,
+    summing to 1 within 1e-3), their :func:`softmax` otherwise (logits)."""
+    import numpy as np
+
+    r = np.asarray(rows, dtype=np.float64)
+    if (r >= 0).all() and np.allclose(r.sum(-1), 1.0, atol=1e-3):
+        return r
+    return softmax(r)
+
+
+def softmax(logits: Any) -> Any:
+    """Row-wise softmax in float64, returned in the logits' floating type (float64 for other types). A
+    row with a NaN, a positive infinity, or only negative infinities is NaN."""
+    import numpy as np
+
+    z = np.asarray(logits)
+    kind = z.dtype if z.dtype.char in "efd" else np.dtype(np.float64)
+    z = z.astype(np.float64, copy=False)
+    with np.errstate(invalid="ignore"):
+        e = np.exp(z - z.max(-1, keepdims=True))
+        return (e / e.sum(-1, keepdims=True)).astype(kind, copy=False)
 
 
 def reasons(code: Any) -> dict[int, tuple[str, ...]]:
@@ -274,14 +357,24 @@ class OutputValidator:
         import numpy as np
 
         p = np.asarray(probs)
-        words = None
         if self.gate is not None:
-            labels, conf, words = self.gate.words(p)
-            accepted = words == ALL_PASS
-        else:
-            labels, conf, accepted = p.argmax(1), p.max(1), np.ones(len(p), bool)
+            return self._screened(p, *self.gate.judge(p), x, client)
+        return self._screened(p, p.argmax(1), p.max(1), None, np.ones(len(p), bool), x, client)
+
+    def screen_logits(self, logits: Any, x: Any = None, client: str | None = None) -> Screened:
+        """:meth:`screen` of the softmax of a batch of logits; with a gate, the softmax is taken in the
+        gate's pass (:meth:`ConfidenceGate.judge_logits`)."""
+        if self.gate is not None:
+            return self._screened(*self.gate.judge_logits(logits), x, client)
+        return self.screen(softmax(logits), x, client)
+
+    def _screened(
+        self, p: Any, labels: Any, conf: Any, words: Any, accepted: Any, x: Any, client: str | None
+    ) -> Screened:
         added: dict[int, tuple[str, ...]] = {}
         if self.references:
+            import numpy as np
+
             if x is None:
                 raise DefenseError("reference models need the inputs the answers were given for")
             others = np.stack([np.asarray(ref(x)).argmax(1) for ref in self.references])

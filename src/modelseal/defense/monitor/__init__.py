@@ -88,13 +88,14 @@ class Monitor:
             raised += self._check_windows(at)
         return self._raise(raised)
 
-    def observe_batch(self, columns: Mapping[str, Any]) -> list[Alert]:
-        """A batch of requests as columns (feature name -> values): the same alerts as observing each
-        in turn, with the same record indices, but vectorised and processed ``every`` values at a time,
-        so a serving loop pays for the detectors once per few batches. :meth:`flush` processes the rest."""
+    def observe_batch(self, columns: Mapping[str, Any], rows: int | None = None) -> list[Alert]:
+        """A batch of requests as columns (feature name -> values; ``rows``: their length, when the caller
+        knows it): the same alerts as observing each in turn, with the same record indices, but
+        vectorised and processed ``every`` values at a time, so a serving loop pays for the detectors
+        once per few batches. :meth:`flush` processes the rest."""
         if columns:
             self._pending.append(columns)
-            self._pending_n += max(len(v) for v in columns.values())
+            self._pending_n += rows if rows is not None else max(len(v) for v in columns.values())
         if self._pending_n < self.every and self._pending_n < self.window - self._seen % self.window:
             return []
         return self.flush()
