@@ -12,7 +12,10 @@ once per round, in turn), so that noise on a shared machine hits all of them ali
 warm-up round (bytecode and page cache). Wall time is shown as min / median / max over the rounds, CPU
 time (user + system of the process and its workers) as the median. The load average is printed before and
 after: figures taken under load are not figures. The peers come from ``bench/.venv-peers`` (created on
-first use, as ``bench/bench_precision.py`` does); modelseal runs from this checkout with this interpreter.
+first use, as ``bench/bench_precision.py`` does); modelseal runs from this checkout with this interpreter,
+and so do the peers (their venv's packages on the path): every tool pays the same interpreter start-up,
+whatever this machine's site hooks cost (printed as "interpreter start-up"; here a sandbox hook that
+imports certifi makes it ~0.15 s). picklescan run from its own venv is printed beside, for reference.
 
 Usage: ``python bench/bench_scan.py [--counts 10,100,1000,10000] [--rounds 5] [--mixed 200] [--workdir DIR]``
 """
@@ -55,12 +58,22 @@ def ensure_peers() -> Path:
 def measure(cmd: list[str], cwd: Path) -> tuple[float, float, int]:
     """(wall seconds, CPU seconds of the command and its children, exit code) of one fresh run."""
     env = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
-    env["PYTHONPATH"] = str(ROOT / "src")
+    env["PYTHONPATH"] = os.pathsep.join([str(ROOT / "src"), *_peer_paths()])
     out = subprocess.run(
         [sys.executable, "-c", MEASURE, *cmd], capture_output=True, text=True, check=True, cwd=cwd, env=env
     )
     wall, cpu, rc = out.stdout.split()
     return float(wall), float(cpu), int(rc)
+
+
+def _peer_paths() -> list[str]:
+    return [str(p) for p in sorted(PEERS.glob("lib/python*/site-packages"))]
+
+
+def peer(module: str, function: str, *args: str) -> list[str]:
+    """A peer's console entry point, run by this interpreter with the peers' packages on the path."""
+    call = f"import sys; sys.argv[0] = {module!r}; from {module}.cli import {function} as f; sys.exit(f())"
+    return [sys.executable, "-c", call, *args]
 
 
 def _torch_zip_bytes(i: int) -> bytes:
@@ -134,15 +147,17 @@ def main() -> int:
                 cases.append((f"{n} files", mode, [*MODELSEAL, str(folder), "--format", "json", *extra]))
         mixed = f"mixed {args.mixed}"
         cases.append((mixed, "modelseal", [*MODELSEAL, str(peer_folder), "--format", "json"]))
-        cases.append((mixed, "picklescan", [str(peers / "picklescan"), "--path", str(peer_folder)]))
+        cases.append((mixed, "picklescan", peer("picklescan", "main", "--path", str(peer_folder))))
         if (peers / "modelscan").exists():
-            cases.append((mixed, "modelscan", [str(peers / "modelscan"), "-p", str(peer_folder)]))
+            cases.append((mixed, "modelscan", peer("modelscan", "main", "-p", str(peer_folder))))
+        cases.append((mixed, "picklescan venv", [str(peers / "picklescan"), "--path", str(peer_folder)]))
+        cases.append(("interpreter", "start-up", [sys.executable, "-c", "pass"]))
         for round_ in range(args.rounds + 1):
             for case, tool, cmd in cases:
                 result = measure(cmd, work)
                 if round_:  # round 0 warms the caches
                     runs.setdefault((case, tool), []).append(result)
-        print(f"{'case':14} {'tool':12} {'wall s: min  median    max':>26} {'cpu s':>7}  exit  ratio")
+        print(f"{'case':14} {'tool':15} {'wall s: min  median    max':>26} {'cpu s':>7}  exit  ratio")
         for case, tool, _ in cases:
             got = runs[(case, tool)]
             walls = [r[0] for r in got]
@@ -152,7 +167,7 @@ def main() -> int:
                 base = statistics.median(r[0] for r in runs[(case, other)])
                 ratio = f"{statistics.median(walls) / base:.2f}x {other}"
             cpu = statistics.median(r[1] for r in got)
-            print(f"{case:14} {tool:12} {spread(walls):>26} {cpu:7.3f}  {got[0][2]:4}  {ratio}")
+            print(f"{case:14} {tool:15} {spread(walls):>26} {cpu:7.3f}  {got[0][2]:4}  {ratio}")
         if len(counts) > 1:
             small, large = min(counts), max(counts)
             for tool in ("-j 1", "-j default"):

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import ast
 import struct
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from modelseal.core.errors import Truncated
@@ -42,45 +44,65 @@ def _itemsize(descr: Any, depth: int = 0) -> tuple[int, bool] | None:
     return None
 
 
+class NpyHeaderError(ValueError):
+    """An npy header numpy would refuse, with the rule it breaks."""
+
+    def __init__(self, rule: str, message: str, evidence: str = "") -> None:
+        super().__init__(message)
+        self.rule, self.evidence = rule, evidence
+
+
+@dataclass(frozen=True)
+class NpyHeader:
+    fields: dict[str, Any]
+    """The header literal (parsed, never evaluated): descr, shape and fortran_order at least."""
+    text: str
+    data_start: int
+
+
+def read_npy_header(read: Callable[[int], bytes], max_header_bytes: int) -> NpyHeader:
+    """The header of an npy file; ``read`` reads from the start of the file; a short read is a damaged
+    header. Shared by the npy scanner and the weight statistics, so both read the same layout."""
+
+    def take(n: int) -> bytes:
+        raw = read(n)
+        if len(raw) < n:
+            raise NpyHeaderError("MS-NUMPY-MALFORMED", f"npy header is damaged: {len(raw)} of {n} bytes")
+        return raw
+
+    try:
+        take(6)
+        major, _minor = take(2)
+        width = 2 if major == 1 else 4
+        (hlen,) = struct.unpack("<H" if width == 2 else "<I", take(width))
+        if hlen > max_header_bytes:
+            raise NpyHeaderError("MS-LIMIT-EXCEEDED", f"npy header of {hlen} bytes")
+        header_text = take(hlen).decode("latin-1" if major < 3 else "utf-8")
+    except (Truncated, UnicodeDecodeError) as exc:
+        raise NpyHeaderError("MS-NUMPY-MALFORMED", f"npy header is damaged: {exc}") from None
+    try:
+        header = ast.literal_eval(header_text)
+    except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as exc:
+        raise NpyHeaderError(
+            "MS-NUMPY-MALFORMED", f"npy header is not a literal: {exc}", header_text[:200]
+        ) from None
+    if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= header.keys():
+        raise NpyHeaderError(
+            "MS-NUMPY-MALFORMED", "npy header lacks descr/shape/fortran_order", header_text[:200]
+        )
+    return NpyHeader(header, header_text, 6 + 2 + width + hlen)
+
+
 class NumpyScanner(Scanner):
     format = "npy"
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         src = item.source
         try:
-            src.read(6)
-            major, _minor = src.read(2)
-            width = 2 if major == 1 else 4
-            (hlen,) = struct.unpack("<H" if width == 2 else "<I", src.read(width))
-            if hlen > ctx.limits.max_header_bytes:
-                return ScanOutcome("npy", (make_finding("MS-LIMIT-EXCEEDED", f"npy header of {hlen} bytes"),))
-            header_text = src.read(hlen).decode("latin-1" if major < 3 else "utf-8")
-        except (Truncated, ValueError, UnicodeDecodeError) as exc:
-            return ScanOutcome("npy", (make_finding("MS-NUMPY-MALFORMED", f"npy header is damaged: {exc}"),))
-        try:
-            header = ast.literal_eval(header_text)
-        except (ValueError, SyntaxError, RecursionError, MemoryError, TypeError) as exc:
-            return ScanOutcome(
-                "npy",
-                (
-                    make_finding(
-                        "MS-NUMPY-MALFORMED",
-                        f"npy header is not a literal: {exc}",
-                        evidence=header_text[:200],
-                    ),
-                ),
-            )
-        if not isinstance(header, dict) or not {"descr", "shape", "fortran_order"} <= header.keys():
-            return ScanOutcome(
-                "npy",
-                (
-                    make_finding(
-                        "MS-NUMPY-MALFORMED",
-                        "npy header lacks descr/shape/fortran_order",
-                        evidence=header_text[:200],
-                    ),
-                ),
-            )
+            parsed = read_npy_header(src.read, ctx.limits.max_header_bytes)
+        except NpyHeaderError as exc:
+            return ScanOutcome("npy", (make_finding(exc.rule, str(exc), evidence=exc.evidence),))
+        header, header_text = parsed.fields, parsed.text
         sized = _itemsize(header["descr"])
         shape = header["shape"]
         if (

@@ -15,9 +15,11 @@ from __future__ import annotations
 import math
 import posixpath
 import re
+import struct
 import zipfile
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from functools import partial
 from typing import IO, Any
 
 from modelseal.core.artifact import Artifact, FileEntry
@@ -27,6 +29,7 @@ from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import signatures
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
+from modelseal.scanners.numpy import NpyHeaderError, read_npy_header
 from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
@@ -104,11 +107,10 @@ def _decode(np: Any, code: str, data: Any) -> Any:
 def stream_stats(np: Any, f: IO[bytes], start: int, length: int, code: str) -> Stats:
     """Statistics of ``length`` bytes at ``start``, read in ``CHUNK_BYTES`` pieces."""
     stats = Stats()
-    buf = bytearray(CHUNK_BYTES)
-    view = memoryview(buf)
-    itemsize = 2 if code == "bf16" else int(code[-1])
-    f.seek(start)
+    itemsize = _itemsize(code)
     left = length - length % itemsize
+    view = memoryview(bytearray(min(CHUNK_BYTES, left)))  # zeroing 8 MiB per small tensor cost more than it
+    f.seek(start)
     while left > 0:
         got = f.readinto(view[: min(CHUNK_BYTES, left)])  # type: ignore[attr-defined]
         if not got:
@@ -117,6 +119,47 @@ def stream_stats(np: Any, f: IO[bytes], start: int, length: int, code: str) -> S
         stats.add(np, _decode(np, code, view[:got]))
         left -= got
     return stats
+
+
+def _itemsize(code: str) -> int:
+    return 2 if code == "bf16" else int(code[-1])
+
+
+def _first_value(f: IO[bytes], start: int, length: int, code: str) -> float | None:
+    """The first value of a tensor (None when it holds none), decoded without numpy."""
+    itemsize = _itemsize(code)
+    if length < itemsize:
+        return None
+    f.seek(start)
+    raw = f.read(itemsize)
+    if len(raw) < itemsize:
+        return None
+    if code == "bf16":
+        return float(struct.unpack("<f", b"\0\0" + raw)[0])
+    order = ">" if code[0] == ">" else "<"
+    return float(struct.unpack(order + {2: "e", 4: "f", 8: "d"}[itemsize], raw)[0])
+
+
+Measure = Callable[[IO[bytes], int, int, str], "Stats | None"]
+"""(file, start, length, dtype code) -> the statistics of a tensor, or None where they cannot matter."""
+
+
+def _measure_all(np: Any) -> Measure:
+    """Statistics of every tensor (``--weights``)."""
+    return lambda f, start, length, code: stream_stats(np, f, start, length, code)
+
+
+def _measure_nonfinite(f: IO[bytes], start: int, length: int, code: str) -> Stats | None:
+    """The default check wants tensors made entirely of NaN/Inf only: a finite first value rules that out
+    without reading on (or importing numpy), so a folder of healthy weights costs one read per tensor."""
+    first = _first_value(f, start, length, code)
+    if first is None or math.isfinite(first):
+        return None
+    try:
+        import numpy as np  # optional: only a tensor that starts non-finite is read whole
+    except ImportError:
+        return None
+    return stream_stats(np, f, start, length, code)
 
 
 @dataclass(frozen=True)
@@ -330,24 +373,27 @@ def _head(entry: FileEntry) -> bytes:
 
 
 def _safetensors(
-    np: Any, entry: FileEntry, ctx: ScanContext
+    measure: Measure | None, entry: FileEntry, ctx: ScanContext
 ) -> tuple[list[Measured], dict[str, TensorEntry]]:
-    """Tensor statistics (when ``np`` is given) and the header's tensors (always)."""
+    """Tensor statistics (when ``measure`` is given) and the header's tensors (always)."""
     with open(entry.path, "rb") as fh:
         try:
             header = parse_header(ByteSource(FileRaw(fh)), entry.size, ctx.limits)
         except ValueError:
             return [], {}  # reported by the safetensors scanner
+        tensors = {t.name: t for t in header.tensors}
+        if measure is None:
+            return [], tensors
         out = []
-        for t in header.tensors if np is not None else ():
+        for t in header.tensors:
             code = SAFETENSORS_FLOATS.get(t.dtype)
-            if code:
-                stats = stream_stats(np, fh, header.data_start + t.begin, t.end - t.begin, code)
+            stats = measure(fh, header.data_start + t.begin, t.end - t.begin, code) if code else None
+            if stats:
                 out.append(Measured(entry.relpath, t.name, stats))
-    return out, {t.name: t for t in header.tensors}
+    return out, tensors
 
 
-def _torch_zip(np: Any, entry: FileEntry) -> list[Measured]:
+def _torch_zip(measure: Measure, entry: FileEntry) -> list[Measured]:
     """Storages are read in place at their data offset (torch stores them uncompressed), only where the
     member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic."""
     with open(entry.path, "rb") as fh, zipfile.ZipFile(fh) as zf:
@@ -363,31 +409,30 @@ def _torch_zip(np: Any, entry: FileEntry) -> list[Measured]:
         for span in member_spans(fh, zf.infolist()):  # all of them: a storage may overlap any member
             if span.in_place and span.info.filename in wanted:
                 key = wanted[span.info.filename]
-                stats = stream_stats(np, fh, span.data, span.size, TORCH_FLOATS[dtypes[key]])
-                out.append(Measured(entry.relpath, f"storage {key}", stats))
+                stats = measure(fh, span.data, span.size, TORCH_FLOATS[dtypes[key]])
+                if stats:
+                    out.append(Measured(entry.relpath, f"storage {key}", stats))
     return out
 
 
-def _npy(np: Any, entry: FileEntry) -> list[Measured]:
+_NPY_FLOAT = re.compile(r"[<>=|]?f[248]")
+
+
+def _npy(measure: Measure, entry: FileEntry, limit: int) -> list[Measured]:
     with open(entry.path, "rb") as fh:
         try:
-            version = np.lib.format.read_magic(fh)
-            read = (
-                np.lib.format.read_array_header_1_0
-                if version == (1, 0)
-                else np.lib.format.read_array_header_2_0
-            )
-            _shape, _fortran, dtype = read(fh, max_header_size=1 << 20)
-        except (ValueError, OSError, SyntaxError):
+            header = read_npy_header(fh.read, limit)
+        except NpyHeaderError:
             return []  # reported by the npy scanner
-        if dtype.kind != "f" or dtype.itemsize not in (2, 4, 8):
+        descr = header.fields["descr"]
+        if not isinstance(descr, str) or not _NPY_FLOAT.fullmatch(descr):
             return []
-        start = fh.tell()
-        code = dtype.str
-        return [Measured(entry.relpath, "array", stream_stats(np, fh, start, entry.size - start, code))]
+        code = ("<" if descr[0] in "<=|f" else ">") + "f" + descr[-1]
+        stats = measure(fh, header.data_start, entry.size - header.data_start, code)
+        return [Measured(entry.relpath, "array", stats)] if stats else []
 
 
-Reader = Callable[[Any, FileEntry], list[Measured]]
+Reader = Callable[[Measure, FileEntry], list[Measured]]
 
 
 class WeightsScanner(ArtifactScanner):
@@ -402,35 +447,35 @@ class WeightsScanner(ArtifactScanner):
         ]
         if not weighty:
             return ()
-        np: Any = None
-        if ctx.weight_statistics or ctx.nonfinite_check:
+        measure: Measure | None = _measure_nonfinite if ctx.nonfinite_check else None
+        if ctx.weight_statistics:
             try:
                 import numpy as np  # optional: only models with weights pay for it
             except ImportError:
-                if ctx.weight_statistics:
-                    return (
-                        make_finding(
-                            "MS-FORMAT-NOT-ANALYSED",
-                            "weight statistics not computed: install modelseal[numpy]",
-                            severity=Severity.LOW,
-                        ),
-                    )
+                return (
+                    make_finding(
+                        "MS-FORMAT-NOT-ANALYSED",
+                        "weight statistics not computed: install modelseal[numpy]",
+                        severity=Severity.LOW,
+                    ),
+                )
+            measure = _measure_all(np)
         # Architecture checks need the safetensors headers only; statistics (opt-in) read the weights.
         measured: list[Measured] = []
         shapes: dict[str, dict[str, tuple[int, ...]]] = {}
         headers: dict[str, set[str]] = {}
         for entry, head in weighty:
             if signatures.safetensors(head):
-                found, tensors = _safetensors(np, entry, ctx)
+                found, tensors = _safetensors(measure, entry, ctx)
                 headers[entry.relpath] = set(tensors)
                 shapes.setdefault(posixpath.dirname(entry.relpath), {}).update(
                     {n: t.shape for n, t in tensors.items()}
                 )
                 measured.extend(found)
-            elif np is not None and signatures.zip_archive(head):
-                measured.extend(_guarded(_torch_zip, np, entry))
-            elif np is not None:
-                measured.extend(_guarded(_npy, np, entry))
+            elif measure is not None and signatures.zip_archive(head):
+                measured.extend(_guarded(_torch_zip, measure, entry))
+            elif measure is not None:
+                measured.extend(_guarded(partial(_npy, limit=ctx.limits.max_header_bytes), measure, entry))
         stats = _stat_findings(measured, statistics=ctx.weight_statistics)
         return tuple(stats + self._structure(artifact, ctx, shapes, headers))
 
@@ -458,9 +503,9 @@ class WeightsScanner(ArtifactScanner):
         return out
 
 
-def _guarded(reader: Reader, np: Any, entry: FileEntry) -> Iterator[Measured]:
+def _guarded(reader: Reader, measure: Measure, entry: FileEntry) -> Iterator[Measured]:
     """Damaged containers are the per-file scanners' to report; statistics simply skip them."""
     try:
-        yield from reader(np, entry)
+        yield from reader(measure, entry)
     except (OSError, ValueError, zipfile.BadZipFile, EOFError, ModelsealError, MalformedPickle):
         return
