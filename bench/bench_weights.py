@@ -52,7 +52,7 @@ import sys, time
 from modelseal.core.limits import Limits
 from modelseal.scanners.interface import ScanContext
 from modelseal.scanners.registry import dispatch
-from modelseal.scanners.weights import WeightsScanner, _safetensors, _torch_zip
+from modelseal.scanners.weights import WeightsScanner, _measure_all, _safetensors, _torch_zip
 from modelseal.sources.local import resolve_local
 import numpy
 artifact = resolve_local(sys.argv[1])
@@ -61,7 +61,8 @@ t = time.perf_counter()
 found = WeightsScanner().scan_artifact(artifact, ctx)
 seconds = time.perf_counter() - t
 entry = artifact.files[0]
-measured = _torch_zip(numpy, entry) if entry.relpath.endswith(".pt") else _safetensors(numpy, entry, ctx)[0]
+measure = _measure_all(numpy)
+measured = _torch_zip(measure, entry) if entry.relpath.endswith(".pt") else _safetensors(measure, entry, ctx)[0]
 nan = [f for f in found if f.rule_id == "MS-WEIGHTS-NONFINITE"]
 assert nan, "statistics were not computed: the NaN was not found"
 assert len(measured) == int(sys.argv[2]), (len(measured), sys.argv[2])

@@ -154,7 +154,7 @@ class Monitor:
                 self._registry.record(d)
             hits = self.thresholds.drifted(d, features)
             if hits:
-                stats = {k: v for k, v in asdict(d).items() if isinstance(v, float)}
+                stats = {k: v for k, v in vars(d).items() if isinstance(v, float)}  # asdict deep-copies
                 raised.append(Alert("drift", name, at, f"{name} drifted ({', '.join(hits)})", stats))
         return raised
 
