@@ -21,6 +21,7 @@ rejections on clean digits: the gate ran and judged) and the monitor's last chec
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import random
 import statistics
@@ -29,6 +30,7 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 import torch
@@ -41,33 +43,15 @@ from modelseal.defense.validate import ConfidenceGate, OutputValidator
 from modelseal.runtime import Guarded
 
 
-def small_cnn(x: np.ndarray, y: np.ndarray, epochs: int = 12) -> torch.nn.Module:
-    """The architecture of tests/behavior/conftest.py's image models, trained the way they are."""
-    torch.manual_seed(3)
-    model = torch.nn.Sequential(
-        torch.nn.Conv2d(1, 8, 3, padding=1), torch.nn.ReLU(), torch.nn.MaxPool2d(2),
-        torch.nn.Flatten(), torch.nn.Linear(8 * 4 * 4, 32), torch.nn.ReLU(), torch.nn.Linear(32, 10),
-    )  # fmt: skip
-    opt = torch.optim.Adam(model.parameters(), lr=5e-3)
-    xt, yt = torch.as_tensor(x), torch.as_tensor(y)
-    gen = torch.Generator().manual_seed(0)
-    for _ in range(epochs):
-        order = torch.randperm(len(xt), generator=gen)
-        for start in range(0, len(xt), 32):
-            idx = order[start : start + 32]
-            loss = torch.nn.functional.cross_entropy(model(xt[idx]), yt[idx])
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-    return model.eval()
-
-
-def digits() -> tuple[np.ndarray, np.ndarray]:
-    from sklearn.datasets import load_digits
-
-    d = load_digits()
-    order = np.random.default_rng(0).permutation(len(d.target))
-    return (d.images[order, None] / 16.0).astype(np.float32), d.target[order].astype(np.int64)
+def behaviour_tests() -> ModuleType:
+    """tests/behavior/conftest.py: the small CNN, its training and the digits, as the behaviour tests build
+    them."""
+    path = Path(__file__).resolve().parents[1] / "tests" / "behavior" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("behaviour_conftest", path)
+    assert spec is not None and spec.loader is not None
+    module = sys.modules[spec.name] = importlib.util.module_from_spec(spec)  # its dataclasses look it up
+    spec.loader.exec_module(module)
+    return module
 
 
 def main() -> None:
@@ -77,8 +61,10 @@ def main() -> None:
     args = parser.parse_args()
     load = os.getloadavg()
     torch.set_num_threads(1)
-    x, y = digits()
-    model = small_cnn(x[:1000], y[:1000])
+    tests = behaviour_tests()
+    x, y = tests._digits()
+    model = tests._cnn(3)
+    tests._fit(model, x[:1000], y[:1000], epochs=12)
     clean, live = x[1000:1400], x[1400:]
     base = Guarded(model, outputs="logits")
     probs = base.probabilities(clean)
