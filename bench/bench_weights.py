@@ -62,7 +62,10 @@ found = WeightsScanner().scan_artifact(artifact, ctx)
 seconds = time.perf_counter() - t
 entry = artifact.files[0]
 measure = _measure_all(numpy)
-measured = _torch_zip(measure, entry) if entry.relpath.endswith(".pt") else _safetensors(measure, entry, ctx)[0]
+if entry.relpath.endswith(".pt"):
+    measured = _torch_zip(measure, entry)
+else:
+    measured = _safetensors(measure, entry, ctx)[0]
 nan = [f for f in found if f.rule_id == "MS-WEIGHTS-NONFINITE"]
 assert nan, "statistics were not computed: the NaN was not found"
 assert len(measured) == int(sys.argv[2]), (len(measured), sys.argv[2])

@@ -77,7 +77,8 @@ def test_storages_read_in_place_match_their_values(tmp_path: Path) -> None:
     state = {"a": torch.randn(8, 8), "b": torch.randn(16).half(), "c": torch.arange(5)}
     path = tmp_path / "model.pt"
     torch.save(state, path)
-    measured = {m.tensor: m.stats for m in _torch_zip(_measure_all(np), FileEntry("model.pt", path, path.stat().st_size))}
+    entry = FileEntry("model.pt", path, path.stat().st_size)
+    measured = {m.tensor: m.stats for m in _torch_zip(_measure_all(np), entry)}
     assert set(measured) == {"storage 0", "storage 1"}  # the int64 storage has no float statistics
     for key, tensor in (("storage 0", state["a"]), ("storage 1", state["b"])):
         values = tensor.float().numpy().ravel()

@@ -141,6 +141,7 @@ def lookalike(name: str) -> str | None:
     if norm in POPULAR or norm in KNOWN_NEIGHBOURS or len(norm) < 4:
         return None
     from rapidfuzz.distance import OSA  # ~18 ms to import: only scans with requirement names pay it
+
     flat = norm.replace("-", "")
     for popular in sorted(POPULAR):
         allowed = 1 if len(popular) <= 6 else 2
