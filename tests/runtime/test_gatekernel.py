@@ -7,6 +7,7 @@ from __future__ import annotations
 import math
 import sys
 from dataclasses import replace
+from typing import Any
 
 import numpy as np
 import pytest
@@ -129,7 +130,7 @@ def test_without_numba_the_numpy_gate_answers(monkeypatch: pytest.MonkeyPatch) -
     default = replace(compiled, compiled=None)
     _assert_same(reference.judge(p), default.judge(p))
     assert not default.runs_compiled
-    with pytest.raises(DefenseError, match=r"needs numba.*modelseal\[jit\]"):
+    with pytest.raises(DefenseError, match=r"not available: numba is not installed.*modelseal\[jit\]"):
         replace(compiled, compiled=True).judge(p)
     assert OutputValidator(gate=default).screen_logits(np.log(p)).accepted.dtype == bool
 
@@ -151,3 +152,27 @@ def test_guarded_takes_logits_straight_to_the_gate() -> None:
     assert fused.labels.tolist() == two_step.labels.tolist()
     assert fused.accepted.tolist() == two_step.accepted.tolist()
     assert 0 < fused.accepted.sum() < len(x)
+
+
+def test_kernels_numba_cannot_build_leave_the_numpy_gate_with_a_warning(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """numba installed but failing (an unwritable cache, an LLVM error) must not take a serving loop
+    down: the numpy gate answers, with a warning; a gate that requires the kernel says why."""
+    reference, compiled = _gates(4, None)
+    real_import = __import__
+
+    def failing(name: str, *args: Any, **kwargs: Any) -> Any:
+        if name == "modelseal.defense" and "gatekernel" in (args[2] or ()):
+            raise RuntimeError("cannot cache function: no locator available")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.delitem(sys.modules, "modelseal.defense.gatekernel")
+    monkeypatch.delattr(modelseal.defense, "gatekernel")
+    monkeypatch.setattr("builtins.__import__", failing)
+    p = np.random.default_rng(6).dirichlet(np.ones(4), 50)
+    default = replace(compiled, compiled=None)
+    with pytest.warns(RuntimeWarning, match="numpy gate answers instead.*no locator available"):
+        _assert_same(reference.judge(p), default.judge(p))
+    with pytest.raises(DefenseError, match="not available: numba could not compile or load it"):
+        replace(compiled, compiled=True).judge(p)

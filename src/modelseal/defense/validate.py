@@ -15,6 +15,7 @@ import math
 import re
 import sys
 import time
+import warnings
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -128,23 +129,31 @@ class ConfidenceGate:
 
     @cached_property
     def _kernels(self) -> Any:
-        """:mod:`modelseal.defense.gatekernel`, or None: not asked for, no numba, or a big-endian machine
-        (the kernels lay out the words' bytes by shifts)."""
+        """:mod:`modelseal.defense.gatekernel`, or None: not asked for, or not available here (no numba,
+        a big-endian machine, kernels numba could not compile or cache). The numpy gate then answers the
+        same; with ``compiled=True`` that is an error instead."""
         if self.compiled is False:
             return None
-        try:
-            if sys.byteorder != "little":
-                raise ModuleNotFoundError("a big-endian machine", name="numba")
-            from modelseal.defense import gatekernel
-        except ModuleNotFoundError as exc:
-            if exc.name != "numba":
-                raise
-            if self.compiled:
-                raise DefenseError(
-                    f"the compiled gate needs numba ({exc}): pip install 'modelseal[jit]'"
-                ) from exc
-            return None
-        return gatekernel
+        if sys.byteorder != "little":
+            why = "its gate words are laid out for little-endian machines"
+        else:
+            try:
+                from modelseal.defense import gatekernel
+            except ModuleNotFoundError as exc:
+                if exc.name != "numba":
+                    raise
+                why = "numba is not installed: pip install 'modelseal[jit]'"
+            except Exception as exc:  # numba is there but failed (an unwritable cache, an LLVM error)
+                why = f"numba could not compile or load it ({type(exc).__name__}: {exc})"
+                if not self.compiled:
+                    warnings.warn(
+                        f"modelseal: the numpy gate answers instead: {why}", RuntimeWarning, stacklevel=3
+                    )
+            else:
+                return gatekernel
+        if self.compiled:
+            raise DefenseError(f"the compiled gate is not available: {why}")
+        return None
 
     def check_batch(self, probs: Any) -> dict[int, list[str]]:
         """The reasons of every row of a batch that fails a gate (rows that pass are absent)."""
