@@ -19,16 +19,14 @@ from typing import Any
 import numba
 import numpy as np
 
+from modelseal.defense.gatewords import ALL_PASS, PARAMS_HEAD
+
 ENTROPY_SLACK = 1e-9
 """How far (in nats) the entropy bound must clear the limit for a row to skip the exact sum."""
-PARAMS_HEAD = 4
-"""``params`` (:meth:`modelseal.defense.validate.ConfidenceGate.judge`) holds the least passing values of
-gate columns 1-4 (minus the entropy, the margin, the conformal set's two bounds), then the negated
-per-class thresholds."""
-ALL_PASS = 0x0101010101010101
-"""Gate columns are bytes of the word, column ``i`` at bits ``8i`` (little-endian machines only)."""
 
 
+# Gate columns are the bytes of a row's word, column ``i`` at bits ``8i``: the layout of ALL_PASS in
+# memory on the little-endian machines the kernels are used on.
 @numba.njit(nogil=True, cache=True, error_model="numpy", inline="always")  # type: ignore[misc]
 def _judge_row(p: Any, i: int, params: Any, labels: Any, conf: Any, words: Any, accepted: Any) -> None:
     """Judge row ``i`` of ``p`` into the outputs. A row holding NaN, an infinity or a negative value fails

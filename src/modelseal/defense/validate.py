@@ -23,6 +23,7 @@ from functools import cache, cached_property
 from typing import Any
 
 from modelseal.defense.errors import DefenseError
+from modelseal.defense.gatewords import ALL_PASS, COLUMNS, PARAMS_HEAD
 from modelseal.defense.honeytokens import Honeytokens
 
 Probs = Any
@@ -107,7 +108,7 @@ class ConfidenceGate:
         from scipy.special import xlogy
 
         k = len(self.thresholds)
-        w = np.zeros((2 * k + 1, _COLUMNS))
+        w = np.zeros((2 * k + 1, COLUMNS))
         w[k - 1, (0, 2, 3, 5)] = 1.0  # the confidence (the top of the sorted row)
         w[2 * k, 0] = 1.0  # ... less the predicted class's threshold
         w[k:-1, 1] = 1.0  # sum of p log p: minus the entropy
@@ -116,10 +117,10 @@ class ConfidenceGate:
         least = np.array(
             [0.0, -self.max_entropy, self.min_margin]
             + ([t, np.nextafter(-t, np.inf)] if t is not None else [-np.inf, -np.inf])
-            + [-np.inf] * (_COLUMNS - 5)
+            + [-np.inf] * (COLUMNS - 5)
         )
         neg_limits = -np.asarray(self.thresholds, dtype=np.float64)
-        params = np.concatenate([least[1:5], neg_limits])  # the layout of gatekernel.PARAMS_HEAD
+        params = np.concatenate([least[1 : 1 + PARAMS_HEAD], neg_limits])
         return neg_limits, w, least, xlogy, params
 
     @property
@@ -263,10 +264,6 @@ def reasons(code: Any) -> dict[int, tuple[str, ...]]:
 
 
 _GATES = ("low-confidence", "high-entropy", "low-margin", "conformal-set", "conformal-set")
-_COLUMNS = 8
-"""Gate columns of :meth:`ConfidenceGate.codes` (the conformal set has two; the rest pass unless NaN)."""
-ALL_PASS = int.from_bytes(bytes([1] * _COLUMNS), "little")
-"""Eight true bytes read as one word (the same in either byte order): every gate passed."""
 
 
 @cache

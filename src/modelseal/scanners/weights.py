@@ -108,7 +108,7 @@ def stream_stats(np: Any, f: IO[bytes], start: int, length: int, code: str) -> S
     """Statistics of ``length`` bytes at ``start``, read in ``CHUNK_BYTES`` pieces."""
     stats = Stats()
     itemsize = _itemsize(code)
-    left = length - length % itemsize
+    left = max(length - length % itemsize, 0)  # a damaged container may declare a negative span
     view = memoryview(bytearray(min(CHUNK_BYTES, left)))  # zeroing 8 MiB per small tensor cost more than it
     f.seek(start)
     while left > 0:
