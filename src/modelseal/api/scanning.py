@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, BinaryIO, NamedTuple
 
 from modelseal import __version__
 from modelseal.core.artifact import Artifact, FileEntry
+from modelseal.core.collector import collector_paused
 from modelseal.core.config import Config
 from modelseal.core.cpus import usable_cpus
 from modelseal.core.findings import Finding, Severity
@@ -93,12 +94,13 @@ def scan_file(
         where = os.fspath(entry.path)
         item = ScanInput(ByteSource(FileRaw(view)), entry.relpath, entry.size, fileobj=view, disk_path=where)
         head = item.head
-        outcome = dispatch(item, ctx)
-        findings = list(outcome.findings)
-        if not signatures.zip_archive(head):
-            findings.extend(_polyglot(view, entry, outcome, ctx))
-        if signatures.tar(head) and signatures.pickle_with_proto(head):
-            findings.extend(_pickle_in_front(view, entry, outcome, ctx))
+        with collector_paused():  # until the analysis' records are freed: see core.collector
+            outcome = dispatch(item, ctx)
+            findings = list(outcome.findings)
+            if not signatures.zip_archive(head):
+                findings.extend(_polyglot(view, entry, outcome, ctx))
+            if signatures.tar(head) and signatures.pickle_with_proto(head):
+                findings.extend(_pickle_in_front(view, entry, outcome, ctx))
     findings.extend(_extension_mismatch(entry.relpath, outcome.format))
     found = None
     if digest:

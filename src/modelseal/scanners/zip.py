@@ -29,7 +29,7 @@ from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
-from modelseal.scanners.zipspans import LOCAL_HEADER, LOCAL_SIG, Span, member_spans
+from modelseal.scanners.zipspans import HEAD_BYTES, LOCAL_HEADER, LOCAL_SIG, Span, member_spans
 
 
 def _layout(names: list[str]) -> str:
@@ -70,8 +70,10 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
     """``numpy.load`` of a zip reads any member that starts with the ``.npy`` magic as an array. A stored
     member is looked at in place (a checkpoint may hold tens of thousands of them)."""
     if span.in_place:
+        if span.head is not None:
+            return npy(span.head)
         f.seek(span.data)
-        return npy(f.read(min(6, span.size)))
+        return npy(f.read(min(HEAD_BYTES, span.size)))
     try:
         with zf.open(span.info) as member:
             return npy(member.read(6))
@@ -238,20 +240,28 @@ class ZipScanner(Scanner):
         for index, span in enumerate(spans):
             if not _is_storage(span.info.filename, fmt):
                 rest.append((index, span))
-            elif got := self._guarded(zf, f, span, fmt, allow, ctx):
+            elif got := self._guarded(zf, f, span, fmt, allow, ctx, storage=True):
                 found[index] = got
         del spans
         for index, span in rest:
-            if got := self._guarded(zf, f, span, fmt, allow, ctx):
+            if got := self._guarded(zf, f, span, fmt, allow, ctx, storage=False):
                 found[index] = got
         findings.extend(finding for index in sorted(found) for finding in found[index])
         return ScanOutcome(fmt, tuple(findings))
 
     def _guarded(
-        self, zf: zipfile.ZipFile, f: IO[bytes], span: Span, fmt: str, allow: Allowlist, ctx: ScanContext
+        self,
+        zf: zipfile.ZipFile,
+        f: IO[bytes],
+        span: Span,
+        fmt: str,
+        allow: Allowlist,
+        ctx: ScanContext,
+        *,
+        storage: bool,
     ) -> list[Finding]:
         try:
-            return self._member(zf, f, span, fmt, allow, ctx)
+            return self._member(zf, f, span, fmt, allow, ctx, storage)
         except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
             name = span.info.filename
             why = f"member {name!r} cannot be read: {exc}"
@@ -265,23 +275,34 @@ class ZipScanner(Scanner):
         fmt: str,
         allow: Allowlist,
         ctx: ScanContext,
+        storage: bool,
     ) -> list[Finding]:
         info = span.info
         name = info.filename
-        loc = Location(name)
         out: list[Finding] = []
         why = unsafe_member_name(name)
         if why:
-            out.append(make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=loc))
+            out.append(
+                make_finding(
+                    "MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=Location(name)
+                )
+            )
         if span.problem:
             out.append(
-                make_finding("MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {span.problem}", location=loc)
+                make_finding(
+                    "MS-ZIP-HEADER-MISMATCH", f"member {name!r}: {span.problem}", location=Location(name)
+                )
             )
         if name.endswith("/"):  # not is_dir(): a damaged directory may give a member an empty name
             return out
         if info.flag_bits & 0x1:
-            out.append(make_finding("MS-ARCHIVE-ENCRYPTED", f"member {name!r} is encrypted", location=loc))
+            out.append(
+                make_finding("MS-ARCHIVE-ENCRYPTED", f"member {name!r} is encrypted", location=Location(name))
+            )
             return out
+        if storage and not _starts_like_npy(zf, f, span):  # tens of thousands of these in a checkpoint
+            return out
+        loc = Location(name)
         limits = ctx.limits
         # A declared size past the bomb ratio may be a lie (readers inflate until the stream ends, whatever
         # the directory says): read the member anyway, counting the bytes it really inflates to, so that a
@@ -289,8 +310,6 @@ class ZipScanner(Scanner):
         declared_bomb = info.file_size > limits.bomb_min_bytes and info.file_size > (
             limits.max_compression_ratio * max(info.compress_size, 1)
         )
-        if _is_storage(name, fmt) and not _starts_like_npy(zf, f, span):
-            return out
         if info.compress_type != zipfile.ZIP_STORED and not declared_bomb:
             ctx.budget.add_decompressed(info.file_size, limits)
         try:

@@ -20,6 +20,11 @@ LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 LOCAL_SIG = b"PK\x03\x04"
 READ_FLAGS = 0x61
 """The flag bits that change how a reader reads the data: encrypted, patched, strongly encrypted."""
+HEAD_BYTES = 6
+"""Data bytes kept in :attr:`Span.head`: enough for the ``.npy`` magic."""
+_SLACK = 128
+"""Bytes read past a local header's name for its extra field and the data's head (torch pads each
+storage to 64 bytes with an extra field)."""
 
 
 class Span(NamedTuple):
@@ -31,6 +36,9 @@ class Span(NamedTuple):
     size: int
     problem: str
     """Why the span cannot be trusted; empty when it can."""
+    head: bytes | None = None
+    """The data's first :data:`HEAD_BYTES` (fewer in a shorter member), when they came with the local
+    header's read (a checkpoint's storages are sniffed without a read each)."""
 
     @property
     def in_place(self) -> bool:
@@ -38,34 +46,37 @@ class Span(NamedTuple):
         return not self.problem and self.info.compress_type == zipfile.ZIP_STORED
 
 
-def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, str]:
-    """The data offset of ``info`` from its local header, and what contradicts the central directory."""
+def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, str, bytes]:
+    """The data offset of ``info`` from its local header, what contradicts the central directory, and
+    the data's head as far as the one read of the header reached (see :attr:`Span.head`)."""
     if not 0 <= info.header_offset < file_size:
-        return -1, f"local header offset {info.header_offset} lies outside the file"
+        return -1, f"local header offset {info.header_offset} lies outside the file", b""
     f.seek(info.header_offset)
     central = info.orig_filename.encode("utf-8" if info.flag_bits & 0x800 else "cp437", "replace")
-    raw = f.read(LOCAL_HEADER.size + len(central))
+    named = LOCAL_HEADER.size + len(central)
+    raw = f.read(named + _SLACK)
     if len(raw) < LOCAL_HEADER.size:
-        return -1, "local header is cut off"
+        return -1, "local header is cut off", b""
     sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
     if sig != LOCAL_SIG:
-        return -1, "no local header where the central directory points"
-    if name_len != len(central) or raw[LOCAL_HEADER.size :] != central:
+        return -1, "no local header where the central directory points", b""
+    if name_len != len(central) or raw[LOCAL_HEADER.size : named] != central:
         f.seek(info.header_offset + LOCAL_HEADER.size)
         local_name = f.read(min(name_len, 80))
-        return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}"
+        return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}", b""
     if method != info.compress_type or (flags ^ info.flag_bits) & READ_FLAGS:
-        return -1, "local compression method or flags differ from the central directory"
+        return -1, "local compression method or flags differ from the central directory", b""
     sized = not flags & 0x08 and csize != 0xFFFFFFFF and usize != 0xFFFFFFFF
     if sized and (crc, csize, usize) != (info.CRC, info.compress_size, info.file_size):
-        return -1, "local sizes or CRC differ from the central directory"
+        return -1, "local sizes or CRC differ from the central directory", b""
     data = info.header_offset + LOCAL_HEADER.size + name_len + extra_len
     stored = info.compress_type == zipfile.ZIP_STORED and not info.flag_bits & 0x1
     if stored and info.compress_size != info.file_size:  # zipfile reads the smaller, torch's miniz the other
-        return data, "stored member's compressed and uncompressed sizes differ"
+        return data, "stored member's compressed and uncompressed sizes differ", b""
     if data + info.compress_size > file_size:
-        return data, "member data runs past the end of the file"
-    return data, ""
+        return data, "member data runs past the end of the file", b""
+    start = named + extra_len
+    return data, "", raw[start : start + min(HEAD_BYTES, info.compress_size)]
 
 
 def member_spans(f: IO[bytes], infos: Sequence[zipfile.ZipInfo]) -> list[Span]:
@@ -74,10 +85,14 @@ def member_spans(f: IO[bytes], infos: Sequence[zipfile.ZipInfo]) -> list[Span]:
     spans = []
     for info in infos:
         try:
-            data, problem = _local(f, info, file_size)
+            data, problem, head = _local(f, info, file_size)
         except OSError as exc:
-            data, problem = -1, f"local header cannot be read: {exc}"
-        spans.append(Span(info, info.header_offset, data, info.compress_size, problem))
+            data, problem, head = -1, f"local header cannot be read: {exc}", b""
+        # a head cut short by the read (not by the member's end) is no head
+        whole = len(head) == min(HEAD_BYTES, info.compress_size) and not problem
+        spans.append(
+            Span(info, info.header_offset, data, info.compress_size, problem, head if whole else None)
+        )
     end, last = -1, -1  # the furthest end of the members before, and which member reaches it
     for i in sorted(range(len(spans)), key=lambda i: spans[i].header):
         span = spans[i]

@@ -7,12 +7,12 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 
 from __future__ import annotations
 
-import gc
 import itertools
 import time
 from collections.abc import Iterable
 from typing import Any, NamedTuple
 
+from modelseal.core.collector import collector_paused
 from modelseal.core.errors import DecompressionBomb, LimitExceeded, Truncated
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
@@ -560,32 +560,29 @@ class Machine:
     def run(self) -> PickleReport:
         complete = ran_out = False
         result: Any = None
-        # The machine makes up to millions of small records and frees them together: the cyclic collector
-        # would walk all of them again and again (quadratic on hostile input). Cycles are rare (DUP+APPEND)
-        # and are collected once it is back on.
-        collecting = gc.isenabled()
-        gc.disable()
-        try:
-            result = self._run()
-            complete = True
-        except MalformedPickle as exc:
-            self._emit("MS-PICKLE-MALFORMED", f"pickle cannot be parsed: {exc}", exc.offset)
-        except Truncated as exc:
-            ran_out = True
-            self._emit("MS-PICKLE-MALFORMED", f"pickle is truncated: {exc}", self.src.tell())
-        except DecompressionBomb as exc:
-            self._emit("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}", None)
-        except LimitExceeded as exc:
-            self._emit("MS-LIMIT-EXCEEDED", f"pickle analysis stopped: {exc}", self.src.tell())
-        except RecursionError:
-            self._emit(
-                "MS-LIMIT-EXCEEDED", "pickle analysis stopped: structure nested too deeply", self.src.tell()
-            )
-        except Exception as exc:  # a damaged container under the stream; keep what was seen so far
-            self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
-        finally:
-            if collecting:
-                gc.enable()
+        # The machine makes up to millions of small records (see core.collector; scan_file pauses the
+        # collector for the whole file, so that its first walk comes after they are freed).
+        with collector_paused():
+            try:
+                result = self._run()
+                complete = True
+            except MalformedPickle as exc:
+                self._emit("MS-PICKLE-MALFORMED", f"pickle cannot be parsed: {exc}", exc.offset)
+            except Truncated as exc:
+                ran_out = True
+                self._emit("MS-PICKLE-MALFORMED", f"pickle is truncated: {exc}", self.src.tell())
+            except DecompressionBomb as exc:
+                self._emit("MS-ARCHIVE-BOMB", f"decompression bomb: {exc}", None)
+            except LimitExceeded as exc:
+                self._emit("MS-LIMIT-EXCEEDED", f"pickle analysis stopped: {exc}", self.src.tell())
+            except RecursionError:
+                self._emit(
+                    "MS-LIMIT-EXCEEDED",
+                    "pickle analysis stopped: structure nested too deeply",
+                    self.src.tell(),
+                )
+            except Exception as exc:  # a damaged container under the stream; keep what was seen so far
+                self._emit("MS-SCANNER-ERROR", f"pickle analysis stopped: {type(exc).__name__}: {exc}", None)
         findings = self._import_findings() + self.findings
         return PickleReport(
             findings,

@@ -178,14 +178,20 @@ MEMO_ENTRY_BYTES = 72
 """Estimated cost of one memo slot (the dict entry and its key) besides the value."""
 
 
+ESTIMATED_SIZES = (49, 112, 16, 64)
+"""Bytes :func:`estimate` counts: a string or bytes besides its length, a container besides its items, one
+kept item, any other value (the compiled loop is given these, not its own copy)."""
+
+
 def estimate(value: Any) -> int:
     """Rough bytes held by a memoised value (containers as they are when memoised; what they gain later
     counts against the machine's budget of kept items)."""
+    text, container, item, other = ESTIMATED_SIZES
     cls = value.__class__
     if value is None or cls is bool:
         return 0
     if cls is str or cls is bytes:
-        return 49 + len(value)
+        return text + len(value)
     if cls is Seq or cls is Dict:
-        return 112 + 16 * len(value.items)
-    return 64
+        return container + item * len(value.items)
+    return other
