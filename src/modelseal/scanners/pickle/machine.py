@@ -7,6 +7,7 @@ arguments of a call, whether a stream turned out truncated) can inform them.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import time
 from collections.abc import Iterable
@@ -88,6 +89,22 @@ _REBUILDERS = frozenset(
     }
 )
 _GETATTR = ("builtins", "getattr")
+
+
+@functools.cache
+def _conditional_callables() -> frozenset[tuple[str, str]]:
+    """Every callable judged call by call on its arguments: one lookup for a call of any other (a checkpoint
+    makes a hundred thousand)."""
+    semantics = call_semantics()
+    return (
+        _INDIRECT_IMPORTERS
+        | _SCANNED_LOADERS
+        | _REBUILDERS
+        | semantics.returns_callable
+        | frozenset(semantics.calls_arguments)
+    )
+
+
 # NumPy names whose BUILD runs ndarray.__setstate__: the reconstructors pickles use, and the array classes.
 _NUMPY_ARRAYS = frozenset(
     {"_reconstruct", "_mareconstruct", "ndarray", "matrix", "memmap", "recarray", "chararray", "MaskedArray"}
@@ -315,16 +332,9 @@ class Machine:
             self.called = True
             rec = self._use(callee)
             key = (callee.module, callee.name)
-            semantics = call_semantics()
-            special = (
-                key in _INDIRECT_IMPORTERS
-                or key in _SCANNED_LOADERS
-                or key in _REBUILDERS
-                or key in semantics.returns_callable
-                or key in semantics.calls_arguments
-            )
-            # what these hand back is a callable, whether or not this call met their conditions
-            call.yields = key in _INDIRECT_IMPORTERS or key in semantics.returns_callable
+            special = key in _conditional_callables()
+            if special:  # what these hand back is a callable, whether or not this call met their conditions
+                call.yields = key in _INDIRECT_IMPORTERS or key in call_semantics().returns_callable
             if rebuild and not special:
                 rec.rebuilds += 1
             elif not (special and self._accepted(key, args, op)):
