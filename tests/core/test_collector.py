@@ -8,6 +8,7 @@ from pathlib import Path
 import pytest
 
 from modelseal.api.scanning import context_for, scan_file
+from modelseal.core import collector
 from modelseal.core.artifact import FileEntry
 from modelseal.core.collector import collector_paused
 from modelseal.core.config import Config
@@ -38,6 +39,37 @@ def test_left_off_when_the_caller_had_it_off() -> None:
         assert not gc.isenabled()
     finally:
         gc.enable()
+
+
+def test_cycles_made_while_paused_do_not_pile_up_past_the_ceiling(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file of many pickles that each leave cycles (garbage only the collector frees): each pickle's end
+    collects once the young generation passes the ceiling, so they never pile up until the file is done."""
+    monkeypatch.setattr(collector, "YOUNG_CEILING", 10_000)
+    gc.collect()
+    with collector_paused():
+        for _ in range(20):
+            with collector_paused():  # one pickle
+                for _ in range(3_000):
+                    cycle: list[object] = []
+                    cycle.append(cycle)
+            assert gc.get_count()[0] <= 10_000 + 3_000 + 500
+    assert gc.isenabled()
+
+
+def test_a_caller_that_turned_it_off_gets_no_collections(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(collector, "YOUNG_CEILING", 10)
+    gc.collect()
+    gc.disable()
+    try:
+        with collector_paused(), collector_paused():
+            garbage = [[] for _ in range(100)]
+            for item in garbage:
+                item.append(item)
+            del garbage, item
+        assert gc.get_count()[0] >= 100  # nothing collected behind the caller's back
+    finally:
+        gc.enable()
+        gc.collect()
 
 
 def test_a_file_is_scanned_with_it_paused_and_its_records_freed_before_it_resumes(
