@@ -37,7 +37,8 @@ def _layout(names: list[str]) -> str:
     pkl = [n for n in lowered if n.endswith("/data.pkl") or n == "data.pkl"]
     if pkl:
         prefix = posixpath.dirname(pkl[0])
-        if any(n.startswith(f"{prefix}/code/") or n == f"{prefix}/constants.pkl" for n in lowered):
+        code, constants = f"{prefix}/code/", f"{prefix}/constants.pkl"
+        if any(n.startswith(code) or n == constants for n in lowered):
             return "torchscript"
         return "pytorch-zip"
     if names and all(n.endswith(".npy") for n in names if not n.endswith("/")):
