@@ -9,12 +9,16 @@ import io
 import math
 import os
 import random
+import re
 import shutil
 import struct
+import sys
 import sysconfig
 import time
+import types
 import zipfile
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -23,6 +27,7 @@ from hypothesis import strategies as st
 
 from modelseal.core.limits import Limits
 from modelseal.core.streams import ByteSource
+from modelseal.scanners import pickle as pickle_package
 from modelseal.scanners.interface import ScanContext
 from modelseal.scanners.pickle import fast, machine
 from modelseal.scanners.pickle.allowlist import default_allowlist
@@ -42,6 +47,28 @@ def test_the_compiled_loop_is_built_where_a_compiler_is() -> None:
     assert fast.COMPILED is not None
     assert fast.run_common is fast.COMPILED
     assert machine.run_common is fast.COMPILED
+
+
+def test_the_revision_expected_is_the_source_beside_it() -> None:
+    """Every change to ``_fastloop.c`` bumps its REVISION and ``fast._REVISION`` with it."""
+    source = (Path(fast.__file__).parent / "_fastloop.c").read_text(encoding="utf-8")
+    defined = re.search(r"^#define REVISION (\d+)$", source, re.MULTILINE)
+    assert defined is not None and int(defined.group(1)) == fast._REVISION
+    if fast.COMPILED is not None:
+        from modelseal.scanners.pickle import _fastloop
+
+        assert _fastloop.REVISION == fast._REVISION
+
+
+def test_a_module_built_from_another_revision_is_not_run(monkeypatch: pytest.MonkeyPatch) -> None:
+    stale = types.ModuleType("modelseal.scanners.pickle._fastloop")
+    stale.REVISION = fast._REVISION - 1  # type: ignore[attr-defined]
+    stale.__file__ = "/stale/_fastloop.so"
+    stale.run_common = lambda m, deadline: 0  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "modelseal.scanners.pickle._fastloop", stale)
+    monkeypatch.setattr(pickle_package, "_fastloop", stale, raising=False)
+    with pytest.warns(RuntimeWarning, match="another revision"):
+        assert fast._compiled() is None
 
 
 compiled = pytest.mark.skipif(fast.COMPILED is None, reason="the compiled loop is not built here")

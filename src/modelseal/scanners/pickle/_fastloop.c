@@ -13,6 +13,10 @@
 #include <Python.h>
 #include <stdint.h>
 
+/* Bumped with every change to this file. fast.py runs a built module only when its REVISION is the one the
+ * source beside it expects: an editable install does not rebuild the module when the source changes. */
+#define REVISION 1
+
 #if PY_VERSION_HEX < 0x030B0000 /* public from 3.11 */
 #define PyFloat_Unpack8(p, le) _PyFloat_Unpack8((const unsigned char *)(p), (le))
 #endif
@@ -831,5 +835,10 @@ PyInit__fastloop(void)
             return NULL;
         }
     }
-    return PyModule_Create(&module_def);
+    PyObject *module = PyModule_Create(&module_def);
+    if (module != NULL && PyModule_AddIntConstant(module, "REVISION", REVISION) < 0) {
+        Py_DECREF(module);
+        return NULL;
+    }
+    return module;
 }

@@ -1,6 +1,8 @@
 from collections.abc import Collection, Mapping
 from typing import Any
 
+REVISION: int
+
 def configure(
     *,
     seq: type,

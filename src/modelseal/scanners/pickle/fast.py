@@ -18,6 +18,7 @@ module's loop, is the fallback and the reference ``tests/scanners/test_fastloop.
 from __future__ import annotations
 
 import struct
+import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -257,11 +258,24 @@ def run_common_reference(m: Machine, deadline: float) -> int:
         m.memo_bytes = memo_bytes
 
 
+_REVISION = 1
+"""The ``REVISION`` of ``_fastloop.c`` this module goes with: a module built from another is stale."""
+
+
 def _compiled() -> Callable[[Machine, float], int] | None:
-    """The compiled loop, given this module's tables, or None where the extension was not built."""
+    """The compiled loop, given this module's tables, or None where the extension was not built or was
+    built from another revision of its source (then with a warning: the Python loop runs instead)."""
     try:
         from modelseal.scanners.pickle import _fastloop
     except ImportError:
+        return None
+    if getattr(_fastloop, "REVISION", None) != _REVISION:
+        warnings.warn(
+            f"the compiled pickle loop ({_fastloop.__file__}) was built from another revision of "
+            "_fastloop.c; rebuild it (pip install -e .). The Python loop runs meanwhile.",
+            RuntimeWarning,
+            stacklevel=2,
+        )
         return None
     _fastloop.configure(
         seq=Seq,
