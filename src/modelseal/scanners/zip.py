@@ -237,36 +237,27 @@ class ZipScanner(Scanner):
         zf.filelist.clear()
         zf.NameToInfo.clear()
         found: dict[int, list[Finding]] = {}
+
+        def guarded(span: Span, storage: bool) -> list[Finding]:
+            try:
+                return self._member(zf, f, span, fmt, allow, ctx, storage)
+            except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+                name = span.info.filename
+                why = f"member {name!r} cannot be read: {exc}"
+                return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
+
         rest: list[tuple[int, Span]] = []
         for index, span in enumerate(spans):
             if not _is_storage(span.info.filename, fmt):
                 rest.append((index, span))
-            elif got := self._guarded(zf, f, span, fmt, allow, ctx, storage=True):
+            elif got := guarded(span, True):
                 found[index] = got
         del spans
         for index, span in rest:
-            if got := self._guarded(zf, f, span, fmt, allow, ctx, storage=False):
+            if got := guarded(span, False):
                 found[index] = got
         findings.extend(finding for index in sorted(found) for finding in found[index])
         return ScanOutcome(fmt, tuple(findings))
-
-    def _guarded(
-        self,
-        zf: zipfile.ZipFile,
-        f: IO[bytes],
-        span: Span,
-        fmt: str,
-        allow: Allowlist,
-        ctx: ScanContext,
-        *,
-        storage: bool,
-    ) -> list[Finding]:
-        try:
-            return self._member(zf, f, span, fmt, allow, ctx, storage)
-        except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
-            name = span.info.filename
-            why = f"member {name!r} cannot be read: {exc}"
-            return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
 
     def _member(
         self,
