@@ -156,7 +156,7 @@ def unassembled(snapshot: str, reason: str) -> list[Any]:
 
 
 def record_failure(url: str, payload: dict[str, Any], reason: str, attempts: int) -> None:
-    with connect(url) as conn:
+    with connect(url, results=True) as conn:
         record_verdict(
             conn,
             payload["key"],
@@ -177,7 +177,8 @@ def register_tasks(
     connection: Callable[[], AbstractContextManager[Conn]],
 ) -> None:
     """What this worker runs: every scan and assembly in ``slots``; ``reverify(url, mirror, config)``
-    sweeps a mirror again; ``connection()`` lends one of the worker's pooled database connections."""
+    sweeps a mirror again; ``connection()`` lends one of the worker's pooled database connections, whose
+    commits are durable (:func:`~modelseal.queue.db.results_conninfo`)."""
     from procrastinate import RetryStrategy
 
     retry = RetryStrategy(max_attempts=max(0, settings.attempts - 1), exponential_wait=settings.backoff)

@@ -25,11 +25,11 @@ def conninfo(url: str) -> str:
 
 
 def worker_conninfo(url: str) -> str:
-    """A worker's connections commit without waiting for the disk (``synchronous_commit=off``): a
-    PostgreSQL crash may then lose a worker's last commits, never corrupt or reorder them, and everything a
-    worker writes is redone when lost (a job whose fetch or finish is lost runs again; a verdict or report
-    is written before its job's finish, so it is kept whenever the finish is). It saves a disk flush per
-    verdict, report and job state change. The sweep's own enqueueing stays durable.
+    """The connections of a worker's job bookkeeping (fetch, heartbeat, finish, retry): they commit
+    without waiting for the disk (``synchronous_commit=off``). A PostgreSQL crash may lose their last
+    commits, in order; a job whose fetch or finish is lost runs again, which redoes nothing because its
+    verdict or report was committed durably first (:func:`results_conninfo`). It saves a disk flush per job
+    state change.
 
     They also plan every statement afresh (``plan_cache_mode=force_custom_plan``). The job table swings
     from empty to millions of rows within a sweep, and the job fetch runs inside a PL/pgSQL function, whose
@@ -42,13 +42,27 @@ def worker_conninfo(url: str) -> str:
     return make_conninfo(conninfo(url), options=options)
 
 
-def connect(url: str) -> psycopg.Connection[dict[str, object]]:
+def results_conninfo(url: str) -> str:
+    """The connections that write verdicts and reports: each commit is on disk before it returns
+    (``synchronous_commit=local``, whatever the server's default). The job's finish comes after it and may
+    be lost; the result may not. Were both asynchronous, a crash right after the result's commit lost the
+    result while the finish, sent once the server was back, was kept: the job read succeeded, its version
+    stayed pending and the sweep never ended."""
+    from psycopg.conninfo import make_conninfo
+
+    return make_conninfo(conninfo(url), options="-c synchronous_commit=local")
+
+
+def connect(url: str, *, results: bool = False) -> psycopg.Connection[dict[str, object]]:
+    """A connection in autocommit; ``results``: one that writes verdicts or reports
+    (:func:`results_conninfo`)."""
     require("queue", "psycopg", feature=FEATURE)
     import psycopg
     from psycopg.rows import dict_row
 
+    info = results_conninfo(url) if results else conninfo(url)
     try:
-        return psycopg.connect(conninfo(url), autocommit=True, row_factory=dict_row)
+        return psycopg.connect(info, autocommit=True, row_factory=dict_row)
     except psycopg.OperationalError as exc:
         from modelseal.core.errors import SourceError
 

@@ -26,7 +26,7 @@ from modelseal.queue.app import (
     record_failure,
     register_tasks,
 )
-from modelseal.queue.db import FEATURE, prepare, worker_conninfo
+from modelseal.queue.db import FEATURE, prepare, results_conninfo
 from modelseal.queue.slots import Handler, Slots
 
 log = logging.getLogger("modelseal.worker")
@@ -111,13 +111,13 @@ async def _serve(
 
 
 def _pool(url: str, size: int) -> Any:
-    """The worker's own connections (verdicts, reports), checked before each use: a database restart
-    costs a reconnect, not a failed job."""
+    """The worker's own connections (verdicts, reports: durable commits), checked before each use: a
+    database restart costs a reconnect, not a failed job."""
     from psycopg.rows import dict_row
     from psycopg_pool import ConnectionPool
 
     return ConnectionPool(
-        worker_conninfo(url),
+        results_conninfo(url),
         min_size=1,
         max_size=size,
         kwargs={"autocommit": True, "row_factory": dict_row},
