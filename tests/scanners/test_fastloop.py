@@ -296,7 +296,7 @@ def test_the_memo_estimate_is_the_same() -> None:
         Seq("list", [1, 2, 3]),
         Dict(),
         Global("os", "system", 0),
-        Call(None, None, 0),
+        Call(None, None, 0, False),
         Persistent("x"),
         type("StrLike", (str,), {})("subclass"),
     ]

@@ -175,6 +175,7 @@ class Machine:
         self.metastack: list[list[Any]] = []
         self.memo = Memo()
         self.imports: dict[tuple[str, str], _Import] = {}
+        self.conditional = _conditional_callables()
         self.findings: list[Finding] = []
         self._per_rule: dict[str, int] = {}
         self.joblib = joblib
@@ -222,7 +223,7 @@ class Machine:
         return Global(module, name, offset)
 
     def _use(self, g: Global) -> _Import:
-        rec = self.imports[(g.module, g.name)]
+        rec = self.imports[g.key]
         if not g.used:
             g.used = True
             rec.unused -= 1
@@ -326,13 +327,12 @@ class Machine:
     def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Call:
         """``callee(*args)`` (REDUCE, INST, OBJ), or with ``rebuild`` ``callee.__new__(callee, *args)``
         (NEWOBJ, NEWOBJ_EX). Every call is judged on its own arguments."""
-        call = Call(callee, args, op.offset)
-        call.rebuilt = rebuild
-        if isinstance(callee, Global):
+        call = Call(callee, args, op.offset, rebuild)
+        if callee.__class__ is Global:
             self.called = True
             rec = self._use(callee)
-            key = (callee.module, callee.name)
-            special = key in _conditional_callables()
+            key = callee.key
+            special = key in self.conditional
             if special:  # what these hand back is a callable, whether or not this call met their conditions
                 call.yields = key in _INDIRECT_IMPORTERS or key in call_semantics().returns_callable
             if rebuild and not special:

@@ -16,10 +16,11 @@ KEEP_ITEMS = 64
 
 
 class Global:
-    __slots__ = ("module", "name", "offset", "used")
+    __slots__ = ("key", "module", "name", "offset", "used")
 
     def __init__(self, module: str, name: str, offset: int) -> None:
         self.module, self.name, self.offset = module, name, offset
+        self.key = (module, name)
         self.used = False
         """Called or rebuilt at least once (a name never used so is a reference)."""
 
@@ -33,10 +34,11 @@ class Call:
 
     __slots__ = ("args", "callee", "offset", "rebuilt", "state", "yields")
 
-    def __init__(self, callee: Any, args: Any, offset: int, state: Any = None) -> None:
-        self.callee, self.args, self.offset, self.state = callee, args, offset, state
-        self.rebuilt = False
+    def __init__(self, callee: Any, args: Any, offset: int, rebuilt: bool) -> None:
+        self.callee, self.args, self.offset = callee, args, offset
+        self.rebuilt = rebuilt
         """Made by ``__new__`` (NEWOBJ), so ``__init__`` never saw ``args``."""
+        self.state: Any = None
         self.yields = False
         """The result is a callable or an attribute handed back (``functools.partial``, ``getattr``): safe
         only while nothing in the pickle calls it."""
