@@ -159,6 +159,31 @@ def test_poison_file_is_failed_after_its_attempts_and_the_sweep_goes_on(
     assert job == [{"status": "failed"}]
 
 
+def test_a_scan_job_that_failed_without_a_verdict_does_not_hold_its_version_for_ever(
+    tmp_path: Path, queue_url: str, workers: Workers
+) -> None:
+    """A scan job whose last attempt died of something outside the scan (the database going away) ends
+    failed with no verdict: the assembly of its version records the content failed instead of waiting."""
+    mirror = mirror_with(tmp_path, pickle.dumps({"weights": [1.0, 2.0]}), others=2)
+    started = sweep(SweepRequest(mirror.root, queue_url))
+    # as procrastinate leaves such a job: failed, its attempts spent, nothing recorded
+    stranded = query(
+        queue_url,
+        "UPDATE procrastinate_jobs SET status = 'failed', attempts = 3"
+        " WHERE args->>'relpath' = 'model.bin' RETURNING id",
+    )
+    assert len(stranded) == 1
+    workers.start()
+    wait_until(lambda: done(queue_url, started.sweep), seconds=60, what="the sweep with a stranded content")
+    (row,) = query(queue_url, "SELECT status, attempts, reason FROM blob_verdicts WHERE status = 'failed'")
+    assert row["attempts"] == 3 and "without recording a verdict" in row["reason"]
+    state = sweep_progress(queue_url, started.sweep)
+    assert (state.done, state.failed) == (3, 1)
+    reports = query(queue_url, "SELECT model, report FROM sweep_versions WHERE sweep_id = %s", started.sweep)
+    special = next(r["report"] for r in reports if r["model"] == "org/special")
+    assert "MS-SCANNER-ERROR" in [row[0] for f in special[2] for row in f[5]]
+
+
 def test_postgres_restart_mid_sweep_loses_and_duplicates_nothing(
     tmp_path: Path, pg_server: object, queue_url: str, workers: Workers
 ) -> None:

@@ -2,7 +2,8 @@
 
 Three tasks: ``scan_blob`` (one content, in a slot, retried with backoff, recorded failed with its reason
 after the last attempt), ``assemble_version`` (a model version's report from its files' verdicts, after
-they are in), and a periodic ``reverify`` that sweeps recently swept mirrors again at background priority.
+they are in; a content whose scan job ended without one is recorded failed then), and a periodic
+``reverify`` that sweeps recently swept mirrors again at background priority.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from modelseal.queue.results import (
     pending_verdicts,
     recent_mirrors,
     record_verdict,
+    stranded_scans,
     verdicts,
 )
 
@@ -157,15 +159,35 @@ def unassembled(snapshot: str, reason: str) -> list[Any]:
 
 def record_failure(url: str, payload: dict[str, Any], reason: str, attempts: int) -> None:
     with connect(url, results=True) as conn:
-        record_verdict(
-            conn,
-            payload["key"],
-            payload["content"],
-            payload["config_digest"],
-            failed_outcome(reason),
-            failed=reason,
-            attempts=attempts,
-        )
+        _record_failed(conn, payload, reason, attempts)
+
+
+def _record_failed(conn: Conn, payload: dict[str, Any], reason: str, attempts: int) -> None:
+    """The verdict of a content (``payload``: its ``scan_blob`` arguments) no attempt could scan."""
+    record_verdict(
+        conn,
+        payload["key"],
+        payload["content"],
+        payload["config_digest"],
+        failed_outcome(reason),
+        failed=reason,
+        attempts=attempts,
+    )
+
+
+STRANDED = (
+    "its scan job failed without recording a verdict (an error outside the scan on its last attempt, such "
+    "as the database going away)"
+)
+
+
+def _settle_stranded(conn: Conn, keys: Sequence[str]) -> int:
+    """Record failed (fail closed) the contents among ``keys`` whose scan job ended without a verdict, so
+    that the versions holding them are assembled instead of waiting for ever; how many."""
+    stranded = stranded_scans(conn, BLOB_TASK, keys)
+    for payload, attempts in stranded:
+        _record_failed(conn, payload, STRANDED, attempts)
+    return len(stranded)
 
 
 def register_tasks(
@@ -216,15 +238,20 @@ def register_tasks(
     @app.task(name=VERSION_TASK, queue=QUEUE, pass_context=True, retry=retry)
     async def assemble_version(context: JobContext, /, **payload: Any) -> None:
         version = int(payload["version"])
+        keys = set(payload["files"].values())
 
         def look() -> dict[str, list[Any]] | None:
             with connection() as conn:
-                return pending_verdicts(conn, version, list(set(payload["files"].values())))
+                found = pending_verdicts(conn, version, list(keys))
+                missing = [] if found is None else list(keys - found.keys())
+                if missing and _settle_stranded(conn, missing):
+                    found = pending_verdicts(conn, version, list(keys))
+                return found
 
         found = await asyncio.to_thread(look)
         if found is None:
             return
-        if len(found) < len(set(payload["files"].values())):  # its contents are not all judged yet: later
+        if len(found) < len(keys):  # its contents are not all judged yet: later
             await defer(app, [version_job(int(payload["priority"]), payload, delay=settings.poll)])
             return
         failed = any(outcome[0] == "unscanned" for outcome in found.values())

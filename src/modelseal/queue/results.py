@@ -92,6 +92,28 @@ def create_sweep(conn: Conn, sweep: NewSweep, versions: Sequence[tuple[str, str,
     return ids
 
 
+def stranded_scans(conn: Conn, task: str, keys: Sequence[str]) -> list[tuple[dict[str, Any], int]]:
+    """The ``task`` jobs of ``keys`` that ended failed without a verdict and wait for no retry: each one's
+    arguments and attempts (one per content). Nothing will judge those contents any more. The first
+    query, run at every assembly still waiting for a content, reads only procrastinate's indexes of live
+    jobs; the failed jobs are looked for only when a content has neither a live job nor a verdict."""
+    idle = conn.execute(
+        "SELECT k FROM unnest(%s::text[]) AS k"
+        " WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = k AND status = 'todo')"
+        " AND NOT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE lock = k AND status = 'doing')"
+        " AND NOT EXISTS (SELECT 1 FROM blob_verdicts b WHERE b.key = k)",
+        (list(keys),),
+    ).fetchall()
+    if not idle:
+        return []
+    rows = conn.execute(
+        "SELECT DISTINCT ON (lock) args, attempts FROM procrastinate_jobs"
+        " WHERE task_name = %s AND lock = ANY(%s) AND status = 'failed' ORDER BY lock, id DESC",
+        (task, [row["k"] for row in idle]),
+    ).fetchall()
+    return [(row["args"], int(row["attempts"])) for row in rows]
+
+
 def pending_verdicts(conn: Conn, version: int, keys: Sequence[str]) -> dict[str, list[Any]] | None:
     """The recorded outcomes of ``keys`` while ``version`` is pending, in one round trip; None once it
     is done (another assembly stored it)."""
