@@ -60,7 +60,7 @@ def _local(f: IO[bytes], info: zipfile.ZipInfo, file_size: int) -> tuple[int, st
     sig, _, flags, method, _, _, crc, csize, usize, name_len, extra_len = LOCAL_HEADER.unpack_from(raw)
     if sig != LOCAL_SIG:
         return -1, "no local header where the central directory points", b""
-    if name_len != len(central) or raw[LOCAL_HEADER.size : named] != central:
+    if name_len != len(central) or not raw.startswith(central, LOCAL_HEADER.size):
         f.seek(info.header_offset + LOCAL_HEADER.size)
         local_name = f.read(min(name_len, 80))
         return -1, f"local name {local_name[:80]!r} differs from central name {central[:80]!r}", b""
@@ -94,7 +94,7 @@ def member_spans(f: IO[bytes], infos: Sequence[zipfile.ZipInfo]) -> list[Span]:
             Span(info, info.header_offset, data, info.compress_size, problem, head if whole else None)
         )
     end, last = -1, -1  # the furthest end of the members before, and which member reaches it
-    for i in sorted(range(len(spans)), key=lambda i: spans[i].header):
+    for i in sorted(range(len(spans)), key=[span.header for span in spans].__getitem__):
         span = spans[i]
         if span.header < end:
             for one, other in ((i, last), (last, i)):
