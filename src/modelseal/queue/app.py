@@ -185,8 +185,8 @@ def _settle_stranded(conn: Conn, keys: Sequence[str]) -> int:
     """Record failed (fail closed) the contents among ``keys`` whose scan job ended without a verdict, so
     that the versions holding them are assembled instead of waiting for ever; how many."""
     stranded = stranded_scans(conn, BLOB_TASK, keys)
-    for payload, attempts in stranded:
-        _record_failed(conn, payload, STRANDED, attempts)
+    for payload, retries in stranded:
+        _record_failed(conn, payload, STRANDED, retries + 1)
     return len(stranded)
 
 

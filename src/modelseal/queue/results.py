@@ -94,9 +94,10 @@ def create_sweep(conn: Conn, sweep: NewSweep, versions: Sequence[tuple[str, str,
 
 def stranded_scans(conn: Conn, task: str, keys: Sequence[str]) -> list[tuple[dict[str, Any], int]]:
     """The ``task`` jobs of ``keys`` that ended failed without a verdict and wait for no retry: each one's
-    arguments and attempts (one per content). Nothing will judge those contents any more. The first
-    query, run at every assembly still waiting for a content, reads only procrastinate's indexes of live
-    jobs; the failed jobs are looked for only when a content has neither a live job nor a verdict."""
+    arguments and how often it was retried (procrastinate's ``attempts``; one job per content). Nothing will
+    judge those contents any more. The first query, run at every assembly still waiting for a content,
+    reads only procrastinate's indexes of live jobs; the failed jobs are looked for only when a content has
+    neither a live job nor a verdict."""
     idle = conn.execute(
         "SELECT k FROM unnest(%s::text[]) AS k"
         " WHERE NOT EXISTS (SELECT 1 FROM procrastinate_jobs WHERE queueing_lock = k AND status = 'todo')"
