@@ -239,6 +239,33 @@ def test_scan_queue_reports_like_a_local_scan(tmp_path: Path, queue_url: str, wo
     assert rules(queued.stdout) == rules(local.stdout)
 
 
+def test_scan_queue_does_not_wait_for_ever_on_a_scan_job_that_failed_without_a_verdict(
+    tmp_path: Path, queue_url: str, workers: Workers
+) -> None:
+    mirror = mirror_with(tmp_path, pickle.dumps({"weights": [1.0, 2.0]}), others=0)
+    scanning = subprocess.Popen(
+        cli("scan", "--queue", queue_url, str(mirror.snapshots[0]), "-f", "json"),
+        env=env(),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    # its job, left as procrastinate leaves one that failed at its third attempt without recording anything
+    wait_until(
+        lambda: query(
+            queue_url,
+            "UPDATE procrastinate_jobs SET status = 'failed', attempts = 2"
+            " WHERE args->>'relpath' = 'model.bin' RETURNING id",
+        ),
+        what="the scan's job for model.bin",
+    )
+    workers.start()  # for config.json
+    out, err = scanning.communicate(timeout=60)
+    findings = json.loads(out)["findings"]
+    stranded = [f for f in findings if f["file"] == "model.bin" and f["rule_id"] == "MS-SCANNER-ERROR"]
+    assert stranded and "without recording a verdict" in stranded[0]["message"], err
+
+
 def test_errors_exit_2_with_one_line(tmp_path: Path) -> None:
     unreachable = "postgresql://nobody@127.0.0.1:1/none"
     not_a_mirror = run_cli("sweep", str(tmp_path), "--queue", unreachable)

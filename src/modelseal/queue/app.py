@@ -181,9 +181,10 @@ STRANDED = (
 )
 
 
-def _settle_stranded(conn: Conn, keys: Sequence[str]) -> int:
+def settle_stranded(conn: Conn, keys: Sequence[str]) -> int:
     """Record failed (fail closed) the contents among ``keys`` whose scan job ended without a verdict, so
-    that the versions holding them are assembled instead of waiting for ever; how many."""
+    that whatever waits for their verdicts (a version's assembly, ``scan --queue``) does not wait for ever;
+    how many."""
     stranded = stranded_scans(conn, BLOB_TASK, keys)
     for payload, retries in stranded:
         _record_failed(conn, payload, STRANDED, retries + 1)
@@ -244,7 +245,7 @@ def register_tasks(
             with connection() as conn:
                 found = pending_verdicts(conn, version, list(keys))
                 missing = [] if found is None else list(keys - found.keys())
-                if missing and _settle_stranded(conn, missing):
+                if missing and settle_stranded(conn, missing):
                     found = pending_verdicts(conn, version, list(keys))
                 return found
 

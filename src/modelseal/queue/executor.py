@@ -46,13 +46,13 @@ class QueueExecutor:
         self.digest = config_digest(config.raw)
 
     def outcomes(self, files: Sequence[FileEntry], scan_one: ScanOne, tick: Tick) -> list[Outcome]:
-        from modelseal.queue.app import blob_job, build_app, defer
+        from modelseal.queue.app import blob_job, build_app, defer, settle_stranded
         from modelseal.queue.db import connect, prepare
 
         prepare(self.url)
         contents = [content_of(e) for e in files]
         keys = [verdict_key(c, e.relpath, self.digest) for c, e in zip(contents, files, strict=True)]
-        with connect(self.url) as conn:
+        with connect(self.url, results=True) as conn:  # it may record a stranded content failed
             have = verdicts(conn, keys)
             jobs = {
                 key: blob_job(key, self.priority, blob_payload(e, c, key, self.config, self.digest))
@@ -70,7 +70,9 @@ class QueueExecutor:
                 if len(ticked) == len(files):
                     break
                 time.sleep(self.poll)
-                have.update(verdicts(conn, [k for k in keys if k not in have]))
+                missing = [k for k in keys if k not in have]
+                settle_stranded(conn, missing)
+                have.update(verdicts(conn, missing))
         return [decode_outcome(have[key]) for key in keys]
 
 
