@@ -7,13 +7,10 @@ from __future__ import annotations
 
 import io
 import math
-import os
 import random
 import re
-import shutil
 import struct
 import sys
-import sysconfig
 import time
 import types
 import zipfile
@@ -34,15 +31,14 @@ from modelseal.scanners.pickle.allowlist import default_allowlist
 from modelseal.scanners.pickle.values import Blob, Call, Dict, Global, Opaque, Persistent, Seq, estimate
 from modelseal.scanners.registry import dispatch
 from tests.scanners.differential import _mutate, _Program
+from tests.scanners.native import compiler_here
 
 Loop = Callable[[Any, float], int]
 
 
 def test_the_compiled_loop_is_built_where_a_compiler_is() -> None:
     """``pip install`` builds the extension as optional: a broken build would fall back in silence."""
-    compiler = shutil.which(os.environ.get("CC", "cc")) or shutil.which("gcc")
-    headers = os.path.exists(os.path.join(sysconfig.get_paths()["include"], "Python.h"))
-    if not (compiler and headers):
+    if not compiler_here():
         pytest.skip("no C compiler or Python headers here: the Python loop is the one in use")
     assert fast.COMPILED is not None
     assert fast.run_common is fast.COMPILED

@@ -27,7 +27,7 @@ from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Finding, Location, Severity
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
-from modelseal.scanners import signatures
+from modelseal.scanners import plainzip, signatures
 from modelseal.scanners.interface import ArtifactScanner, ScanContext
 from modelseal.scanners.numpy import NpyHeaderError, read_npy_header
 from modelseal.scanners.pickle.opcodes import MalformedPickle
@@ -396,22 +396,46 @@ def _safetensors(
 def _torch_zip(measure: Measure, entry: FileEntry) -> list[Measured]:
     """Storages are read in place at their data offset (torch stores them uncompressed), only where the
     member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic."""
-    with open(entry.path, "rb") as fh, zipfile.ZipFile(fh) as zf:
-        names = zf.namelist()
-        pkl = next((n for n in names if n == "data.pkl" or n.endswith("/data.pkl")), None)
-        if pkl is None:
-            return []
-        prefix = pkl[: -len("data.pkl")]
+    with open(entry.path, "rb") as fh:
+        listed = plainzip.members(fh)
+        if listed is not None:  # every member is sound and stored
+            return _storages(measure, entry, fh, {name: (data, size) for name, data, size, _ in listed})
+        with zipfile.ZipFile(fh) as zf:
+            spans = member_spans(fh, zf.infolist())  # all of them: a storage may overlap any member
+            places = {span.info.filename: (span.data, span.size) for span in spans if span.in_place}
+            return _storages(measure, entry, fh, places, zf)
+
+
+def _storages(
+    measure: Measure,
+    entry: FileEntry,
+    fh: IO[bytes],
+    places: dict[str, tuple[int, int]],
+    zf: zipfile.ZipFile | None = None,
+) -> list[Measured]:
+    """The statistics of the float storages among ``places`` (sound stored members: data offset, size, in
+    the archive's order), typed by its pickle: read through ``zf`` when given (it may be compressed), else
+    in place."""
+    pkl = next(
+        (n for n in (zf.namelist() if zf else places) if n == "data.pkl" or n.endswith("/data.pkl")), None
+    )
+    if pkl is None:
+        return []
+    if zf is not None:
         with zf.open(pkl) as raw:
             dtypes = storage_dtypes(ByteSource(FileRaw(raw)))  # type: ignore[arg-type]
-        wanted = {f"{prefix}data/{key}": key for key, storage in dtypes.items() if storage in TORCH_FLOATS}
-        out = []
-        for span in member_spans(fh, zf.infolist()):  # all of them: a storage may overlap any member
-            if span.in_place and span.info.filename in wanted:
-                key = wanted[span.info.filename]
-                stats = measure(fh, span.data, span.size, TORCH_FLOATS[dtypes[key]])
-                if stats:
-                    out.append(Measured(entry.relpath, f"storage {key}", stats))
+    else:
+        fh.seek(places[pkl][0])
+        dtypes = storage_dtypes(ByteSource(FileRaw(fh)).window(places[pkl][1]))  # type: ignore[arg-type]
+    prefix = pkl[: -len("data.pkl")]
+    wanted = {f"{prefix}data/{key}": key for key, storage in dtypes.items() if storage in TORCH_FLOATS}
+    out = []
+    for name, (data, size) in places.items():
+        if name in wanted:
+            key = wanted[name]
+            stats = measure(fh, data, size, TORCH_FLOATS[dtypes[key]])
+            if stats:
+                out.append(Measured(entry.relpath, f"storage {key}", stats))
     return out
 
 

@@ -22,6 +22,7 @@ from typing import IO
 from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners import plainzip
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
 from modelseal.scanners.pickle.allowlist import Allowlist
@@ -191,6 +192,9 @@ class ZipScanner(Scanner):
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         f = ctx.seekable(item)
+        plain = plainzip.members(f, ctx.limits.max_members)
+        if plain is not None:
+            return _scan_plain(plain, f, ctx)
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:
@@ -216,19 +220,8 @@ class ZipScanner(Scanner):
             infos = infos[: limits.max_members]
         names = [i.filename for i in infos]
         fmt = _layout(names)
-        for name, count in Counter(names).items():
-            if count > 1:
-                findings.append(
-                    make_finding(
-                        "MS-ZIP-DUPLICATE-NAME",
-                        f"{count} members are named {name!r}",
-                        location=Location(name),
-                    )
-                )
-        allow = allowlist_of(ctx)
-        if fmt == "torchscript":
-            # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
-            allow = allow.extended(["__torch__.*:*", "__torch__:*"])
+        findings.extend(_duplicates(names))
+        allow = _allowlist(fmt, ctx)
         spans = member_spans(f, infos)
         del infos, names
         # Tensor storages first, each let go of when done (zf.open(info) needs neither of zipfile's lists):
@@ -242,9 +235,7 @@ class ZipScanner(Scanner):
             try:
                 return self._member(zf, f, span, fmt, allow, ctx, storage)
             except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
-                name = span.info.filename
-                why = f"member {name!r} cannot be read: {exc}"
-                return [make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
+                return _unreadable(span.info.filename, exc)
 
         rest: list[tuple[int, Span]] = []
         for index, span in enumerate(spans):
@@ -271,14 +262,7 @@ class ZipScanner(Scanner):
     ) -> list[Finding]:
         info = span.info
         name = info.filename
-        out: list[Finding] = []
-        why = unsafe_member_name(name)
-        if why:
-            out.append(
-                make_finding(
-                    "MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=Location(name)
-                )
-            )
+        out = _escape(name)
         if span.problem:
             out.append(
                 make_finding(
@@ -358,6 +342,57 @@ class ZipScanner(Scanner):
             if declared_bomb and not any(f.rule_id == "MS-ARCHIVE-BOMB" for f in out):
                 out.extend(_bomb_in_fact(item, loc))
         return out
+
+
+def _duplicates(names: list[str]) -> list[Finding]:
+    return [
+        make_finding("MS-ZIP-DUPLICATE-NAME", f"{count} members are named {name!r}", location=Location(name))
+        for name, count in Counter(names).items()
+        if count > 1
+    ]
+
+
+def _allowlist(fmt: str, ctx: ScanContext) -> Allowlist:
+    allow = allowlist_of(ctx)
+    if fmt == "torchscript":
+        # TorchScript pickles name compiled classes as __torch__.*; their code is scanned from code/.
+        allow = allow.extended(["__torch__.*:*", "__torch__:*"])
+    return allow
+
+
+def _escape(name: str) -> list[Finding]:
+    """A finding when a member's name escapes the folder it is extracted to."""
+    why = unsafe_member_name(name)
+    if not why:
+        return []
+    return [make_finding("MS-ZIP-PATH-TRAVERSAL", f"member {name!r} has an {why}", location=Location(name))]
+
+
+def _unreadable(name: str, exc: BaseException) -> list[Finding]:
+    """The findings on a member whose reading failed: its name's, and why."""
+    why = f"member {name!r} cannot be read: {exc}"
+    return [*_escape(name), make_finding("MS-ARCHIVE-MALFORMED", why, location=Location(name))]
+
+
+def _scan_plain(members: list[plainzip.PlainMember], f: IO[bytes], ctx: ScanContext) -> ScanOutcome:
+    """A plain archive (see :mod:`.plainzip`): the same findings as the reference path, which would find
+    nothing wrong with its structure, with every member read in place."""
+    names = [member[0] for member in members]
+    fmt = _layout(names)
+    findings = _duplicates(names)
+    allow = _allowlist(fmt, ctx)
+    del names
+    for name, data, size, head in members:
+        if name.endswith("/") or (_is_storage(name, fmt) and not npy(head)):
+            findings.extend(_escape(name))
+            continue
+        try:
+            f.seek(data)
+            item = ScanInput(ByteSource(FileRaw(f)).window(size), name, size)  # type: ignore[arg-type]
+            findings.extend((*_escape(name), *_content(item, fmt, allow, ctx)))
+        except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
+            findings.extend(_unreadable(name, exc))
+    return ScanOutcome(fmt, tuple(findings))
 
 
 def _content(item: ScanInput, fmt: str, allow: Allowlist, ctx: ScanContext) -> list[Finding]:

@@ -18,10 +18,10 @@ module's loop, is the fallback and the reference ``tests/scanners/test_fastloop.
 from __future__ import annotations
 
 import struct
-import warnings
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
+from modelseal.scanners.native import built
 from modelseal.scanners.pickle.opcodes import NAMES, Op
 from modelseal.scanners.pickle.values import (
     ESTIMATED_SIZES,
@@ -265,17 +265,10 @@ _REVISION = 1
 def _compiled() -> Callable[[Machine, float], int] | None:
     """The compiled loop, given this module's tables, or None where the extension was not built or was
     built from another revision of its source (then with a warning: the Python loop runs instead)."""
-    try:
-        from modelseal.scanners.pickle import _fastloop
-    except ImportError:
-        return None
-    if getattr(_fastloop, "REVISION", None) != _REVISION:
-        warnings.warn(
-            f"the compiled pickle loop ({_fastloop.__file__}) was built from another revision of "
-            "_fastloop.c; rebuild it (pip install -e .). The Python loop runs meanwhile.",
-            RuntimeWarning,
-            stacklevel=2,
-        )
+    _fastloop = built(
+        "modelseal.scanners.pickle._fastloop", _REVISION, "The Python pickle loop runs meanwhile."
+    )
+    if _fastloop is None:
         return None
     _fastloop.configure(
         seq=Seq,
@@ -293,7 +286,8 @@ def _compiled() -> Callable[[Machine, float], int] | None:
         lookahead=_LOOKAHEAD,
         check_every=_CHECK_EVERY,
     )
-    return _fastloop.run_common
+    loop: Callable[[Machine, float], int] = _fastloop.run_common
+    return loop
 
 
 COMPILED = _compiled()
