@@ -13,8 +13,10 @@ tensors. Then, in interleaved rounds, each run in a fresh interpreter:
 * ``plain read``: reading the file in 8 MiB chunks, doing nothing with the bytes (the disk/page-cache bound);
 * ``torch load + stats``: the usual way, the whole file loaded by torch (``weights_only=True`` for the zip,
   safetensors' loader for the other), then the same statistics with torch;
-* the 50 000-tensor checkpoint: ``modelseal scan`` of it (start-up included) and the scan alone in-process,
-  with the peak resident memory of the process (VmHWM), next to ``picklescan`` (from ``bench/.venv-peers``).
+* the 50 000-tensor checkpoint: ``modelseal scan --no-digests`` of it (start-up included), the same with
+  the defaults (the digest, and with it the check for storages made only of NaN/Inf, which reads every
+  byte and types every storage from the pickle), and the scan alone in-process, with the peak resident
+  memory of the process (VmHWM), next to ``picklescan`` (from ``bench/.venv-peers``).
 
 Times are min / median / max over the rounds; the torch zip's cost per byte is shown as a ratio to
 safetensors'. The load average is printed before and after.
@@ -91,8 +93,9 @@ print(time.perf_counter() - t)
 SCAN_CLI = """
 import subprocess, sys, time
 t = time.perf_counter()
-subprocess.run([sys.executable, "-c", "from modelseal.cli.app import console; console()", "scan", sys.argv[1],
-                "--no-digests", "--format", "json"], stdout=subprocess.DEVNULL, check=False)
+cli = "from modelseal.cli.app import console; console()"
+argv = [sys.executable, "-c", cli, "scan", *sys.argv[1:], "--format", "json"]
+subprocess.run(argv, stdout=subprocess.DEVNULL, check=False)
 import resource
 print(time.perf_counter() - t, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024)
 """
@@ -200,7 +203,8 @@ def main() -> None:
             "torch zip    plain read": (PLAIN, (str(pt),), pt.stat().st_size),
             "torch zip    modelseal weights": (MODELSEAL, (str(pt.parent), *expected), pt.stat().st_size),
             "torch zip    torch load + stats": (PEER, (str(pt),), pt.stat().st_size),
-            f"{args.tensors} tensors  modelseal scan (cli)": (SCAN_CLI, (str(many),), 0),
+            f"{args.tensors} tensors  modelseal scan (cli)": (SCAN_CLI, (str(many), "--no-digests"), 0),
+            f"{args.tensors} tensors  modelseal scan (cli, defaults)": (SCAN_CLI, (str(many),), 0),
             f"{args.tensors} tensors  modelseal scan (in-process)": (SCAN_INPROCESS, (str(many),), 0),
         }
         if picklescan.exists():

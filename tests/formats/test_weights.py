@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import io
 import json
+import zipfile
 from pathlib import Path
 
 import numpy as np
@@ -10,6 +12,8 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from modelseal.core.findings import Severity
+from modelseal.core.streams import ByteSource
+from modelseal.scanners.torchstorages import storage_dtypes
 from tests.formats.helpers import assert_benign, assert_flagged, findings
 
 
@@ -132,3 +136,28 @@ def test_statistics_only_on_request_architecture_always(repo: Path) -> None:
     deep = {f.rule_id for f in findings(repo)}
     assert "MS-WEIGHTS-ARCH-MISMATCH" in quick and "MS-WEIGHTS-NONFINITE" not in quick
     assert {"MS-WEIGHTS-ARCH-MISMATCH", "MS-WEIGHTS-NONFINITE"} <= deep
+
+
+def test_storage_dtypes_of_a_checkpoint_as_torch_saves_it() -> None:
+    """Every storage, whatever the tensor's dtype and wherever it sits (a Parameter, a view sharing a
+    storage, a nested optimizer state, a tuple), is typed from the persistent ids the pickle's calls take."""
+    base = torch.arange(12, dtype=torch.float32)
+    state = {
+        "half": torch.ones(2, dtype=torch.float16),
+        "brain": torch.ones(3, dtype=torch.bfloat16),
+        "param": torch.nn.Parameter(torch.ones(2, 2, dtype=torch.float64)),
+        "whole": base,
+        "view": base[2:5],
+        "optimizer": {"state": {0: {"step": torch.tensor(3)}}, "pair": (torch.zeros(1, dtype=torch.int8),)},
+    }
+    buf = io.BytesIO()
+    torch.save(state, buf)
+    data = zipfile.ZipFile(buf).read("archive/data.pkl")
+    assert storage_dtypes(ByteSource.from_bytes(data)) == {
+        "0": "HalfStorage",
+        "1": "BFloat16Storage",
+        "2": "DoubleStorage",
+        "3": "FloatStorage",
+        "4": "LongStorage",
+        "5": "CharStorage",
+    }
