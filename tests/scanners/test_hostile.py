@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import pickle
 import tracemalloc
@@ -15,7 +16,7 @@ from modelseal.api import scan
 from modelseal.core.config import Config
 from modelseal.core.findings import Severity
 from modelseal.core.limits import Limits
-from tests.scanners.craft import global0
+from tests.scanners.craft import call0, global0
 
 
 def rules_of(path: Path, config: Config | None = None) -> set[str]:
@@ -181,4 +182,45 @@ def test_text_that_starts_like_opcodes_is_not_a_pickle(tmp_path: Path, text: byt
 
 def test_truncated_protocol0_pickle_naming_a_callable_is_still_a_pickle(tmp_path: Path) -> None:
     result = scan([write(tmp_path, "m.txt", b"cos\nsystem\n(S'true'\ntR")])
+    assert "MS-PICKLE-DANGEROUS-CALLABLE" in {f.rule_id for f in result.findings}
+
+
+def _many_members(count: int, compression: int = zipfile.ZIP_STORED, comment: bytes = b"") -> bytes:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", compression) as zf:
+        for i in range(count):
+            info = zipfile.ZipInfo(f"m{i}", date_time=(2024, 1, 1, 0, 0, 0))
+            info.comment = comment
+            info.compress_type = compression
+            zf.writestr(info, b"x")
+        zf.writestr("last.pkl", call0("os", "system", "true"))
+    return buf.getvalue()
+
+
+@pytest.mark.parametrize(
+    "compression", [zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED], ids=["stored", "deflated"]
+)
+def test_a_directory_past_the_member_limit_is_never_read_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, compression: int
+) -> None:
+    """zipfile makes an object per entry of the whole directory before anything can count them (a 135 MB
+    zip of 1.5 M empty members took 779 MB): past the limit, the entries are read one by one up to it."""
+    path = write(tmp_path, "many.zip", _many_members(3000, compression))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile was asked to read a directory past the member limit")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", refused)
+    result = scan([path], Config(limits=Limits(max_members=1000)))
+    limits = [f for f in result.findings if f.rule_id == "MS-LIMIT-EXCEEDED"]
+    assert [f.message for f in limits] == ["more than 1000 members; only the first 1000 were analysed"]
+
+
+def test_a_directory_of_more_bytes_than_its_members_need_is_never_read_whole(tmp_path: Path) -> None:
+    """A few entries with long comments: zipfile would read the whole directory into memory."""
+    path = write(tmp_path, "long.zip", _many_members(3, comment=b"c" * 3000))
+    result = scan([path], Config(limits=Limits(max_members=4)))
+    messages = [f.message for f in result.findings if f.rule_id == "MS-LIMIT-EXCEEDED"]
+    assert len(messages) == 1 and "over the 4096 allowed for 4 members" in messages[0]
+    # what the readers that stop at the limit read is still scanned
     assert "MS-PICKLE-DANGEROUS-CALLABLE" in {f.rule_id for f in result.findings}

@@ -24,15 +24,13 @@ and mutated archives.
 from __future__ import annotations
 
 import io
-import zipfile
 from typing import IO
 
 from modelseal.scanners.native import built
+from modelseal.scanners.zipspans import end_record
 
 _REVISION = 1
 """The ``REVISION`` of ``_plainzip.c`` this module goes with: a module built from another is stale."""
-
-_ZIP64_RECORDS = zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
 
 PlainMember = tuple[str, int, int, bytes]
 """A member's name, data offset, size (stored: as read) and first bytes (up to six, for the ``.npy``
@@ -55,31 +53,22 @@ def members(f: IO[bytes], max_members: int | None = None) -> list[PlainMember] |
     """The members of ``f`` in directory order when the archive is plain (see the module) and has at most
     ``max_members`` (the zip scanner's limit, past which its reference path reports the rest unread),
     else None."""
-    if COMPILED is None or (where := _where(f)) is None:
+    if COMPILED is None or (place := end_record(f)) is None:
+        return None
+    start, end = place
+    count, size = end[4], end[5]
+    if end[1] or end[2] or end[3] != count or count > (max_members or count) or start != end[6]:
+        return None  # a multi-disk archive, too many members, or bytes before the directory
+    try:
+        f.seek(start)
+        directory = f.read(size)
+    except (OSError, ValueError):
+        return None
+    if len(directory) != size or (where := _where(f)) is None:
         return None
     try:
-        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]  # found as zipfile finds it
-        if not end:
-            return None
-        count, size, at = end[4], end[5], end[6]
-        # torch writes a zip64 end record (and its locator) after the directory whatever the size
-        records = _ZIP64_RECORDS if end[0] == zipfile.stringEndArchive64 else 0  # type: ignore[attr-defined]
-        if (
-            end[1]
-            or end[2]
-            or end[3] != count
-            or count > (max_members or count)
-            or end[9] - records - size != at
-        ):
-            return None  # a multi-disk archive, too many members, or bytes before the directory
-        f.seek(at)
-        directory = f.read(size)
-        if len(directory) != size:
-            return None
-        found: list[PlainMember] | None = COMPILED.members(where, directory, count, at)
+        found: list[PlainMember] | None = COMPILED.members(where, directory, count, start)
         return found
-    except (OSError, ValueError, zipfile.BadZipFile):
-        return None
     finally:
         if isinstance(where, memoryview):
             where.release()

@@ -20,6 +20,7 @@ from collections import Counter
 from typing import IO
 
 from modelseal.core.findings import Finding, Location
+from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import plainzip
@@ -30,7 +31,7 @@ from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
-from modelseal.scanners.zipspans import HEAD_BYTES, LOCAL_HEADER, LOCAL_SIG, Span, member_spans
+from modelseal.scanners.zipspans import HEAD_BYTES, LOCAL_HEADER, LOCAL_SIG, Span, end_record, member_spans
 
 
 def _layout(names: list[str]) -> str:
@@ -85,6 +86,7 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
 
 _Entry = tuple[str, int, int, int]  # name, method, data offset, stored size
 _CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_CENTRAL_LENGTHS = struct.Struct("<HHH")  # an entry's name, extra field and comment, at offset 28
 
 
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
@@ -154,11 +156,45 @@ def _read_at(
 
 def _declared_offset(f: IO[bytes]) -> int | None:
     """Where the end record (found as zipfile finds it) places the central directory."""
+    place = end_record(f)
+    return None if place is None else int(place[1][6])
+
+
+_ENTRY_BYTES = 1024
+"""Central directory bytes per member allowed for (entries of real archives take 50-150)."""
+
+
+def _oversized_directory(f: IO[bytes], limits: Limits) -> str:
+    """Why no reader may read this archive's central directory whole, or ``""``: it is larger than
+    ``limits.max_members`` entries need."""
+    place = end_record(f)
+    size, most = (place[1][5] if place else 0), limits.max_members * _ENTRY_BYTES
+    return (
+        f"a central directory of {size} bytes, over the {most} allowed for {limits.max_members} members"
+        if size > most
+        else ""
+    )
+
+
+def _too_many_entries(f: IO[bytes], limits: Limits) -> str:
+    """Why zipfile must not read this archive's central directory, or ``""``: it holds more entries than the
+    member limit. zipfile reads the whole directory and makes an object per entry before anything can
+    count them (a 135 MB zip of 1.5 M empty members took 779 MB), so they are counted here first, up to
+    the limit, entry by entry."""
+    place = end_record(f)
+    if place is None:
+        return ""
     try:
-        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
-    except (OSError, zipfile.BadZipFile):
-        return None
-    return end[zipfile._ECD_OFFSET] if end else None  # type: ignore[attr-defined,no-any-return]
+        f.seek(max(place[0], 0))
+        src = ByteSource(FileRaw(f)).window(place[1][5])  # type: ignore[arg-type]
+        for _ in range(limits.max_members + 1):
+            head = src.read_upto(_CENTRAL.size)
+            if len(head) < _CENTRAL.size or head[:4] != b"PK\x01\x02":
+                return ""  # where zipfile stops reading entries
+            src.skip_upto(sum(_CENTRAL_LENGTHS.unpack_from(head, 28)))
+    except (OSError, ValueError):
+        return ""
+    return f"more than {limits.max_members} members"
 
 
 def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
@@ -192,9 +228,16 @@ class ZipScanner(Scanner):
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         f = ctx.seekable(item)
-        plain = plainzip.members(f, ctx.limits.max_members)
+        why = _oversized_directory(f, ctx.limits)
+        plain = None if why else plainzip.members(f, ctx.limits.max_members)
         if plain is not None:
             return _scan_plain(plain, f, ctx)
+        if why := why or _too_many_entries(f, ctx.limits):
+            # read as the readers that stop at the limit do, each entry read on its own
+            limit = make_finding(
+                "MS-LIMIT-EXCEEDED", f"{why}; only the first {ctx.limits.max_members} were analysed"
+            )
+            return ScanOutcome("zip", (limit, *_without_zipfile(f, ctx)))
         try:
             zf = zipfile.ZipFile(f)
         except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError) as exc:

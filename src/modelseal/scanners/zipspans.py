@@ -14,7 +14,7 @@ from __future__ import annotations
 import struct
 import zipfile
 from collections.abc import Sequence
-from typing import IO, NamedTuple
+from typing import IO, Any, NamedTuple
 
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
 LOCAL_SIG = b"PK\x03\x04"
@@ -25,6 +25,25 @@ HEAD_BYTES = 6
 _SLACK = 128
 """Bytes read past a local header's name for its extra field and the data's head (torch pads each
 storage to 64 bytes with an extra field)."""
+
+
+_ZIP64_RECORDS = zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
+
+
+def end_record(f: IO[bytes]) -> tuple[int, list[Any]] | None:
+    """Where ``zipfile`` reads the central directory, and the end record it reads it by (its
+    ``_EndRecData``: signature, disk, disk of the directory, entries on this disk, entries, directory size,
+    declared offset, comment size, comment, position of the record), or None where it finds no end record.
+    zipfile takes a directory that ends elsewhere than just before the end record (and the zip64 records
+    that torch always writes) to follow bytes prepended to the archive."""
+    try:
+        end = zipfile._EndRecData(f)  # type: ignore[attr-defined]
+    except (OSError, zipfile.BadZipFile):
+        return None
+    if not end:
+        return None
+    records = _ZIP64_RECORDS if end[0] == zipfile.stringEndArchive64 else 0  # type: ignore[attr-defined]
+    return end[9] - records - end[5], end
 
 
 class Span(NamedTuple):
