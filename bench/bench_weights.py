@@ -65,7 +65,7 @@ seconds = time.perf_counter() - t
 entry = artifact.files[0]
 measure = _measure_all(numpy)
 if entry.relpath.endswith(".pt"):
-    measured = _torch_zip(measure, entry)
+    measured = _torch_zip(measure, entry, Limits())
 else:
     measured = _safetensors(measure, entry, ctx)[0]
 nan = [f for f in found if f.rule_id == "MS-WEIGHTS-NONFINITE"]

@@ -9,9 +9,11 @@ import zlib
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 
 from modelseal.core.artifact import FileEntry
+from modelseal.core.limits import Limits
 from modelseal.scanners.weights import _measure_all, _torch_zip
 from modelseal.scanners.zipspans import member_spans
 from tests.formats.helpers import findings
@@ -78,7 +80,7 @@ def test_storages_read_in_place_match_their_values(tmp_path: Path) -> None:
     path = tmp_path / "model.pt"
     torch.save(state, path)
     entry = FileEntry("model.pt", path, path.stat().st_size)
-    measured = {m.tensor: m.stats for m in _torch_zip(_measure_all(np), entry)}
+    measured = {m.tensor: m.stats for m in _torch_zip(_measure_all(np), entry, Limits())}
     assert set(measured) == {"storage 0", "storage 1"}  # the int64 storage has no float statistics
     for key, tensor in (("storage 0", state["a"]), ("storage 1", state["b"])):
         values = tensor.float().numpy().ravel()
@@ -143,3 +145,21 @@ def test_stored_member_with_two_sizes_is_a_problem(tmp_path: Path) -> None:
     with open(path, "rb") as f, zipfile.ZipFile(f) as zf:
         (span,) = member_spans(f, zf.infolist())
     assert "sizes differ" in span.problem
+
+
+def test_statistics_never_read_a_directory_past_the_member_limit(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The zip scanner reports such a checkpoint; its statistics are skipped, without zipfile reading the
+    directory whole (an object per entry)."""
+    path = tmp_path / "model.pt"
+    torch.save({f"t{i}": torch.ones(1) for i in range(60)}, path)
+    entry = FileEntry("model.pt", path, path.stat().st_size)
+    assert len(_torch_zip(_measure_all(np), entry, Limits(max_members=100))) == 60
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile was asked to read a directory past the member limit")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", refused)
+    assert _torch_zip(_measure_all(np), entry, Limits(max_members=50)) == []
+    assert _torch_zip(_measure_all(np), entry, Limits(max_members=3)) == []  # more bytes than 3 need

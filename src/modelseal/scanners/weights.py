@@ -25,6 +25,7 @@ from typing import IO, Any
 from modelseal.core.artifact import Artifact, FileEntry
 from modelseal.core.errors import ModelsealError
 from modelseal.core.findings import Finding, Location, Severity
+from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import plainzip, signatures
@@ -34,7 +35,7 @@ from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
 from modelseal.scanners.torchstorages import storage_dtypes
-from modelseal.scanners.zipspans import member_spans
+from modelseal.scanners.zipspans import member_spans, oversized_directory, too_many_entries
 
 CHUNK_BYTES = 8 << 20
 # numpy dtype codes for the float types statistics are computed on ("bf16" is widened by hand).
@@ -393,13 +394,18 @@ def _safetensors(
     return out, tensors
 
 
-def _torch_zip(measure: Measure, entry: FileEntry) -> list[Measured]:
+def _torch_zip(measure: Measure, entry: FileEntry, limits: Limits) -> list[Measured]:
     """Storages are read in place at their data offset (torch stores them uncompressed), only where the
-    member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic."""
+    member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic, as
+    is a directory past the member limit."""
     with open(entry.path, "rb") as fh:
-        listed = plainzip.members(fh)
+        if oversized_directory(fh, limits):
+            return []
+        listed = plainzip.members(fh, limits.max_members)
         if listed is not None:  # every member is sound and stored
             return _storages(measure, entry, fh, {name: (data, size) for name, data, size, _ in listed})
+        if too_many_entries(fh, limits):
+            return []
         with zipfile.ZipFile(fh) as zf:
             spans = member_spans(fh, zf.infolist())  # all of them: a storage may overlap any member
             places = {span.info.filename: (span.data, span.size) for span in spans if span.in_place}
@@ -497,7 +503,7 @@ class WeightsScanner(ArtifactScanner):
                 )
                 measured.extend(found)
             elif measure is not None and signatures.zip_archive(head):
-                measured.extend(_guarded(_torch_zip, measure, entry))
+                measured.extend(_guarded(partial(_torch_zip, limits=ctx.limits), measure, entry))
             elif measure is not None:
                 measured.extend(_guarded(partial(_npy, limit=ctx.limits.max_header_bytes), measure, entry))
         stats = _stat_findings(measured, statistics=ctx.weight_statistics)

@@ -13,14 +13,12 @@ from __future__ import annotations
 
 import lzma
 import posixpath
-import struct
 import zipfile
 import zlib
 from collections import Counter
 from typing import IO
 
 from modelseal.core.findings import Finding, Location
-from modelseal.core.limits import Limits
 from modelseal.core.rules import make_finding
 from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import plainzip
@@ -31,7 +29,17 @@ from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
-from modelseal.scanners.zipspans import HEAD_BYTES, LOCAL_HEADER, LOCAL_SIG, Span, end_record, member_spans
+from modelseal.scanners.zipspans import (
+    CENTRAL_HEADER,
+    HEAD_BYTES,
+    LOCAL_HEADER,
+    LOCAL_SIG,
+    Span,
+    end_record,
+    member_spans,
+    oversized_directory,
+    too_many_entries,
+)
 
 
 def _layout(names: list[str]) -> str:
@@ -85,8 +93,6 @@ def _starts_like_npy(zf: zipfile.ZipFile, f: IO[bytes], span: Span) -> bool:
 
 
 _Entry = tuple[str, int, int, int]  # name, method, data offset, stored size
-_CENTRAL = struct.Struct("<4sHHHHHHIIIHHHHHII")
-_CENTRAL_LENGTHS = struct.Struct("<HHH")  # an entry's name, extra field and comment, at offset 28
 
 
 def _local_members(f: IO[bytes], ctx: ScanContext) -> list[Finding]:
@@ -114,13 +120,13 @@ def _declared_directory(f: IO[bytes], offset: int, ctx: ScanContext) -> list[_En
     entries: list[_Entry] = []
     while len(entries) < ctx.limits.max_members:
         f.seek(offset)
-        raw = f.read(_CENTRAL.size)
-        if len(raw) < _CENTRAL.size or raw[:4] != b"PK\x01\x02":
+        raw = f.read(CENTRAL_HEADER.size)
+        if len(raw) < CENTRAL_HEADER.size or raw[:4] != b"PK\x01\x02":
             break
-        fields = _CENTRAL.unpack(raw)
+        fields = CENTRAL_HEADER.unpack(raw)
         flags, method, csize, usize, name_len, extra_len, comment_len = fields[3:5] + fields[8:13]
         name = f.read(name_len).decode("utf-8" if flags & 0x800 else "cp437", "replace")
-        offset += _CENTRAL.size + name_len + extra_len + comment_len
+        offset += CENTRAL_HEADER.size + name_len + extra_len + comment_len
         f.seek(fields[16])
         local = f.read(LOCAL_HEADER.size)
         if len(local) == LOCAL_HEADER.size and local[:4] == LOCAL_SIG:
@@ -160,43 +166,6 @@ def _declared_offset(f: IO[bytes]) -> int | None:
     return None if place is None else int(place[1][6])
 
 
-_ENTRY_BYTES = 1024
-"""Central directory bytes per member allowed for (entries of real archives take 50-150)."""
-
-
-def _oversized_directory(f: IO[bytes], limits: Limits) -> str:
-    """Why no reader may read this archive's central directory whole, or ``""``: it is larger than
-    ``limits.max_members`` entries need."""
-    place = end_record(f)
-    size, most = (place[1][5] if place else 0), limits.max_members * _ENTRY_BYTES
-    return (
-        f"a central directory of {size} bytes, over the {most} allowed for {limits.max_members} members"
-        if size > most
-        else ""
-    )
-
-
-def _too_many_entries(f: IO[bytes], limits: Limits) -> str:
-    """Why zipfile must not read this archive's central directory, or ``""``: it holds more entries than the
-    member limit. zipfile reads the whole directory and makes an object per entry before anything can
-    count them (a 135 MB zip of 1.5 M empty members took 779 MB), so they are counted here first, up to
-    the limit, entry by entry."""
-    place = end_record(f)
-    if place is None:
-        return ""
-    try:
-        f.seek(max(place[0], 0))
-        src = ByteSource(FileRaw(f)).window(place[1][5])  # type: ignore[arg-type]
-        for _ in range(limits.max_members + 1):
-            head = src.read_upto(_CENTRAL.size)
-            if len(head) < _CENTRAL.size or head[:4] != b"PK\x01\x02":
-                return ""  # where zipfile stops reading entries
-            src.skip_upto(sum(_CENTRAL_LENGTHS.unpack_from(head, 28)))
-    except (OSError, ValueError):
-        return ""
-    return f"more than {limits.max_members} members"
-
-
 def _moved_directory(zf: zipfile.ZipFile, f: IO[bytes], ctx: ScanContext) -> list[Finding]:
     """Findings on the directory torch reads when zipfile read the central directory somewhere else."""
     declared = _declared_offset(f)
@@ -228,11 +197,11 @@ class ZipScanner(Scanner):
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         f = ctx.seekable(item)
-        why = _oversized_directory(f, ctx.limits)
+        why = oversized_directory(f, ctx.limits)
         plain = None if why else plainzip.members(f, ctx.limits.max_members)
         if plain is not None:
             return _scan_plain(plain, f, ctx)
-        if why := why or _too_many_entries(f, ctx.limits):
+        if why := why or too_many_entries(f, ctx.limits):
             # read as the readers that stop at the limit do, each entry read on its own
             limit = make_finding(
                 "MS-LIMIT-EXCEEDED", f"{why}; only the first {ctx.limits.max_members} were analysed"

@@ -16,7 +16,12 @@ import zipfile
 from collections.abc import Sequence
 from typing import IO, Any, NamedTuple
 
+from modelseal.core.limits import Limits
+from modelseal.core.streams import ByteSource, FileRaw
+
 LOCAL_HEADER = struct.Struct("<4sHHHHHIIIHH")
+CENTRAL_HEADER = struct.Struct("<4sHHHHHHIIIHHHHHII")
+_CENTRAL_LENGTHS = struct.Struct("<HHH")  # an entry's name, extra field and comment, at offset 28
 LOCAL_SIG = b"PK\x03\x04"
 READ_FLAGS = 0x61
 """The flag bits that change how a reader reads the data: encrypted, patched, strongly encrypted."""
@@ -44,6 +49,43 @@ def end_record(f: IO[bytes]) -> tuple[int, list[Any]] | None:
         return None
     records = _ZIP64_RECORDS if end[0] == zipfile.stringEndArchive64 else 0  # type: ignore[attr-defined]
     return end[9] - records - end[5], end
+
+
+_ENTRY_BYTES = 1024
+"""Central directory bytes per member allowed for (entries of real archives take 50-150)."""
+
+
+def oversized_directory(f: IO[bytes], limits: Limits) -> str:
+    """Why no reader may read this archive's central directory whole, or ``""``: it is larger than
+    ``limits.max_members`` entries need."""
+    place = end_record(f)
+    size, most = (place[1][5] if place else 0), limits.max_members * _ENTRY_BYTES
+    return (
+        f"a central directory of {size} bytes, over the {most} allowed for {limits.max_members} members"
+        if size > most
+        else ""
+    )
+
+
+def too_many_entries(f: IO[bytes], limits: Limits) -> str:
+    """Why zipfile must not read this archive's central directory, or ``""``: it holds more entries than the
+    member limit. zipfile reads the whole directory and makes an object per entry before anything can
+    count them (a 135 MB zip of 1.5 M empty members took 779 MB), so they are counted here first, up to
+    the limit, entry by entry."""
+    place = end_record(f)
+    if place is None:
+        return ""
+    try:
+        f.seek(max(place[0], 0))
+        src = ByteSource(FileRaw(f)).window(place[1][5])  # type: ignore[arg-type]
+        for _ in range(limits.max_members + 1):
+            head = src.read_upto(CENTRAL_HEADER.size)
+            if len(head) < CENTRAL_HEADER.size or head[:4] != b"PK\x01\x02":
+                return ""  # where zipfile stops reading entries
+            src.skip_upto(sum(_CENTRAL_LENGTHS.unpack_from(head, 28)))
+    except (OSError, ValueError):
+        return ""
+    return f"more than {limits.max_members} members"
 
 
 class Span(NamedTuple):
