@@ -403,7 +403,9 @@ def _torch_zip(measure: Measure, entry: FileEntry, limits: Limits) -> list[Measu
             return []
         listed = plainzip.members(fh, limits.max_members)
         if listed is not None:  # every member is sound and stored
-            return _storages(measure, entry, fh, {name: (data, size) for name, data, size, _ in listed})
+            places = {name: (data, size) for name, data, size, _ in listed}
+            del listed
+            return _storages(measure, entry, fh, places)
         if too_many_entries(fh, limits):
             return []
         with zipfile.ZipFile(fh) as zf:

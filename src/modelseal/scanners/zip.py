@@ -388,22 +388,31 @@ def _unreadable(name: str, exc: BaseException) -> list[Finding]:
 
 def _scan_plain(members: list[plainzip.PlainMember], f: IO[bytes], ctx: ScanContext) -> ScanOutcome:
     """A plain archive (see :mod:`.plainzip`): the same findings as the reference path, which would find
-    nothing wrong with its structure, with every member read in place."""
+    nothing wrong with its structure, with every member read in place. Empties ``members``: the tens of
+    thousands of a checkpoint's storages are let go of before its pickle, the member that costs memory, is
+    read."""
     names = [member[0] for member in members]
     fmt = _layout(names)
     findings = _duplicates(names)
     allow = _allowlist(fmt, ctx)
     del names
-    for name, data, size, head in members:
+    found: dict[int, list[Finding]] = {}
+    rest: list[tuple[int, str, int, int]] = []
+    for index, (name, data, size, head) in enumerate(members):
         if name.endswith("/") or (_is_storage(name, fmt) and not npy(head)):
-            findings.extend(_escape(name))
-            continue
+            if escapes := _escape(name):
+                found[index] = escapes
+        else:
+            rest.append((index, name, data, size))
+    members.clear()
+    for index, name, data, size in rest:
         try:
             f.seek(data)
             item = ScanInput(ByteSource(FileRaw(f)).window(size), name, size)  # type: ignore[arg-type]
-            findings.extend((*_escape(name), *_content(item, fmt, allow, ctx)))
+            found[index] = [*_escape(name), *_content(item, fmt, allow, ctx)]
         except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
-            findings.extend(_unreadable(name, exc))
+            found[index] = _unreadable(name, exc)
+    findings.extend(finding for index in sorted(found) for finding in found[index])
     return ScanOutcome(fmt, tuple(findings))
 
 
