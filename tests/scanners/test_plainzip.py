@@ -10,6 +10,7 @@ import random
 import re
 import struct
 import sys
+import tempfile
 import types
 import zipfile
 import zlib
@@ -309,3 +310,22 @@ def test_mutated_archives_give_the_same_members_and_findings(tmp_path: Path, see
     # both kinds were compared: mutations the reader still takes as plain (a changed time, a data byte)
     # and ones it leaves to the reference
     assert 0 < plain < total
+
+
+@compiled
+def test_a_nested_archive_is_read_in_place_not_copied(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A stored member that is itself a zip is scanned through a window on the outer file (as zipfile's
+    member file is seekable), not spooled to a temporary copy first."""
+    inner = zip_bytes({"inner/data.pkl": call0("os", "system", "true")})
+    data = zip_bytes({"outer.txt": b"hello", "nested.zip": inner})
+    assert plainzip.members(io.BytesIO(data), Limits().max_members) is not None
+    assert _compare(data)
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("a stored member was copied out to be scanned")
+
+    monkeypatch.setattr(tempfile, "SpooledTemporaryFile", refused)
+    found = _findings(data, True)
+    assert [(rule, location) for rule, _, location in found] == [
+        ("MS-PICKLE-DANGEROUS-CALLABLE", "Location(member='nested.zip!/inner/data.pkl', offset=0, tensor='')")
+    ]

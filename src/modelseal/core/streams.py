@@ -64,6 +64,40 @@ class FileRaw:
         return skip_by_reading(self._f.read, n)
 
 
+class FileWindow(io.RawIOBase):
+    """Bytes ``start`` to ``start + size`` of a seekable file, as a seekable file of their own: a stored zip
+    member read in place, which a nested container can seek in without a copy. Every read seeks the file
+    first, so the file may be read elsewhere between two reads."""
+
+    def __init__(self, f: IO[bytes], start: int, size: int) -> None:
+        super().__init__()
+        self._f, self._start, self._size, self._pos = f, start, size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._pos
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = (0, self._pos, self._size)[whence]
+        self._pos = max(0, base + offset)
+        return self._pos
+
+    def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
+        n = min(len(buffer), self._size - self._pos)
+        if n <= 0:
+            return 0
+        self._f.seek(self._start + self._pos)
+        data = self._f.read(n)
+        buffer[: len(data)] = data
+        self._pos += len(data)
+        return len(data)
+
+
 class _WindowRaw:
     """The next ``n`` bytes of a parent source, consumed from it as they are read."""
 

@@ -20,7 +20,7 @@ from typing import IO
 
 from modelseal.core.findings import Finding, Location
 from modelseal.core.rules import make_finding
-from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.core.streams import ByteSource, FileRaw, FileWindow
 from modelseal.scanners import plainzip
 from modelseal.scanners.interface import ScanContext, ScanInput, Scanner, ScanOutcome
 from modelseal.scanners.keras import KERAS_CONFIG_MEMBERS, keras_zip_member
@@ -407,8 +407,8 @@ def _scan_plain(members: list[plainzip.PlainMember], f: IO[bytes], ctx: ScanCont
     members.clear()
     for index, name, data, size in rest:
         try:
-            f.seek(data)
-            item = ScanInput(ByteSource(FileRaw(f)).window(size), name, size)  # type: ignore[arg-type]
+            member = FileWindow(f, data, size)
+            item = ScanInput(ByteSource(FileRaw(member)), name, size, fileobj=member)  # type: ignore[arg-type]
             found[index] = [*_escape(name), *_content(item, fmt, allow, ctx)]
         except _MEMBER_ERRORS as exc:  # one damaged member: the loaders still read the others
             found[index] = _unreadable(name, exc)
