@@ -7,6 +7,9 @@ says, names the same member with the same method, sizes and read flags, a stored
 equal, its data lies inside the file, and no other member's header or data overlaps it. Anything else is a
 ``problem`` (reported by the zip scanner, which then reads the member as each reader may; never read in
 place).
+
+It also finds the central directory where ``zipfile`` does (:func:`end_record`) and checks it against the
+member limit before any reader takes it whole (:func:`oversized_directory`, :func:`too_many_entries`).
 """
 
 from __future__ import annotations
