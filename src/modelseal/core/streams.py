@@ -83,6 +83,8 @@ class FileWindow(io.RawIOBase):
         return self._pos
 
     def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        if whence not in (io.SEEK_SET, io.SEEK_CUR, io.SEEK_END):
+            raise ValueError(f"invalid whence ({whence})")
         base = (0, self._pos, self._size)[whence]
         self._pos = max(0, base + offset)
         return self._pos
