@@ -106,3 +106,20 @@ def test_compressed_samples_are_bounded_by_their_expanded_size(tmp_path: Path) -
     assert path.stat().st_size < 100_000
     with pytest.raises(LimitExceeded):
         load_samples(path, max_bytes=1 << 20)
+
+
+def test_a_zip_past_the_member_limit_is_refused_before_zipfile_reads_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """zipfile would read the whole directory and make an object per entry first."""
+    from tests.scanners.craft import many_member_zip
+
+    path = tmp_path / "model.pt"
+    path.write_bytes(many_member_zip(100_001))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile was asked to read a directory past the member limit")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", refused)
+    with pytest.raises(BehaviorError, match="more than 100000 members; nothing was loaded"):
+        load_model(path)

@@ -5,16 +5,18 @@ from __future__ import annotations
 import csv
 import io
 import json
+import zipfile
 from pathlib import Path
 
 import pytest
 
 from modelseal.core.errors import ConfigError, SourceError
-from modelseal.inventory.discover import discover
+from modelseal.inventory.discover import discover, plain_npz
 from modelseal.inventory.model import Reference
 from modelseal.inventory.risk import Usage, UsageRule, assess, load_usage_rules, usage_for
 from modelseal.reports import inventory as report
 from tests.policy.helpers import make_cache
+from tests.scanners.craft import many_member_zip
 
 COMMIT = "a" * 40
 
@@ -99,3 +101,16 @@ def test_reports_agree(tmp_path: Path) -> None:
     assert doc["models"][0]["revision"] == row["revision"] == COMMIT
     assert row["priority"] == doc["models"][0]["priority"]
     assert report.to_table(assessed).row_count == 1
+
+
+def test_an_npz_past_the_member_limit_stays_listed_without_zipfile_reading_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "arrays.npz"
+    path.write_bytes(many_member_zip(100_001, "a{:07d}.npy"))
+
+    def refused(*args: object, **kwargs: object) -> None:
+        raise AssertionError("zipfile was asked to read a directory past the member limit")
+
+    monkeypatch.setattr(zipfile.ZipFile, "__init__", refused)
+    assert plain_npz(path) is False

@@ -98,3 +98,26 @@ def mark_encrypted(zip_data: bytes) -> bytes:
 
 HARMLESS = "true"
 SYSTEM = (os.system, HARMLESS)
+
+
+def many_member_zip(count: int, name: str = "m{:07d}") -> bytes:
+    """A zip of ``count`` empty stored members (``name`` formatted with each index), written record by
+    record: past 65 535 members, with the zip64 end records."""
+    local = struct.Struct("<4sHHHHHIIIHH")
+    central = struct.Struct("<4sHHHHHHIIIHHHHHII")
+    body, directory = bytearray(), bytearray()
+    for i in range(count):
+        raw = name.format(i).encode()
+        at = len(body)
+        body += local.pack(b"PK\x03\x04", 20, 0, 0, 0, 0, 0, 0, 0, len(raw), 0) + raw
+        directory += (
+            central.pack(b"PK\x01\x02", 20, 20, 0, 0, 0, 0, 0, 0, 0, len(raw), 0, 0, 0, 0, 0, at) + raw
+        )
+    ends = b""
+    if count > 0xFFFF:
+        ends = struct.pack(
+            "<4sQHHIIQQQQ", b"PK\x06\x06", 44, 45, 45, 0, 0, count, count, len(directory), len(body)
+        ) + struct.pack("<4sIQI", b"PK\x06\x07", 0, len(body) + len(directory), 1)
+    shown = min(count, 0xFFFF)
+    end = struct.pack("<4sHHHHIIH", b"PK\x05\x06", 0, 0, shown, shown, len(directory), len(body), 0)
+    return bytes(body + directory) + ends + end

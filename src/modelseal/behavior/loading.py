@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING, Any
 
 from modelseal.core.errors import LimitExceeded, ModelsealError
 from modelseal.core.extras import require
+from modelseal.core.limits import Limits
 
 if TYPE_CHECKING:
     import numpy as np
@@ -78,9 +79,14 @@ def model_kind(path: str | Path) -> str:
 
 
 def _zip_kind(path: Path) -> str:
+    from modelseal.scanners.zipspans import unbounded_directory
+
     try:
-        with zipfile.ZipFile(path) as zf:
-            names = zf.namelist()
+        with open(path, "rb") as fh:
+            if why := unbounded_directory(fh, Limits()):  # zipfile would read it whole
+                raise BehaviorError(f"{path}: {why}; nothing was loaded")
+            with zipfile.ZipFile(fh) as zf:
+                names = zf.namelist()
     except zipfile.BadZipFile as exc:
         raise BehaviorError(f"{path}: damaged zip archive ({exc})") from None
     if any("/code/" in n for n in names) and any(n.endswith("/constants.pkl") for n in names):

@@ -12,8 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from modelseal.core.errors import SourceError
+from modelseal.core.limits import Limits
 from modelseal.inventory.code import MODEL_SUFFIXES, references_in_file
 from modelseal.inventory.model import UNSAFE, Reference
+from modelseal.scanners.zipspans import unbounded_directory
 from modelseal.sources.hfcache import cached_revisions, default_cache
 from modelseal.sources.hflayout import is_cache_root, is_repo_folder
 
@@ -77,10 +79,14 @@ def _on_disk(
 
 def plain_npz(path: Path) -> bool:
     """An ``.npz`` whose arrays are all plain numbers: data, not a model (nothing in it unpickles). One
-    with an object array, or that cannot be read, stays listed (fail closed)."""
+    with an object array, that cannot be read, or whose directory is past the scanner's member limit (read
+    whole, it could take memory without bound) stays listed (fail closed)."""
     if path.suffix.lower() != ".npz":
         return False
     try:
+        with open(path, "rb") as fh:
+            if unbounded_directory(fh, Limits()):
+                return False
         with zipfile.ZipFile(path) as archive:
             for member in archive.infolist():
                 with archive.open(member) as fh:

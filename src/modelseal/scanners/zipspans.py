@@ -91,6 +91,12 @@ def too_many_entries(f: IO[bytes], limits: Limits) -> str:
     return f"more than {limits.max_members} members"
 
 
+def unbounded_directory(f: IO[bytes], limits: Limits) -> str:
+    """Why this archive's central directory must not be handed to ``zipfile``, or ``""`` (for readers that
+    have no cheaper path to try first)."""
+    return oversized_directory(f, limits) or too_many_entries(f, limits)
+
+
 class Span(NamedTuple):
     """One member's place: its local header at ``header``, its stored bytes at ``data`` for ``size``."""
 
