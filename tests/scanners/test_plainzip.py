@@ -15,22 +15,17 @@ import types
 import zipfile
 import zlib
 from pathlib import Path
-from typing import IO
 
 import numpy as np
 import pytest
 import torch
 
 from modelseal.core.limits import Limits
-from modelseal.core.streams import ByteSource, FileRaw
 from modelseal.scanners import plainzip
-from modelseal.scanners import zip as zip_scanner
-from modelseal.scanners.interface import ScanContext, ScanInput
 from modelseal.scanners.native import built
-from modelseal.scanners.registry import dispatch
-from modelseal.scanners.zipspans import HEAD_BYTES, member_spans
 from tests.scanners.craft import call0, mark_encrypted, torch_zip, with_local_name, zip_bytes
 from tests.scanners.native import compiler_here
+from tests.scanners.zipcompare import compare, findings, mutations, reference, sources
 
 compiled = pytest.mark.skipif(plainzip.COMPILED is None, reason="the plain-zip reader is not built here")
 
@@ -62,43 +57,6 @@ def test_a_module_built_from_another_revision_is_not_used(monkeypatch: pytest.Mo
     assert built("modelseal.scanners._plainzip", plainzip._REVISION, "") is stale
 
 
-def _reference(f: IO[bytes]) -> list[plainzip.PlainMember] | None:
-    """The members as the reference path reads them, or None when it finds anything wrong with one."""
-    try:
-        with zipfile.ZipFile(f) as zf:
-            infos = zf.infolist()
-            spans = member_spans(f, infos)
-    except (zipfile.BadZipFile, NotImplementedError, OSError, ValueError, EOFError):
-        return None
-    if any(s.problem or not s.in_place for s in spans):
-        return None
-    out = []
-    for span in spans:
-        f.seek(span.data)
-        out.append((span.info.filename, span.data, span.size, f.read(min(HEAD_BYTES, span.size))))
-    return out
-
-
-def _findings(data: bytes, plain: bool, limits: Limits | None = None) -> list[tuple[str, str, str]]:
-    with pytest.MonkeyPatch.context() as patch:
-        if not plain:
-            patch.setattr(plainzip, "COMPILED", None)
-        f = io.BytesIO(data)
-        item = ScanInput(ByteSource(FileRaw(f)), "model.zip", len(data), fileobj=f)
-        ctx = ScanContext(limits or Limits(), dispatch)
-        outcome = zip_scanner.ZipScanner().scan(item, ctx)
-    return [(x.rule_id, x.message, str(x.location)) for x in outcome.findings]
-
-
-def _compare(data: bytes, limits: Limits | None = None) -> bool:
-    """Both paths agree on ``data``; True when it was read as a plain archive."""
-    listed = plainzip.members(io.BytesIO(data), (limits or Limits()).max_members)
-    if listed is not None:
-        assert listed == _reference(io.BytesIO(data))
-    assert _findings(data, True, limits) == _findings(data, False, limits)
-    return listed is not None
-
-
 def _checkpoint(tmp_path: Path, tensors: int = 3) -> Path:
     path = tmp_path / "model.pt"
     torch.save({f"layer{i}.weight": torch.full((4,), float(i)) for i in range(tensors)}, path)
@@ -110,10 +68,10 @@ def test_a_torch_checkpoint_is_plain_from_disk_and_from_memory(tmp_path: Path) -
     path = _checkpoint(tmp_path, 40)
     with open(path, "rb") as f:
         listed = plainzip.members(f, Limits().max_members)
-        assert listed is not None and listed == _reference(f)
+        assert listed is not None and listed == reference(f)
     assert plainzip.members(io.BytesIO(path.read_bytes()), Limits().max_members) == listed
     assert len([m for m in listed if "/data/" in m[0]]) == 40 and listed[0][0] == "model/data.pkl"
-    assert _compare(path.read_bytes())
+    assert compare(path.read_bytes())
 
 
 @compiled
@@ -133,14 +91,14 @@ def test_a_torch_checkpoint_is_plain_from_disk_and_from_memory(tmp_path: Path) -
 def test_archives_the_libraries_save(tmp_path: Path, save: object, plain: bool) -> None:
     path = tmp_path / "saved.npz"  # numpy.savez adds the suffix when it is missing
     save(path)  # type: ignore[operator]
-    assert _compare(path.read_bytes()) is plain
+    assert compare(path.read_bytes()) is plain
 
 
 @compiled
 def test_a_malicious_member_is_found_either_way() -> None:
     data = torch_zip(call0("os", "system", "true"))
-    assert _compare(data)
-    assert any(rule == "MS-PICKLE-DANGEROUS-CALLABLE" for rule, *_ in _findings(data, True))
+    assert compare(data)
+    assert any(rule == "MS-PICKLE-DANGEROUS-CALLABLE" for rule, *_ in findings(data, True))
 
 
 def _prepended(data: bytes) -> bytes:
@@ -244,7 +202,7 @@ def _with_extra(extra: bytes) -> bytes:
 def test_archives_not_plain_are_read_the_reference_way(craft: object) -> None:
     data = craft()  # type: ignore[operator]
     assert plainzip.members(io.BytesIO(data), Limits().max_members) is None
-    assert not _compare(data)
+    assert not compare(data)
 
 
 @compiled
@@ -253,8 +211,8 @@ def test_duplicate_names_are_plain_and_reported() -> None:
     with pytest.warns(UserWarning, match="Duplicate name"), zipfile.ZipFile(buf, "w") as zf:
         zf.writestr("archive/data.pkl", b"\x80\x02K\x01.")
         zf.writestr("archive/data.pkl", call0("os", "system", "true"))
-    assert _compare(buf.getvalue())
-    rules = [rule for rule, *_ in _findings(buf.getvalue(), True)]
+    assert compare(buf.getvalue())
+    rules = [rule for rule, *_ in findings(buf.getvalue(), True)]
     assert "MS-ZIP-DUPLICATE-NAME" in rules and "MS-PICKLE-DANGEROUS-CALLABLE" in rules
 
 
@@ -263,49 +221,19 @@ def test_more_members_than_the_limit_are_read_the_reference_way() -> None:
     data = zip_bytes({f"m{i}": b"x" for i in range(5)})
     limits = Limits(max_members=3)
     assert plainzip.members(io.BytesIO(data), limits.max_members) is None
-    assert not _compare(data, limits)
-    assert any(rule == "MS-LIMIT-EXCEEDED" for rule, *_ in _findings(data, True, limits))
-
-
-def _mutations(data: bytes, rng: random.Random, count: int) -> list[bytes]:
-    """Damaged copies of ``data``: bytes changed in and near its headers (where readers disagree), bytes
-    inserted or removed, the end cut off."""
-    marks = [m.start() for m in re.finditer(rb"PK(\x01\x02|\x03\x04|\x05\x06|\x06\x06|\x06\x07)", data)]
-    out = []
-    for _ in range(count):
-        raw = bytearray(data)
-        for _ in range(rng.choice((1, 1, 2, 3))):
-            kind = rng.random()
-            at = rng.choice(marks) + rng.randrange(48) if marks else rng.randrange(len(raw))
-            at = min(at, len(raw) - 1)
-            if kind < 0.6:
-                raw[at] = rng.choice(
-                    (0, 1, 0x7F, 0xFF, raw[at] ^ (1 << rng.randrange(8)), rng.randrange(256))
-                )
-            elif kind < 0.75:
-                raw[at:at] = bytes(rng.randrange(1, 5))
-            elif kind < 0.9:
-                del raw[at : at + rng.randrange(1, 5)]
-            else:
-                del raw[rng.randrange(len(raw)) :]
-        out.append(bytes(raw))
-    return out
+    assert not compare(data, limits)
+    assert any(rule == "MS-LIMIT-EXCEEDED" for rule, *_ in findings(data, True, limits))
 
 
 @compiled
 @pytest.mark.parametrize("seed", range(4))
-def test_mutated_archives_give_the_same_members_and_findings(tmp_path: Path, seed: int) -> None:
+def test_mutated_archives_give_the_same_members_andfindings(tmp_path: Path, seed: int) -> None:
     rng = random.Random(seed)
-    sources = [
-        _checkpoint(tmp_path).read_bytes(),
-        torch_zip(call0("os", "system", "true"), {"archive/data/0": b"\x93NUMPY\x01\x00" + b"\x00" * 8}),
-        zip_bytes({"a.npy": b"\x93NUMPY" + b"\x00" * 10, "b/": b"", "c.pkl": b"\x80\x02K\x01."}),
-    ]
     plain = 0
     total = 0
-    for data in sources:
-        for mutated in _mutations(data, rng, 150):
-            plain += _compare(mutated)
+    for data in sources(_checkpoint(tmp_path).read_bytes()):
+        for mutated in mutations(data, rng, 150):
+            plain += compare(mutated)
             total += 1
     # both kinds were compared: mutations the reader still takes as plain (a changed time, a data byte)
     # and ones it leaves to the reference
@@ -319,13 +247,13 @@ def test_a_nested_archive_is_read_in_place_not_copied(monkeypatch: pytest.Monkey
     inner = zip_bytes({"inner/data.pkl": call0("os", "system", "true")})
     data = zip_bytes({"outer.txt": b"hello", "nested.zip": inner})
     assert plainzip.members(io.BytesIO(data), Limits().max_members) is not None
-    assert _compare(data)
+    assert compare(data)
 
     def refused(*args: object, **kwargs: object) -> None:
         raise AssertionError("a stored member was copied out to be scanned")
 
     monkeypatch.setattr(tempfile, "SpooledTemporaryFile", refused)
-    found = _findings(data, True)
+    found = findings(data, True)
     assert [(rule, location) for rule, _, location in found] == [
         ("MS-PICKLE-DANGEROUS-CALLABLE", "Location(member='nested.zip!/inner/data.pkl', offset=0, tensor='')")
     ]
