@@ -26,8 +26,9 @@ from __future__ import annotations
 import io
 from typing import IO
 
+from modelseal.core.limits import Limits
 from modelseal.scanners.native import built
-from modelseal.scanners.zipspans import end_record
+from modelseal.scanners.zipspans import Place, end_record, oversized_directory, too_many_entries
 
 _REVISION = 1
 """The ``REVISION`` of ``_plainzip.c`` this module goes with: a module built from another is stale."""
@@ -53,7 +54,25 @@ def members(f: IO[bytes], max_members: int | None = None) -> list[PlainMember] |
     """The members of ``f`` in directory order when the archive is plain (see the module) and has at most
     ``max_members`` (the zip scanner's limit, past which its reference path reports the rest unread),
     else None."""
-    if COMPILED is None or (place := end_record(f)) is None:
+    place = end_record(f)
+    return None if place is None else _members(f, place, max_members)
+
+
+def listing(f: IO[bytes], limits: Limits) -> tuple[list[PlainMember] | None, str]:
+    """What a reader of ``f``'s members needs first: the members when the archive is plain, and otherwise
+    why its central directory must not be handed to ``zipfile`` (``""`` when it may be). The end record is
+    read once; a directory too large for the member limit is read by no one, the plain reader included."""
+    place = end_record(f)
+    if place is None:
+        return None, ""
+    if why := oversized_directory(place, limits):
+        return None, why
+    found = _members(f, place, limits.max_members)
+    return (found, "") if found is not None else (None, too_many_entries(f, place, limits))
+
+
+def _members(f: IO[bytes], place: Place, max_members: int | None) -> list[PlainMember] | None:
+    if COMPILED is None:
         return None
     start, end = place
     count, size = end[4], end[5]

@@ -35,7 +35,7 @@ from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
 from modelseal.scanners.torchstorages import storage_dtypes
-from modelseal.scanners.zipspans import member_spans, oversized_directory, too_many_entries
+from modelseal.scanners.zipspans import member_spans
 
 CHUNK_BYTES = 8 << 20
 # numpy dtype codes for the float types statistics are computed on ("bf16" is widened by hand).
@@ -399,14 +399,12 @@ def _torch_zip(measure: Measure, entry: FileEntry, limits: Limits) -> list[Measu
     member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic, as
     is a directory past the member limit."""
     with open(entry.path, "rb") as fh:
-        if oversized_directory(fh, limits):
-            return []
-        listed = plainzip.members(fh, limits.max_members)
+        listed, unbounded = plainzip.listing(fh, limits)
         if listed is not None:  # every member is sound and stored
             places = {name: (data, size) for name, data, size, _ in listed}
             del listed
             return _storages(measure, entry, fh, places)
-        if too_many_entries(fh, limits):
+        if unbounded:
             return []
         with zipfile.ZipFile(fh) as zf:
             spans = member_spans(fh, zf.infolist())  # all of them: a storage may overlap any member

@@ -37,8 +37,6 @@ from modelseal.scanners.zipspans import (
     Span,
     end_record,
     member_spans,
-    oversized_directory,
-    too_many_entries,
 )
 
 
@@ -197,11 +195,10 @@ class ZipScanner(Scanner):
 
     def scan(self, item: ScanInput, ctx: ScanContext) -> ScanOutcome:
         f = ctx.seekable(item)
-        why = oversized_directory(f, ctx.limits)
-        plain = None if why else plainzip.members(f, ctx.limits.max_members)
+        plain, why = plainzip.listing(f, ctx.limits)
         if plain is not None:
             return _scan_plain(plain, f, ctx)
-        if why := why or too_many_entries(f, ctx.limits):
+        if why:
             # read as the readers that stop at the limit do, each entry read on its own
             limit = make_finding(
                 "MS-LIMIT-EXCEEDED", f"{why}; only the first {ctx.limits.max_members} were analysed"

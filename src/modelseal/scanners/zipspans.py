@@ -9,7 +9,8 @@ equal, its data lies inside the file, and no other member's header or data overl
 place).
 
 It also finds the central directory where ``zipfile`` does (:func:`end_record`) and checks it against the
-member limit before any reader takes it whole (:func:`oversized_directory`, :func:`too_many_entries`).
+member limit before any reader takes it whole (:func:`unbounded_directory`; ``plainzip.listing`` for readers
+that try the plain reader first).
 """
 
 from __future__ import annotations
@@ -38,7 +39,11 @@ storage to 64 bytes with an extra field)."""
 _ZIP64_RECORDS = zipfile.sizeEndCentDir64 + zipfile.sizeEndCentDir64Locator  # type: ignore[attr-defined]
 
 
-def end_record(f: IO[bytes]) -> tuple[int, list[Any]] | None:
+Place = tuple[int, list[Any]]
+"""Where ``zipfile`` reads an archive's central directory, and the end record it reads it by."""
+
+
+def end_record(f: IO[bytes]) -> Place | None:
     """Where ``zipfile`` reads the central directory, and the end record it reads it by (its
     ``_EndRecData``: signature, disk, disk of the directory, entries on this disk, entries, directory size,
     declared offset, comment size, comment, position of the record), or None where it finds no end record.
@@ -58,11 +63,10 @@ _ENTRY_BYTES = 1024
 """Central directory bytes per member allowed for (entries of real archives take 50-150)."""
 
 
-def oversized_directory(f: IO[bytes], limits: Limits) -> str:
-    """Why no reader may read this archive's central directory whole, or ``""``: it is larger than
+def oversized_directory(place: Place, limits: Limits) -> str:
+    """Why no reader may read the central directory at ``place`` whole, or ``""``: it is larger than
     ``limits.max_members`` entries need."""
-    place = end_record(f)
-    size, most = (place[1][5] if place else 0), limits.max_members * _ENTRY_BYTES
+    size, most = place[1][5], limits.max_members * _ENTRY_BYTES
     return (
         f"a central directory of {size} bytes, over the {most} allowed for {limits.max_members} members"
         if size > most
@@ -70,14 +74,11 @@ def oversized_directory(f: IO[bytes], limits: Limits) -> str:
     )
 
 
-def too_many_entries(f: IO[bytes], limits: Limits) -> str:
-    """Why zipfile must not read this archive's central directory, or ``""``: it holds more entries than the
-    member limit. zipfile reads the whole directory and makes an object per entry before anything can
+def too_many_entries(f: IO[bytes], place: Place, limits: Limits) -> str:
+    """Why zipfile must not read the central directory at ``place``, or ``""``: it holds more entries than
+    the member limit. zipfile reads the whole directory and makes an object per entry before anything can
     count them (a 135 MB zip of 1.5 M empty members took 779 MB), so they are counted here first, up to
     the limit, entry by entry."""
-    place = end_record(f)
-    if place is None:
-        return ""
     try:
         f.seek(max(place[0], 0))
         src = ByteSource(FileRaw(f)).window(place[1][5])  # type: ignore[arg-type]
@@ -92,9 +93,9 @@ def too_many_entries(f: IO[bytes], limits: Limits) -> str:
 
 
 def unbounded_directory(f: IO[bytes], limits: Limits) -> str:
-    """Why this archive's central directory must not be handed to ``zipfile``, or ``""`` (for readers that
-    have no cheaper path to try first)."""
-    return oversized_directory(f, limits) or too_many_entries(f, limits)
+    """Why this archive's central directory must not be handed to ``zipfile``, or ``""``."""
+    place = end_record(f)
+    return "" if place is None else oversized_directory(place, limits) or too_many_entries(f, place, limits)
 
 
 class Span(NamedTuple):
