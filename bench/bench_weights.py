@@ -15,8 +15,9 @@ tensors. Then, in interleaved rounds, each run in a fresh interpreter:
   safetensors' loader for the other), then the same statistics with torch;
 * the 50 000-tensor checkpoint: ``modelseal scan --no-digests`` of it (start-up included), the same with
   the defaults (the digest, and with it the check for storages made only of NaN/Inf, which reads every
-  byte and types every storage from the pickle), and the scan alone in-process, with the peak resident
-  memory of the process (VmHWM), next to ``picklescan`` (from ``bench/.venv-peers``).
+  byte and types every storage from the zip scan's reading of the pickle), and the scan alone in-process,
+  with the peak resident memory of the process (VmHWM), next to ``picklescan`` (from
+  ``bench/.venv-peers``).
 
 Times are min / median / max over the rounds; the torch zip's cost per byte is shown as a ratio to
 safetensors'. The load average is printed before and after.

@@ -8,12 +8,19 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
+import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from modelseal.api import scan
 from modelseal.core.findings import Severity
-from modelseal.core.streams import ByteSource
+from modelseal.core.limits import Limits
+from modelseal.core.streams import ByteSource, FileRaw
+from modelseal.scanners import weights
+from modelseal.scanners.interface import ScanContext, ScanInput
+from modelseal.scanners.registry import dispatch
 from modelseal.scanners.torchstorages import storage_dtypes
+from modelseal.scanners.zip import ZipScanner
 from tests.formats.helpers import assert_benign, assert_flagged, findings
 
 
@@ -161,3 +168,38 @@ def test_storage_dtypes_of_a_checkpoint_as_torch_saves_it() -> None:
         "4": "LongStorage",
         "5": "CharStorage",
     }
+
+
+def _inf_checkpoint(path: Path) -> Path:
+    torch.save({"a": torch.randn(4, 4), "b": torch.full((4, 4), float("inf"), dtype=torch.float16)}, path)
+    return path
+
+
+def test_the_zip_scan_types_storages_as_a_reading_of_their_own_does(tmp_path: Path) -> None:
+    """When weights are checked, the zip scanner keeps the storage types of the pickle it reads anyway."""
+    path = _inf_checkpoint(tmp_path / "model.pt")
+    for checks, kept in ((False, False), (True, True)):
+        ctx = ScanContext(Limits(), dispatch, nonfinite_check=checks)
+        with path.open("rb") as fh:
+            ZipScanner().scan(ScanInput(ByteSource(FileRaw(fh)), "model.pt", None, fileobj=fh), ctx)
+        assert bool(ctx.budget.storage_types) == kept
+    ((member, types),) = ctx.budget.storage_types.items()
+    assert member.endswith("/data.pkl")
+    assert types == storage_dtypes(ByteSource.from_bytes(zipfile.ZipFile(path).read(member)))
+    assert types == {"0": "FloatStorage", "1": "HalfStorage"}
+
+
+def test_the_default_scan_reads_a_checkpoint_pickle_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The weight checks take the storage types from the zip scan of the same process: the NaN/Inf check
+    still finds the infinite storage without a second reading of the pickle."""
+    _inf_checkpoint(tmp_path / "pytorch_model.bin")
+
+    def second_reading(*args: object, **kwargs: object) -> dict[str, str]:
+        raise AssertionError("the pickle was read again")
+
+    monkeypatch.setattr(weights, "storage_dtypes", second_reading)
+    found = scan(str(tmp_path), digests=True, jobs=1).findings
+    hits = [f for f in found if f.rule_id == "MS-WEIGHTS-NONFINITE"]
+    assert [(h.severity, h.location.tensor) for h in hits] == [(Severity.HIGH, "storage 1")]

@@ -12,7 +12,7 @@ import io
 import os
 import posixpath
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, BinaryIO, NamedTuple
@@ -75,11 +75,17 @@ exactly the bytes that were scanned."""
 
 
 def scan_file(
-    entry: FileEntry, ctx: ScanContext, *, digest: bool = False
+    entry: FileEntry,
+    ctx: ScanContext,
+    *,
+    digest: bool = False,
+    learned: dict[str, Mapping[str, Mapping[str, str]]] | None = None,
 ) -> tuple[str, list[Finding], str | None, tuple[str, ...]]:
     """Scan one file on disk: sniff, dispatch, then the checks that need the whole file (polyglots, names).
     Returns the format, the findings, when ``digest`` is asked for the file's digest (None if it could
-    not be read), and the globals its pickles import (``module:qualname``)."""
+    not be read), and the globals its pickles import (``module:qualname``). ``learned``, when given, gets
+    the storage types its pickle gave a torch checkpoint, for the weight checks
+    (:attr:`~modelseal.scanners.interface.ScanContext.storage_types`)."""
     ctx = ctx.for_file()
     try:
         fh = open(entry.path, "rb")  # noqa: SIM115 - closed by the `with fh:` below
@@ -107,6 +113,8 @@ def scan_file(
         from modelseal.core.hashing import hash_bytes
 
         found = _hash(entry.path) if data is None else hash_bytes(data)
+    if learned is not None and ctx.budget.storage_types:
+        learned[entry.relpath] = ctx.budget.storage_types
     return outcome.format, findings, found, tuple(ctx.budget.imports)
 
 
@@ -332,10 +340,11 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     hashing = _Hashing(artifact.files, whole, threaded=threaded)
     if hashing.all:  # every byte is read anyway: weights made only of NaN/Inf are looked for too
         ctx = replace(ctx, nonfinite_check=True)
+    learned: dict[str, Mapping[str, Mapping[str, str]]] = {}  # from the files scanned in this process
 
     def scan_one(entry: FileEntry) -> Outcome:
         t0 = time.monotonic()
-        fmt, findings, digest, imports = scan_file(entry, ctx, digest=hashing.beside)
+        fmt, findings, digest, imports = scan_file(entry, ctx, digest=hashing.beside, learned=learned)
         if run.dynamic and any(kind in fmt for kind in _CODE_CAPABLE):
             from modelseal.sandbox.dynamic import dynamic_scan
 
@@ -348,7 +357,7 @@ def _scan_target(res: Resolved, run: _Run) -> tuple[TargetReport, Scanned]:
     by_file: dict[str, list[Finding]] = {}
     loose = _resolution_findings(artifact)
     formats = {e.relpath: fmt for e, fmt, _, _, _, _ in scanned}
-    for finding in run_artifact_scanners(artifact, ctx, formats):
+    for finding in run_artifact_scanners(artifact, replace(ctx, storage_types=learned), formats):
         (by_file.setdefault(finding.file, []) if finding.file in paths else loose).append(finding)
     if res.model_id:
         loose.extend(_name_findings(res.model_id, run.config))

@@ -8,7 +8,7 @@ sniffs it and dispatches it with the depth and decompression budgets of the whol
 from __future__ import annotations
 
 import abc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import IO, BinaryIO
 
@@ -81,12 +81,15 @@ class ArtifactScanner(abc.ABC):
 class Budget:
     """Resources shared by everything nested in one top-level file, and what its pickles import."""
 
-    __slots__ = ("decompressed", "imports")
+    __slots__ = ("decompressed", "imports", "storage_types")
 
     def __init__(self) -> None:
         self.decompressed = 0
         self.imports: dict[str, None] = {}
         """``module:qualname`` of every global a loader of the file would resolve, in first-seen order."""
+        self.storage_types: dict[str, dict[str, str]] = {}
+        """Pickle member -> storage key -> storage type, of the torch checkpoint the file is, when the scan
+        checks weights (see :attr:`ScanContext.storage_types`)."""
 
     def record_imports(self, pairs: list[tuple[str, str]]) -> None:
         for module, name in pairs:
@@ -115,6 +118,10 @@ class ScanContext:
     """Stream every tensor's values for statistics (reads all weight bytes; off by default)."""
     nonfinite_check: bool = False
     """Look for tensors made only of NaN/Inf: set when the scan reads every byte anyway (hashing)."""
+    storage_types: Mapping[str, Mapping[str, Mapping[str, str]]] = field(default_factory=dict)
+    """For the artifact scanners: the storage types that the per-file scans run in this process took from
+    each torch checkpoint's pickle (file -> :attr:`Budget.storage_types`), so that the weight checks do not
+    read those pickles a second time."""
 
     def deeper(self) -> ScanContext:
         return replace(self, depth=self.depth + 1)

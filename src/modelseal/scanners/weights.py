@@ -17,7 +17,7 @@ import posixpath
 import re
 import struct
 import zipfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from functools import partial
 from typing import IO, Any
@@ -34,7 +34,7 @@ from modelseal.scanners.numpy import NpyHeaderError, read_npy_header
 from modelseal.scanners.pickle.opcodes import MalformedPickle
 from modelseal.scanners.repofiles import read_json
 from modelseal.scanners.safetensors import TensorEntry, parse_header
-from modelseal.scanners.torchstorages import storage_dtypes
+from modelseal.scanners.torchstorages import checkpoint_pickle, storage_dtypes
 from modelseal.scanners.zipspans import member_spans
 
 CHUNK_BYTES = 8 << 20
@@ -394,22 +394,24 @@ def _safetensors(
     return out, tensors
 
 
-def _torch_zip(measure: Measure, entry: FileEntry, limits: Limits) -> list[Measured]:
+def _torch_zip(
+    measure: Measure, entry: FileEntry, limits: Limits, known: Mapping[str, Mapping[str, str]] | None = None
+) -> list[Measured]:
     """Storages are read in place at their data offset (torch stores them uncompressed), only where the
     member's span is sound: a damaged or overlapping one is the zip scanner's finding, not a statistic, as
-    is a directory past the member limit."""
+    is a directory past the member limit. ``known``: storage types by pickle member, from the zip scan."""
     with open(entry.path, "rb") as fh:
         listed, unbounded = plainzip.listing(fh, limits)
         if listed is not None:  # every member is sound and stored
             places = {name: (data, size) for name, data, size, _ in listed}
             del listed
-            return _storages(measure, entry, fh, places)
+            return _storages(measure, entry, fh, places, known)
         if unbounded:
             return []
         with zipfile.ZipFile(fh) as zf:
             spans = member_spans(fh, zf.infolist())  # all of them: a storage may overlap any member
             places = {span.info.filename: (span.data, span.size) for span in spans if span.in_place}
-            return _storages(measure, entry, fh, places, zf)
+            return _storages(measure, entry, fh, places, known, zf)
 
 
 def _storages(
@@ -417,20 +419,20 @@ def _storages(
     entry: FileEntry,
     fh: IO[bytes],
     places: dict[str, tuple[int, int]],
+    known: Mapping[str, Mapping[str, str]] | None,
     zf: zipfile.ZipFile | None = None,
 ) -> list[Measured]:
     """The statistics of the float storages among ``places`` (sound stored members: data offset, size, in
-    the archive's order), typed by its pickle: read through ``zf`` when given (it may be compressed), else
-    in place."""
-    pkl = next(
-        (n for n in (zf.namelist() if zf else places) if n == "data.pkl" or n.endswith("/data.pkl")), None
-    )
+    the archive's order), typed by its pickle: as the zip scan found them, else read through ``zf`` when
+    given (it may be compressed), else in place."""
+    pkl = next((n for n in (zf.namelist() if zf else places) if checkpoint_pickle(n)), None)
     if pkl is None:
         return []
-    if zf is not None:
+    dtypes = known.get(pkl) if known else None
+    if dtypes is None and zf is not None:
         with zf.open(pkl) as raw:
             dtypes = storage_dtypes(ByteSource(FileRaw(raw)))  # type: ignore[arg-type]
-    else:
+    elif dtypes is None:
         fh.seek(places[pkl][0])
         dtypes = storage_dtypes(ByteSource(FileRaw(fh)).window(places[pkl][1]))  # type: ignore[arg-type]
     prefix = pkl[: -len("data.pkl")]
@@ -503,7 +505,8 @@ class WeightsScanner(ArtifactScanner):
                 )
                 measured.extend(found)
             elif measure is not None and signatures.zip_archive(head):
-                measured.extend(_guarded(partial(_torch_zip, limits=ctx.limits), measure, entry))
+                known = ctx.storage_types.get(entry.relpath)
+                measured.extend(_guarded(partial(_torch_zip, limits=ctx.limits, known=known), measure, entry))
             elif measure is not None:
                 measured.extend(_guarded(partial(_npy, limit=ctx.limits.max_header_bytes), measure, entry))
         stats = _stat_findings(measured, statistics=ctx.weight_statistics)

@@ -29,6 +29,7 @@ from modelseal.scanners.pickle.scanner import allowlist_of, scan_pickle_stream
 from modelseal.scanners.repofiles import unsafe_member_name
 from modelseal.scanners.signatures import npy
 from modelseal.scanners.torchscript import scan_torchscript_code
+from modelseal.scanners.torchstorages import StorageTypes, checkpoint_pickle
 from modelseal.scanners.zipspans import (
     CENTRAL_HEADER,
     HEAD_BYTES,
@@ -417,7 +418,12 @@ def _content(item: ScanInput, fmt: str, allow: Allowlist, ctx: ScanContext) -> l
     """One member's content, read as the loader of the archive's layout reads it."""
     name = item.name
     if fmt in ("pytorch-zip", "torchscript") and name.lower().endswith(".pkl"):
-        return [f.within(name) for f in scan_pickle_stream(item, ctx.deeper(), allow).findings]
+        # The weight checks type a top-level checkpoint's storages from its data.pkl: from this reading.
+        typed = StorageTypes() if _typed_for_weights(name, ctx) else None
+        findings = [f.within(name) for f in scan_pickle_stream(item, ctx.deeper(), allow, typed).findings]
+        if typed is not None:
+            ctx.budget.storage_types.setdefault(name, typed.dtypes)  # the first reading: zipfile's own
+        return findings
     if (fmt == "keras" and name in KERAS_CONFIG_MEMBERS) or (
         fmt == "torchscript" and "/code/" in f"/{name}" and name.endswith(".py")
     ):
@@ -430,6 +436,11 @@ def _content(item: ScanInput, fmt: str, allow: Allowlist, ctx: ScanContext) -> l
             return [make_finding("MS-LIMIT-EXCEEDED", why, location=Location(name))]
         return keras_zip_member(name, data) if fmt == "keras" else scan_torchscript_code(data, name)
     return list(ctx.nested(item).findings)
+
+
+def _typed_for_weights(name: str, ctx: ScanContext) -> bool:
+    """Whether the weight checks will want this member's storage types (as they pick the pickle)."""
+    return ctx.depth == 0 and (ctx.nonfinite_check or ctx.weight_statistics) and checkpoint_pickle(name)
 
 
 def _member_data(f: IO[bytes], data_at: int, stored: int, method: int, ctx: ScanContext) -> ByteSource | None:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import functools
 import itertools
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, NamedTuple
 
 from modelseal.core.collector import collector_paused
@@ -162,8 +162,11 @@ class Machine:
         allowlist: Allowlist,
         joblib: bool = False,
         fast: bool | None = None,
+        persistent_calls: Callable[[Any], None] | None = None,
     ) -> None:
         self.src = src
+        self.persistent_calls = persistent_calls
+        """Given each persistent id among a call's arguments (how a torch checkpoint names its storages)."""
         self.fast = FAST if fast is None else fast
         """Common opcodes through :mod:`~modelseal.scanners.pickle.fast` (False: the reference loop only)."""
         self.ops = 0
@@ -327,6 +330,10 @@ class Machine:
     def _call(self, callee: Any, args: Any, op: Op, rebuild: bool = False) -> Call:
         """``callee(*args)`` (REDUCE, INST, OBJ), or with ``rebuild`` ``callee.__new__(callee, *args)``
         (NEWOBJ, NEWOBJ_EX). Every call is judged on its own arguments."""
+        if self.persistent_calls is not None and args.__class__ is Seq:
+            for item in args.items:
+                if item.__class__ is Persistent:
+                    self.persistent_calls(item.pid)
         call = Call(callee, args, op.offset, rebuild)
         if callee.__class__ is Global:
             self.called = True

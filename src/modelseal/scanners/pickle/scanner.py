@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Callable
 from typing import Any
 
 from modelseal.core.errors import Truncated
@@ -45,9 +46,16 @@ def allowlist_of(ctx: ScanContext) -> Allowlist:
     return ctx.allowlist if isinstance(ctx.allowlist, Allowlist) else default_allowlist()
 
 
-def scan_pickle_stream(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | None = None) -> ScanOutcome:
-    """Scan every pickle in the stream as ``pickle.load`` (and torch's unpickler) reads it."""
-    return _scan_stream(item.source, ctx, allowlist or allowlist_of(ctx), joblib=False)[0]
+def scan_pickle_stream(
+    item: ScanInput,
+    ctx: ScanContext,
+    allowlist: Allowlist | None = None,
+    persistent_calls: Callable[[Any], None] | None = None,
+) -> ScanOutcome:
+    """Scan every pickle in the stream as ``pickle.load`` (and torch's unpickler) reads it;
+    ``persistent_calls`` sees the persistent ids the first pickle's calls receive (what torch loads)."""
+    allow = allowlist or allowlist_of(ctx)
+    return _scan_stream(item.source, ctx, allow, joblib=False, persistent=persistent_calls)[0]
 
 
 def scan_pickle_file(item: ScanInput, ctx: ScanContext, allowlist: Allowlist | None = None) -> ScanOutcome:
@@ -92,7 +100,12 @@ def _with_joblib(plain: ScanOutcome, src: ByteSource, ctx: ScanContext, allow: A
 
 
 def _scan_stream(
-    src: ByteSource, ctx: ScanContext, allow: Allowlist, *, joblib: bool
+    src: ByteSource,
+    ctx: ScanContext,
+    allow: Allowlist,
+    *,
+    joblib: bool,
+    persistent: Callable[[Any], None] | None = None,
 ) -> tuple[ScanOutcome, int]:
     """Every pickle in the stream (joblib reads only the first), and how many joblib array wrappers were
     built. Data after the first pickle is parsed opportunistically: what a repeated ``pickle.load`` would
@@ -103,7 +116,8 @@ def _scan_stream(
     index = 0
     while True:
         opportunistic = index > 0
-        report = Machine(src, ctx, allow, joblib=joblib).run()
+        first = persistent if index == 0 else None
+        report = Machine(src, ctx, allow, joblib=joblib, persistent_calls=first).run()
         ctx.budget.record_imports(report.globals_named)
         wrappers += report.joblib_arrays
         if index == 0 and report.result == TORCH_LEGACY_MAGIC:
