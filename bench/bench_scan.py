@@ -3,7 +3,8 @@
 Cases (issue 18):
 
 * folders of 10, 100, 1000 and 10 000 mixed small files (pickles, JSON, safetensors, text, ``.npy``, small
-  torch zips), each scanned by ``modelseal scan`` with its default ``-j`` and with ``-j 1``;
+  torch zips), each scanned by ``modelseal scan`` with its default ``-j`` and with ``-j 1``, with the plan
+  the default chose beside (one process is exactly the ``-j 1`` path: a difference is then noise);
 * the per-file cost, from the ``-j 1`` medians: (time at the largest folder - time at the smallest) / files;
 * the mixed 200-file folder scanned by modelseal (default ``-j``), by picklescan and by modelscan.
 
@@ -119,6 +120,17 @@ def make_mixed(folder: Path, count: int) -> None:
             (folder / f"z{i:05d}.pt").write_bytes(_torch_zip_bytes(i))
 
 
+def plan(folder: Path) -> str:
+    """What the default ``-j`` decides for ``folder``: with one process it runs exactly what ``-j 1`` runs,
+    so a difference between the two is the machine's noise."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from modelseal.parallel import default_jobs, planned_workers
+    from modelseal.sources.local import resolve_local
+
+    workers = planned_workers(resolve_local(str(folder)).files, default_jobs())
+    return "plan: 1 process, the -j 1 path" if workers == 1 else f"plan: {workers} processes"
+
+
 def spread(values: list[float]) -> str:
     return f"{min(values):7.3f} {statistics.median(values):7.3f} {max(values):7.3f}"
 
@@ -168,6 +180,8 @@ def main() -> int:
                 other = "-j 1" if tool == "-j default" else "picklescan"
                 base = statistics.median(r[0] for r in runs[(case, other)])
                 ratio = f"{statistics.median(walls) / base:.2f}x {other}"
+            if tool == "-j default":
+                ratio += f" ({plan(folders[int(case.split()[0])])})"
             cpu = statistics.median(r[1] for r in got)
             print(f"{case:14} {tool:15} {spread(walls):>26} {cpu:7.3f}  {got[0][2]:4}  {ratio}")
         if len(counts) > 1:
