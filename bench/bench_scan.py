@@ -39,6 +39,7 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent
 PEERS = HERE / ".venv-peers"
+sys.path.insert(0, str(ROOT / "src"))  # the plan below, from this checkout's modelseal
 MODELSEAL = [sys.executable, "-c", "from modelseal.cli.app import console; console()", "scan"]
 MEASURE = (
     "import resource, subprocess, sys, time;"
@@ -123,7 +124,6 @@ def make_mixed(folder: Path, count: int) -> None:
 def plan(folder: Path) -> str:
     """What the default ``-j`` decides for ``folder``: with one process it runs exactly what ``-j 1`` runs,
     so a difference between the two is the machine's noise."""
-    sys.path.insert(0, str(ROOT / "src"))
     from modelseal.parallel import default_jobs, planned_workers
     from modelseal.sources.local import resolve_local
 

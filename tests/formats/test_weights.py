@@ -24,6 +24,12 @@ from modelseal.scanners.zip import ZipScanner
 from tests.formats.helpers import assert_benign, assert_flagged, findings
 
 
+def _inf_checkpoint(path: Path) -> Path:
+    """A torch.save checkpoint whose second storage (``storage 1``, float16) is all infinite."""
+    torch.save({"a": torch.randn(4, 4), "b": torch.full((4, 4), float("inf"), dtype=torch.float16)}, path)
+    return path
+
+
 def _tamper(repo: Path, name: str, value: torch.Tensor) -> None:
     tensors = load_file(repo / "model.safetensors")
     tensors[name] = value
@@ -71,10 +77,7 @@ def test_statistical_anomalies_are_medium_at_most(repo: Path) -> None:
 
 
 def test_inf_storage_in_pytorch_zip_is_high(tmp_path: Path) -> None:
-    torch.save(
-        {"a": torch.randn(4, 4), "b": torch.full((4, 4), float("inf"), dtype=torch.float16)},
-        tmp_path / "pytorch_model.bin",
-    )
+    _inf_checkpoint(tmp_path / "pytorch_model.bin")
     hits = assert_flagged(tmp_path, "MS-WEIGHTS-NONFINITE")
     assert hits[0].location.tensor == "storage 1"
 
@@ -168,11 +171,6 @@ def test_storage_dtypes_of_a_checkpoint_as_torch_saves_it() -> None:
         "4": "LongStorage",
         "5": "CharStorage",
     }
-
-
-def _inf_checkpoint(path: Path) -> Path:
-    torch.save({"a": torch.randn(4, 4), "b": torch.full((4, 4), float("inf"), dtype=torch.float16)}, path)
-    return path
 
 
 def test_the_zip_scan_types_storages_as_a_reading_of_their_own_does(tmp_path: Path) -> None:
